@@ -1,0 +1,647 @@
+//! Typed configuration: built-in defaults, then a TOML file, then `AUTHX_*` environment variables,
+//! then command-line flags — each layer overriding the one before.
+//!
+//! Invariants: an unknown key (in the file or as an `AUTHX_*` variable) is an error that names it,
+//! because a misspelt setting silently falling back to its default is how insecure deployments
+//! happen. Secrets can be read from files (`*_file` keys) so they need not sit in the environment,
+//! and `Debug` never prints them: passwords inside database URLs are masked.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The file read when neither `--config` nor `AUTHX_CONFIG` names one, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "authx.toml";
+
+/// Environment variables with this prefix are reserved for the test suite and never read as
+/// configuration (CI exports `AUTHX_TEST_POSTGRES_URL` into the same environment as the server).
+const TEST_VARIABLE_PREFIX: &str = "test_";
+
+/// Why the configuration could not be loaded. Every message names the offending key or file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The named configuration file does not exist or cannot be read.
+    #[error("cannot read configuration file {path}: {source}")]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A key no version of authx knows.
+    #[error("unknown configuration key `{key}` ({origin}); known keys here: {expected}")]
+    UnknownKey {
+        /// The dotted key path, e.g. `database.urll`.
+        key: String,
+        /// Where it came from (the file or the environment variable).
+        origin: String,
+        /// The keys that are valid at that level.
+        expected: String,
+    },
+    /// A value of the wrong type or shape.
+    #[error("invalid configuration value for `{key}` ({origin}): {message}")]
+    Invalid {
+        /// The dotted key path.
+        key: String,
+        /// Where it came from.
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The whole configuration of one authx node.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP server binds to (`--listen`, `AUTHX_LISTEN`).
+    pub listen: SocketAddr,
+    /// Public base URL of this authx (`--issuer`, `AUTHX_ISSUER`); it is the OAuth2 `iss`, so every
+    /// node behind a load balancer must share it. Derived from `listen` when absent.
+    pub issuer: Option<String>,
+    /// The realm of authx's own scopes (`AuthX:user:read`).
+    pub realm: String,
+    /// Database settings.
+    pub database: DatabaseConfig,
+    /// Logging settings.
+    pub log: LogConfig,
+    /// HTTP server behaviour.
+    pub server: ServerConfig,
+    /// Password hashing and policy.
+    pub password: PasswordConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            issuer: None,
+            realm: "AuthX".to_owned(),
+            database: DatabaseConfig::default(),
+            log: LogConfig::default(),
+            server: ServerConfig::default(),
+            password: PasswordConfig::default(),
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("issuer", &self.issuer)
+            .field("realm", &self.realm)
+            .field("database", &self.database)
+            .field("log", &self.log)
+            .field("server", &self.server)
+            .field("password", &self.password)
+            .finish()
+    }
+}
+
+/// Where the data lives.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://authx.db` (default; created on first start) or `postgres://user:pass@host/db`.
+    /// `AUTHX_DATABASE_URL` and `--database-url` set it too.
+    pub url: String,
+    /// Read the URL from this file instead (keeps the password out of the environment).
+    pub url_file: Option<PathBuf>,
+    /// Connections per node.
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before failing.
+    pub acquire_timeout_secs: u64,
+    /// Apply pending migrations when `serve` starts.
+    pub migrate_on_start: bool,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://authx.db".to_owned(),
+            url_file: None,
+            max_connections: 8,
+            acquire_timeout_secs: 5,
+            migrate_on_start: true,
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &mask_url_password(&self.url))
+            .field("url_file", &self.url_file)
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout_secs", &self.acquire_timeout_secs)
+            .field("migrate_on_start", &self.migrate_on_start)
+            .finish()
+    }
+}
+
+/// Log output.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` (human-readable, the default) or `json` (one object per line, for log shippers).
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `info,authx=debug`. `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// JSON objects, one per line.
+    Json,
+}
+
+/// HTTP server behaviour.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// On SIGINT/SIGTERM, how long in-flight requests may take to finish before they are cut off.
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            shutdown_timeout_secs: 30,
+        }
+    }
+}
+
+/// Password hashing cost and policy.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordConfig {
+    /// bcrypt cost factor (4–31); each step doubles the work.
+    pub bcrypt_cost: u32,
+    /// Shortest password accepted.
+    pub min_length: usize,
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        Self {
+            bcrypt_cost: 12,
+            min_length: 8,
+        }
+    }
+}
+
+/// Values given on the command line; they override every other layer.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `--listen`.
+    pub listen: Option<SocketAddr>,
+    /// `--database-url`.
+    pub database_url: Option<String>,
+    /// `--issuer`.
+    pub issuer: Option<String>,
+}
+
+impl Config {
+    /// Loads the configuration: defaults, then `file` (or `authx.toml` in the working directory if
+    /// it exists), then `AUTHX_*` variables from the process environment, then `overrides`.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        Self::load_from(file, std::env::vars(), overrides)
+    }
+
+    /// Like [`Config::load`] with an explicit environment (tests pass their own).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &Overrides,
+    ) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let file = match file {
+            Some(path) => Some(path.to_path_buf()),
+            None => {
+                let default = PathBuf::from(DEFAULT_CONFIG_FILE);
+                default.exists().then_some(default)
+            }
+        };
+        if let Some(path) = &file {
+            // Read it ourselves: figment's own "file not found" is silent for `Toml::file`.
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
+                path: path.clone(),
+                source,
+            })?;
+            figment = figment.merge(Toml::string(&text));
+        }
+        let env_pairs = environment_pairs(env);
+        figment = figment.merge(env_provider(&env_pairs));
+        let mut config: Config = figment
+            .extract()
+            .map_err(|e| convert_error(e, &file, &env_pairs))?;
+        if let Some(listen) = overrides.listen {
+            config.listen = listen;
+        }
+        if let Some(url) = &overrides.database_url {
+            config.database.url = url.clone();
+            config.database.url_file = None;
+        }
+        if let Some(issuer) = &overrides.issuer {
+            config.issuer = Some(issuer.clone());
+        }
+        config.resolve_secret_files()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The issuer URL without a trailing slash: the configured one, or `http://<listen>` with an
+    /// unspecified address replaced by `127.0.0.1`.
+    pub fn issuer_url(&self) -> String {
+        match &self.issuer {
+            Some(issuer) => issuer.trim_end_matches('/').to_owned(),
+            None => {
+                let mut addr = self.listen;
+                if addr.ip().is_unspecified() {
+                    addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+                }
+                format!("http://{addr}")
+            }
+        }
+    }
+
+    /// How long a request waits for a database connection.
+    pub fn acquire_timeout(&self) -> Duration {
+        Duration::from_secs(self.database.acquire_timeout_secs)
+    }
+
+    fn resolve_secret_files(&mut self) -> Result<(), ConfigError> {
+        if let Some(path) = self.database.url_file.take() {
+            self.database.url = read_secret_file(&path, "database.url_file")?;
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            key: key.to_owned(),
+            origin: "after merging all sources".to_owned(),
+            message,
+        };
+        if let Some(issuer) = &self.issuer
+            && !(issuer.starts_with("https://") || issuer.starts_with("http://"))
+        {
+            return Err(invalid(
+                "issuer",
+                format!("{issuer:?} must be an absolute http:// or https:// URL"),
+            ));
+        }
+        if !crate_realm_is_valid(&self.realm) {
+            return Err(invalid(
+                "realm",
+                format!(
+                    "{:?} must be one or more segments of [A-Za-z0-9_-] separated by '.'",
+                    self.realm
+                ),
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(invalid(
+                "database.max_connections",
+                "must be at least 1".to_owned(),
+            ));
+        }
+        if !(4..=31).contains(&self.password.bcrypt_cost) {
+            return Err(invalid(
+                "password.bcrypt_cost",
+                "must be between 4 and 31".to_owned(),
+            ));
+        }
+        if self.password.min_length == 0 || self.password.min_length > 72 {
+            return Err(invalid(
+                "password.min_length",
+                "must be between 1 and 72".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A realm is one scope domain without wildcards.
+fn crate_realm_is_valid(realm: &str) -> bool {
+    !realm.is_empty()
+        && realm.split('.').all(|segment| {
+            !segment.is_empty()
+                && segment
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        })
+}
+
+fn read_secret_file(path: &Path, key: &str) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
+        key: key.to_owned(),
+        origin: path.display().to_string(),
+        message: format!("cannot read secret file: {e}"),
+    })?;
+    // Files written by `echo` or editors end in a newline that is not part of the secret.
+    Ok(text.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+/// The `AUTHX_*` variables that are configuration, lower-cased and without the prefix, mapped to
+/// dotted keys: `AUTHX_DATABASE__MAX_CONNECTIONS` → `database.max_connections`, plus the flat
+/// aliases a newcomer reaches for first (`AUTHX_DATABASE_URL`).
+fn environment_pairs(
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Vec<(String, String, String)> {
+    let mut pairs = Vec::new();
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix("AUTHX_") else {
+            continue;
+        };
+        let lower = rest.to_ascii_lowercase();
+        if lower == "config" || lower.starts_with(TEST_VARIABLE_PREFIX) {
+            continue;
+        }
+        let key = match lower.as_str() {
+            "database_url" => "database.url".to_owned(),
+            "database_url_file" => "database.url_file".to_owned(),
+            _ => lower.replace("__", "."),
+        };
+        pairs.push((key, value, name));
+    }
+    pairs
+}
+
+fn env_provider(pairs: &[(String, String, String)]) -> Serialized<figment::value::Dict> {
+    let mut root = figment::value::Dict::new();
+    for (key, value, _) in pairs {
+        insert_dotted(&mut root, key, parse_env_value(value));
+    }
+    Serialized::defaults(root)
+}
+
+fn insert_dotted(dict: &mut figment::value::Dict, key: &str, value: figment::value::Value) {
+    match key.split_once('.') {
+        None => {
+            dict.insert(key.to_owned(), value);
+        }
+        Some((head, tail)) => {
+            let entry = dict
+                .entry(head.to_owned())
+                .or_insert_with(|| figment::value::Value::from(figment::value::Dict::new()));
+            if let figment::value::Value::Dict(_, inner) = entry {
+                insert_dotted(inner, tail, value);
+            } else {
+                let mut inner = figment::value::Dict::new();
+                insert_dotted(&mut inner, tail, value);
+                *entry = figment::value::Value::from(inner);
+            }
+        }
+    }
+}
+
+/// Environment values are strings; numbers and booleans are recognised so `AUTHX_DATABASE__MAX_CONNECTIONS=16`
+/// works, everything else stays a string (a URL must never be mangled).
+fn parse_env_value(value: &str) -> figment::value::Value {
+    if let Ok(n) = value.parse::<i64>() {
+        return figment::value::Value::from(n);
+    }
+    match value {
+        "true" => figment::value::Value::from(true),
+        "false" => figment::value::Value::from(false),
+        _ => figment::value::Value::from(value.to_owned()),
+    }
+}
+
+/// Turns figment's error into one that names the key and where it came from: the environment
+/// variable that set it, else the file, else the built-in default.
+fn convert_error(
+    error: figment::Error,
+    file: &Option<PathBuf>,
+    env_pairs: &[(String, String, String)],
+) -> ConfigError {
+    let origin_of = |key: &str| -> String {
+        let from_env = env_pairs
+            .iter()
+            .find(|(k, _, _)| k == key || k.starts_with(&format!("{key}.")));
+        match (from_env, file) {
+            (Some((_, _, name)), _) => format!("from environment variable {name}"),
+            (None, Some(path)) => format!("in {}", path.display()),
+            (None, None) => "built-in default".to_owned(),
+        }
+    };
+    let Some(e) = error.into_iter().next() else {
+        return ConfigError::Invalid {
+            key: String::new(),
+            origin: String::new(),
+            message: "unknown configuration error".to_owned(),
+        };
+    };
+    match &e.kind {
+        figment::error::Kind::UnknownField(field, expected) => {
+            let mut path = e.path.clone();
+            // Figment's path usually ends with the unknown field already; older versions don't.
+            if path.last() != Some(field) {
+                path.push(field.clone());
+            }
+            let key = path.join(".");
+            ConfigError::UnknownKey {
+                origin: origin_of(&key),
+                key,
+                expected: expected.join(", "),
+            }
+        }
+        kind => {
+            let key = e.path.join(".");
+            ConfigError::Invalid {
+                origin: origin_of(&key),
+                key,
+                message: kind.to_string(),
+            }
+        }
+    }
+}
+
+/// Replaces the password of a URL like `postgres://user:secret@host/db` with `***`.
+pub fn mask_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(toml: Option<&str>, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = toml.map(|t| {
+            let p = dir.path().join("authx.toml");
+            std::fs::write(&p, t).unwrap();
+            p
+        });
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Config::load_from(
+            Some(
+                file.as_deref()
+                    .unwrap_or(Path::new("/nonexistent/none.toml")),
+            ),
+            env,
+            &Overrides::default(),
+        )
+        .or_else(|e| match (&e, toml) {
+            (ConfigError::Unreadable { .. }, None) => {
+                Config::load_from(None, Vec::new(), &Overrides::default())
+            }
+            _ => Err(e),
+        })
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::load_from(None, Vec::new(), &Overrides::default()).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.issuer_url(), "http://127.0.0.1:8080");
+        assert_eq!(c.realm, "AuthX");
+        assert_eq!(c.database.url, "sqlite://authx.db");
+    }
+
+    #[test]
+    fn layers_override_in_order() {
+        let c = load(
+            Some("listen = \"127.0.0.1:9000\"\n[database]\nmax_connections = 3\nurl = \"sqlite://a.db\"\n"),
+            &[("AUTHX_DATABASE__MAX_CONNECTIONS", "5"), ("AUTHX_ISSUER", "https://id.example.com/")],
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.database.max_connections, 5);
+        assert_eq!(c.database.url, "sqlite://a.db");
+        assert_eq!(c.issuer_url(), "https://id.example.com");
+        let c = Config::load_from(
+            None,
+            vec![("AUTHX_DATABASE_URL".into(), "postgres://u:p@h/d".into())],
+            &Overrides {
+                database_url: Some("sqlite://flag.db".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.database.url, "sqlite://flag.db");
+    }
+
+    #[test]
+    fn flat_database_url_variable() {
+        let c = Config::load_from(
+            None,
+            vec![("AUTHX_DATABASE_URL".into(), "postgres://u:p@h/d".into())],
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.database.url, "postgres://u:p@h/d");
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = load(Some("[database]\nurll = \"x\"\n"), &[]).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("`database.urll`"), "{msg}");
+        assert!(msg.contains("authx.toml"), "{msg}");
+        let e = Config::load_from(
+            None,
+            vec![("AUTHX_LISTN".into(), "x".into())],
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("`listn`") && msg.contains("AUTHX_LISTN"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn test_variables_and_config_path_are_not_configuration() {
+        Config::load_from(
+            None,
+            vec![
+                ("AUTHX_TEST_POSTGRES_URL".into(), "postgres://x".into()),
+                ("AUTHX_CONFIG".into(), "a.toml".into()),
+            ],
+            &Overrides::default(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = Config::load_from(
+            None,
+            vec![("AUTHX_LISTEN".into(), "nonsense".into())],
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("`listen`"), "{e}");
+        let e = load(Some("[log]\nformat = \"xml\"\n"), &[]).unwrap_err();
+        assert!(e.to_string().contains("log.format"), "{e}");
+    }
+
+    #[test]
+    fn secret_from_file_and_masked_debug() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("db_url");
+        std::fs::write(&secret, "postgres://authx:hunter2@db/authx\n").unwrap();
+        let c = Config::load_from(
+            None,
+            vec![(
+                "AUTHX_DATABASE__URL_FILE".into(),
+                secret.display().to_string(),
+            )],
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.database.url, "postgres://authx:hunter2@db/authx");
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("postgres://authx:***@db/authx"), "{debug}");
+    }
+
+    #[test]
+    fn masking() {
+        assert_eq!(
+            mask_url_password("postgres://u:p@h:5432/d"),
+            "postgres://u:***@h:5432/d"
+        );
+        assert_eq!(mask_url_password("postgres://u@h/d"), "postgres://u@h/d");
+        assert_eq!(mask_url_password("sqlite://authx.db"), "sqlite://authx.db");
+        assert_eq!(
+            mask_url_password("postgres://u:p@ss@h/d"),
+            "postgres://u:***@h/d"
+        );
+    }
+}

@@ -1,0 +1,180 @@
+//! The `authx` binary: parse the command line, load the configuration, set up logging, dispatch,
+//! and turn the outcome into an exit code — 0 on success, 2 for bad input or an environment that
+//! prevents starting (configuration, database URL, unreachable database, port in use), 1 for
+//! anything that failed later.
+
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use authx::bootstrap::{BootstrapRequest, bootstrap_admin};
+use authx::cli::{BootstrapArgs, Cli, Command};
+use authx::config::Config;
+use authx::startup::{App, open_store, shutdown_signal};
+
+/// Bad input or an environment that prevents starting.
+const EXIT_USAGE: u8 = 2;
+/// A failure after start-up.
+const EXIT_FAILURE: u8 = 1;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref(), &cli.overrides()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("authx: configuration error: {error}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    authx::telemetry::init(&config.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("authx: cannot start the async runtime: {error}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    runtime.block_on(run(cli, config))
+}
+
+async fn run(cli: Cli, mut config: Config) -> ExitCode {
+    match cli.command {
+        Command::Serve(args) => {
+            if args.no_migrate {
+                config.database.migrate_on_start = false;
+            }
+            let app = match App::build(config).await {
+                Ok(app) => app,
+                Err(error) => {
+                    eprintln!("authx: cannot start: {error}");
+                    return ExitCode::from(EXIT_USAGE);
+                }
+            };
+            match app.run_until(shutdown_signal()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("authx: server failed: {error}");
+                    ExitCode::from(EXIT_FAILURE)
+                }
+            }
+        }
+        Command::Migrate => match open_store(&config, false).await {
+            Ok(store) => {
+                let result = store.migrate().await;
+                store.close().await;
+                match result {
+                    Ok(0) => {
+                        println!("database is up to date; no migrations applied");
+                        ExitCode::SUCCESS
+                    }
+                    Ok(n) => {
+                        println!("applied {n} migration(s)");
+                        ExitCode::SUCCESS
+                    }
+                    Err(error) => {
+                        eprintln!("authx: migration failed: {error}");
+                        ExitCode::from(EXIT_FAILURE)
+                    }
+                }
+            }
+            Err(error) => {
+                eprintln!("authx: {error}");
+                ExitCode::from(EXIT_USAGE)
+            }
+        },
+        Command::CheckConfig => {
+            println!("{config:#?}");
+            println!("configuration is valid");
+            ExitCode::SUCCESS
+        }
+        Command::BootstrapAdmin(args) => bootstrap(args, config).await,
+        Command::Openapi(args) => {
+            let spec = authx::api::spec_json();
+            match args.output {
+                Some(path) => match std::fs::write(&path, spec + "\n") {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(error) => {
+                        eprintln!("authx: cannot write {}: {error}", path.display());
+                        ExitCode::from(EXIT_FAILURE)
+                    }
+                },
+                None => {
+                    println!("{spec}");
+                    ExitCode::SUCCESS
+                }
+            }
+        }
+    }
+}
+
+async fn bootstrap(args: BootstrapArgs, config: Config) -> ExitCode {
+    let password = match read_password(&args) {
+        Ok(password) => password,
+        Err(message) => {
+            eprintln!("authx: {message}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let store = match open_store(&config, config.database.migrate_on_start).await {
+        Ok(store) => store,
+        Err(error) => {
+            eprintln!("authx: {error}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let request = BootstrapRequest {
+        email: args.email,
+        password,
+    };
+    let result = bootstrap_admin(store.as_ref(), &config, request).await;
+    store.close().await;
+    match result {
+        Ok(report) => {
+            let mut out = std::io::stdout().lock();
+            for step in &report.steps {
+                let _ = writeln!(out, "- {step}");
+            }
+            let _ = writeln!(
+                out,
+                "\nAdministrator ready: user {}.\nNext: start the server with `authx serve` and open {}/",
+                report.user_id,
+                config.issuer_url()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(authx::bootstrap::BootstrapError::Store(error)) => {
+            eprintln!("authx: bootstrap failed: {error}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+        Err(error) => {
+            eprintln!("authx: bootstrap refused: {error}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+/// Reads the first line of the password file or of standard input, without its line ending.
+fn read_password(args: &BootstrapArgs) -> Result<Option<String>, String> {
+    let line = if let Some(path) = &args.password_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read password file {}: {e}", path.display()))?;
+        text.lines().next().unwrap_or_default().to_owned()
+    } else if args.password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    } else {
+        return Ok(None);
+    };
+    if line.is_empty() {
+        return Err("the password is empty".to_owned());
+    }
+    Ok(Some(line))
+}

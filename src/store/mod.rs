@@ -1,0 +1,360 @@
+//! Persistence: one small async trait per aggregate, [`StoreError`], and [`connect`], which picks the
+//! backend (SQLite or PostgreSQL) by the URL scheme.
+//!
+//! Both backends use concrete sqlx drivers. Each aggregate's SQL is written once, in `sql/*.rs`, and
+//! compiled into both backend modules with `#[path]`; those files see the backend only through the
+//! items each backend module defines (`Db`, `Pool`, `Backend`, `begin_write`, `map_err`). Queries
+//! use `$N` placeholders, which both drivers accept, and keep each SQL string's bind types fixed
+//! (PostgreSQL caches statements by text).
+//!
+//! Conventions: `get_*`/`find_*` return `Ok(None)` for a missing row; updates and deletes of a missing
+//! row return [`StoreError::NotFound`]. Uniqueness is enforced by the database and reported as
+//! [`StoreError::Conflict`], missing referenced rows as [`StoreError::Reference`]; error messages
+//! never contain driver text or values from the database. List methods take a [`Page`] whose limit
+//! is clamped to 1..=100 and whose cursor is the id of the last item of the previous page.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::domain::Page;
+use crate::domain::audit::{AuditEvent, AuditFilter, NewAuditEvent};
+use crate::domain::authority::{Authority, AuthorityPatch, NewAuthority};
+use crate::domain::credential::{Credential, NewCredential, NewUserCredential};
+use crate::domain::role::{NewRole, Role, RolePatch, UserAccess};
+use crate::domain::user::{NewUser, User, UserFilter, UserPatch};
+
+pub mod postgres;
+pub mod sqlite;
+
+/// Errors of the storage layer. `Display` never contains driver text, SQL or stored values, so it is
+/// safe to log; the `source()` chain carries the driver error for the logs of 500s.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row to update or delete does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness constraint was violated; the message names what clashed.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A referenced row does not exist (foreign-key violation); the message names it.
+    #[error("reference: {0}")]
+    Reference(String),
+    /// The database cannot be reached (connection refused, pool timeout, I/O, busy).
+    #[error("database unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    /// Applying the migrations failed.
+    #[error("database migration failed")]
+    Migration(#[source] sqlx::migrate::MigrateError),
+    /// The database URL is not usable (unknown scheme, unparsable); never echoes the URL.
+    #[error("invalid database URL: {0}")]
+    InvalidUrl(String),
+    /// Any other database error.
+    #[error("database error")]
+    Backend(#[source] sqlx::Error),
+    /// A stored value could not be decoded (bad JSON, unknown enum value).
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+}
+
+/// How to connect. Independent of the config module on purpose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// `sqlite:path`, `sqlite://path`, `sqlite::memory:`, `postgres://…` or `postgresql://…`.
+    pub url: String,
+    pub max_connections: u32,
+    /// How long a request waits for a pooled connection before [`StoreError::Unavailable`].
+    pub acquire_timeout: Duration,
+}
+
+impl ConnectOptions {
+    /// Options with the defaults: 8 connections, 5 s acquire timeout.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Connection-pool figures for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    pub size: u32,
+    pub idle: u32,
+}
+
+/// Connects to the database named by `opts.url` (eagerly: an unreachable database is reported now,
+/// as [`StoreError::Unavailable`]). Does not run migrations; call [`Store::migrate`].
+pub async fn connect(opts: &ConnectOptions) -> Result<Arc<dyn Store>, StoreError> {
+    let scheme = opts
+        .url
+        .split_once(':')
+        .map(|(scheme, _)| scheme)
+        .ok_or_else(|| StoreError::InvalidUrl("missing URL scheme".to_owned()))?;
+    match scheme.to_ascii_lowercase().as_str() {
+        "sqlite" => Ok(Arc::new(sqlite::SqliteStore::connect(opts).await?)),
+        "postgres" | "postgresql" => Ok(Arc::new(postgres::PgStore::connect(opts).await?)),
+        _ => {
+            // Only the scheme is echoed, and only if it looks like one (no credentials can hide in it).
+            let shown = if !scheme.is_empty()
+                && scheme.len() <= 32
+                && scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.')
+            {
+                format!("unsupported scheme '{scheme}' (use sqlite: or postgres://)")
+            } else {
+                "unsupported scheme (use sqlite: or postgres://)".to_owned()
+            };
+            Err(StoreError::InvalidUrl(shown))
+        }
+    }
+}
+
+/// Everything the server persists (so far), plus administration of the connection.
+#[async_trait]
+pub trait Store:
+    UserStore + RoleStore + AuthorityStore + CredentialStore + AuditStore + Send + Sync
+{
+    /// `"sqlite"` or `"postgres"`.
+    fn backend(&self) -> &'static str;
+    /// A round trip (`SELECT 1`), for readiness checks.
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Applies the embedded migrations that are not applied yet; returns how many were applied.
+    /// Idempotent, and safe to run from several nodes at once.
+    async fn migrate(&self) -> Result<usize, StoreError>;
+    fn pool_stats(&self) -> PoolStats;
+    /// Closes the pool, waiting for checked-out connections to return.
+    async fn close(&self);
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Creates a user with a new UUIDv7 id. The email is lower-cased.
+    async fn create_user(&self, user: NewUser) -> Result<User, StoreError>;
+    async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError>;
+    /// Exact match on the username.
+    async fn find_user_by_username(&self, username: &str) -> Result<Option<User>, StoreError>;
+    async fn update_user(&self, id: &str, patch: UserPatch) -> Result<User, StoreError>;
+    /// Deletes the user with its credentials, role memberships, grants, tokens, keys and sessions.
+    async fn delete_user(&self, id: &str) -> Result<(), StoreError>;
+    /// Users matching `filter`, ordered by id (= creation).
+    async fn list_users(&self, filter: &UserFilter, page: &Page) -> Result<Vec<User>, StoreError>;
+    /// Creates a user, its credentials and its role memberships in one transaction: all or nothing.
+    async fn create_user_with_credentials(
+        &self,
+        user: NewUser,
+        credentials: Vec<NewUserCredential>,
+        role_ids: Vec<String>,
+    ) -> Result<User, StoreError>;
+}
+
+#[async_trait]
+pub trait RoleStore: Send + Sync {
+    /// Creates the role with its scope and deny patterns in one transaction.
+    async fn create_role(&self, role: NewRole) -> Result<Role, StoreError>;
+    async fn get_role(&self, id: &str) -> Result<Option<Role>, StoreError>;
+    /// Roles ordered by id.
+    async fn list_roles(&self, page: &Page) -> Result<Vec<Role>, StoreError>;
+    /// Updates the role; given `scopes`/`deny` lists replace the old ones atomically.
+    async fn update_role(&self, id: &str, patch: RolePatch) -> Result<Role, StoreError>;
+    /// Deletes the role with its patterns and memberships.
+    async fn delete_role(&self, id: &str) -> Result<(), StoreError>;
+    /// Makes the user an explicit member; idempotent.
+    async fn add_role_member(&self, role_id: &str, user_id: &str) -> Result<(), StoreError>;
+    /// `NotFound` when the user is not an explicit member.
+    async fn remove_role_member(&self, role_id: &str, user_id: &str) -> Result<(), StoreError>;
+    /// Ids of the explicit members, ordered by user id (empty for an unknown role).
+    async fn list_role_members(
+        &self,
+        role_id: &str,
+        page: &Page,
+    ) -> Result<Vec<String>, StoreError>;
+    /// The roles the user is an explicit member of (enabled or not), ordered by id.
+    async fn roles_of_user(&self, user_id: &str) -> Result<Vec<Role>, StoreError>;
+    /// The hot path: the user's status and the patterns of every enabled role that includes the user
+    /// (explicit or default), in one query. `None` for an unknown user.
+    async fn access_of_user(&self, user_id: &str) -> Result<Option<UserAccess>, StoreError>;
+}
+
+#[async_trait]
+pub trait AuthorityStore: Send + Sync {
+    async fn create_authority(&self, authority: NewAuthority) -> Result<Authority, StoreError>;
+    async fn get_authority(&self, id: &str) -> Result<Option<Authority>, StoreError>;
+    /// All authorities ordered by id (there are few).
+    async fn list_authorities(&self) -> Result<Vec<Authority>, StoreError>;
+    async fn update_authority(
+        &self,
+        id: &str,
+        patch: AuthorityPatch,
+    ) -> Result<Authority, StoreError>;
+    /// Refused with `Reference` while credentials still use the authority.
+    async fn delete_authority(&self, id: &str) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait CredentialStore: Send + Sync {
+    async fn create_credential(&self, credential: NewCredential) -> Result<Credential, StoreError>;
+    async fn get_credential(&self, id: &str) -> Result<Option<Credential>, StoreError>;
+    async fn find_credential(
+        &self,
+        authority_id: &str,
+        authority_user_id: &str,
+    ) -> Result<Option<Credential>, StoreError>;
+    /// The user's credentials ordered by id (= creation).
+    async fn list_credentials_of_user(&self, user_id: &str) -> Result<Vec<Credential>, StoreError>;
+    async fn update_credential_details(
+        &self,
+        id: &str,
+        details: serde_json::Value,
+    ) -> Result<Credential, StoreError>;
+    /// Records a use (successful login) at `at`.
+    async fn touch_credential(&self, id: &str, at: i64) -> Result<(), StoreError>;
+    async fn delete_credential(&self, id: &str) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn append_audit(&self, event: NewAuditEvent) -> Result<AuditEvent, StoreError>;
+    /// Events matching `filter`, newest first; the cursor is the id of the last event seen.
+    async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        page: &Page,
+    ) -> Result<Vec<AuditEvent>, StoreError>;
+}
+
+/// Which constraint a unique violation hit, as a message that names the clash. `table` and `hint`
+/// come from the driver (SQLite: `table.col, …`; PostgreSQL: the constraint name) but are only
+/// matched, never echoed.
+pub(crate) fn conflict_message(table: &str, hint: &str) -> String {
+    let msg = match table {
+        "users" if hint.contains("username") => "a user with this username already exists",
+        "users" => "user id already exists",
+        "credentials" if hint.contains("authority") => {
+            "credential (authority_id, authority_user_id) already exists"
+        }
+        "credentials" => "credential id already exists",
+        "roles" => "role id already exists",
+        "role_scopes" => "duplicate role scope pattern",
+        "role_deny" => "duplicate role deny pattern",
+        "role_members" => "role membership already exists",
+        "authorities" => "authority id already exists",
+        "audit_events" => "audit event id already exists",
+        "clients" => "client id already exists",
+        "client_secrets" => "client secret already exists",
+        "grants" => "grant (user_id, client_id) already exists",
+        "api_keys" => "api key already exists",
+        "sessions" => "session already exists",
+        "signing_keys" => "signing key id already exists",
+        _ => "a row with the same unique key already exists",
+    };
+    msg.to_owned()
+}
+
+/// Page limit clamped to 1..=100, as the `i64` LIMIT bind.
+pub(crate) fn page_limit(page: &Page) -> i64 {
+    i64::from(page.clamped_limit())
+}
+
+/// Serialises a JSON column value.
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::Corrupt(format!("unserialisable value: {e}")))
+}
+
+/// Deserialises a JSON column value; `what` names the column for the error.
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
+    text: &str,
+    what: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|_| StoreError::Corrupt(format!("invalid JSON in {what}")))
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
+pub(crate) fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A growing `WHERE` clause of our own fragments; each `{}` in a fragment becomes the next `$N`.
+/// Values are bound by the caller in the same order, never interpolated.
+pub(crate) struct Where {
+    clauses: Vec<String>,
+    next: usize,
+}
+
+impl Where {
+    pub(crate) fn new() -> Self {
+        Self {
+            clauses: Vec::new(),
+            next: 1,
+        }
+    }
+
+    /// Adds `fragment` (ours, static) with one placeholder `{}`, which may appear several times and
+    /// is replaced by the same `$N`.
+    pub(crate) fn push(&mut self, fragment: &'static str) {
+        let n = format!("${}", self.next);
+        self.next += 1;
+        self.clauses.push(fragment.replace("{}", &n));
+    }
+
+    /// The next placeholder number (for LIMIT after the filters).
+    pub(crate) fn next_placeholder(&self) -> usize {
+        self.next
+    }
+
+    /// ` WHERE a AND b` or an empty string.
+    pub(crate) fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn where_builder_numbers_placeholders() {
+        let mut w = Where::new();
+        w.push("a = {}");
+        w.push("(b = {} OR c = {})");
+        assert_eq!(w.sql(), " WHERE a = $1 AND (b = $2 OR c = $2)");
+        assert_eq!(w.next_placeholder(), 3);
+        assert_eq!(Where::new().sql(), "");
+    }
+
+    #[test]
+    fn like_escaping() {
+        assert_eq!(like_escape("a%b_c\\"), "a\\%b\\_c\\\\");
+    }
+
+    #[tokio::test]
+    async fn unknown_scheme_is_named_without_the_rest() {
+        let opts = ConnectOptions::new("mysql://root:hunter2@db/x");
+        let err = connect(&opts).await.err().map(|e| e.to_string());
+        let err = err.unwrap_or_default();
+        assert!(err.contains("'mysql'"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        let err = connect(&ConnectOptions::new("no scheme here"))
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("invalid database URL"), "{err}");
+    }
+}

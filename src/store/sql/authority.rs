@@ -1,0 +1,144 @@
+//! Authorities (shared SQL, compiled into each backend).
+
+use async_trait::async_trait;
+
+use super::{Backend, Db, map_err};
+use crate::domain::authority::{Authority, AuthorityPatch, NewAuthority, Strategy};
+use crate::domain::now;
+use crate::store::{AuthorityStore, StoreError, from_json, to_json};
+
+macro_rules! authority_columns {
+    () => {
+        "id, strategy, name, enabled, details, created_at, updated_at"
+    };
+}
+
+#[derive(sqlx::FromRow)]
+struct AuthorityRow {
+    id: String,
+    strategy: String,
+    name: String,
+    enabled: bool,
+    details: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<AuthorityRow> for Authority {
+    type Error = StoreError;
+
+    fn try_from(row: AuthorityRow) -> Result<Self, StoreError> {
+        Ok(Authority {
+            strategy: Strategy::parse(&row.strategy)
+                .ok_or_else(|| StoreError::Corrupt("unknown authorities.strategy".to_owned()))?,
+            details: from_json(&row.details, "authorities.details")?,
+            id: row.id,
+            name: row.name,
+            enabled: row.enabled,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+#[async_trait]
+impl AuthorityStore for Backend {
+    async fn create_authority(&self, authority: NewAuthority) -> Result<Authority, StoreError> {
+        let at = now();
+        sqlx::query(
+            "INSERT INTO authorities (id, strategy, name, enabled, details, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        )
+        .bind(&authority.id)
+        .bind(authority.strategy.as_str())
+        .bind(&authority.name)
+        .bind(authority.enabled)
+        .bind(to_json(&authority.details)?)
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match map_err(e) {
+            StoreError::Conflict(_) => {
+                StoreError::Conflict(format!("authority '{}' already exists", authority.id))
+            }
+            other => other,
+        })?;
+        Ok(Authority {
+            id: authority.id,
+            strategy: authority.strategy,
+            name: authority.name,
+            enabled: authority.enabled,
+            details: authority.details,
+            created_at: at,
+            updated_at: at,
+        })
+    }
+
+    async fn get_authority(&self, id: &str) -> Result<Option<Authority>, StoreError> {
+        sqlx::query_as::<Db, AuthorityRow>(concat!(
+            "SELECT ",
+            authority_columns!(),
+            " FROM authorities WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?
+        .map(Authority::try_from)
+        .transpose()
+    }
+
+    async fn list_authorities(&self) -> Result<Vec<Authority>, StoreError> {
+        sqlx::query_as::<Db, AuthorityRow>(concat!(
+            "SELECT ",
+            authority_columns!(),
+            " FROM authorities ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?
+        .into_iter()
+        .map(Authority::try_from)
+        .collect()
+    }
+
+    async fn update_authority(
+        &self,
+        id: &str,
+        patch: AuthorityPatch,
+    ) -> Result<Authority, StoreError> {
+        let details = patch.details.as_ref().map(to_json).transpose()?;
+        sqlx::query_as::<Db, AuthorityRow>(concat!(
+            "UPDATE authorities SET name = COALESCE($2, name), enabled = COALESCE($3, enabled), ",
+            "details = COALESCE($4, details), updated_at = $5 WHERE id = $1 RETURNING ",
+            authority_columns!()
+        ))
+        .bind(id)
+        .bind(patch.name)
+        .bind(patch.enabled)
+        .bind(details)
+        .bind(now())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?
+        .ok_or(StoreError::NotFound)
+        .and_then(Authority::try_from)
+    }
+
+    async fn delete_authority(&self, id: &str) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM authorities WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| match map_err(e) {
+                StoreError::Reference(_) => {
+                    StoreError::Reference(format!("authority '{id}' still has credentials"))
+                }
+                other => other,
+            })?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,12 @@
+//! The integration-test binary: every test drives the real authx (its store, the whole server on
+//! port 0, or the `authx` binary) against a fresh SQLite file and, when `AUTHX_TEST_POSTGRES_URL` is
+//! set, a fresh PostgreSQL database. One binary keeps link time down (each file under `tests/` would
+//! be a separate link).
+
+// Test code: a failed unwrap is a failed test, which is what we want.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod cli;
+mod ops;
+mod store;
+mod support;

@@ -1,0 +1,5 @@
+//! Shared test support: throwaway databases, a running authx, and the `authx` binary.
+
+pub mod app;
+pub mod binary;
+pub mod db;
