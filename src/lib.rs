@@ -13,6 +13,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod password;
+pub mod scopes;
 pub mod startup;
 pub mod state;
 pub mod store;
