@@ -10,13 +10,14 @@
 use serde_json::json;
 
 use crate::config::Config;
+use crate::domain::api_key::NewApiKey;
 use crate::domain::audit::NewAuditEvent;
 use crate::domain::authority::{NewAuthority, Strategy};
 use crate::domain::credential::{NewCredential, NewUserCredential};
 use crate::domain::role::NewRole;
 use crate::domain::user::NewUser;
 use crate::store::{Store, StoreError};
-use crate::{address, password};
+use crate::{address, password, secret};
 
 /// The role holding every scope of the realm.
 pub const ROOT_ROLE: &str = "root";
@@ -63,6 +64,12 @@ pub enum BootstrapError {
     /// Hashing the password failed.
     #[error(transparent)]
     Hash(#[from] password::HashError),
+    /// The requested API key life is outside `1..=api_keys.max_ttl_secs`.
+    #[error("--expires-in must be between 1 and {max} seconds (api_keys.max_ttl_secs)")]
+    KeyLifetime {
+        /// The configured maximum.
+        max: u64,
+    },
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -187,6 +194,56 @@ pub async fn bootstrap_admin(
     store.append_audit(event).await?;
     report.user_id = user_id;
     Ok(report)
+}
+
+/// An API key issued by [`issue_admin_api_key`].
+#[derive(Debug)]
+pub struct IssuedKey {
+    /// The key's id.
+    pub id: String,
+    /// The secret (`axk_…`): print it once, never log it.
+    pub secret: String,
+    /// Expiry (unix seconds).
+    pub expires_at: i64,
+}
+
+/// Issues `user_id` an API key for every scope of the realm (`<realm>:**:**`), living
+/// `expires_in` seconds (default `api_keys.default_ttl_secs`, at most `api_keys.max_ttl_secs`).
+/// What it allows at any moment is still bounded by the user's access at that moment.
+pub async fn issue_admin_api_key(
+    store: &dyn Store,
+    config: &Config,
+    user_id: &str,
+    expires_in: Option<u64>,
+) -> Result<IssuedKey, BootstrapError> {
+    let max = config.api_keys.max_ttl_secs;
+    let ttl = expires_in.unwrap_or(config.api_keys.default_ttl_secs);
+    if !(1..=max).contains(&ttl) {
+        return Err(BootstrapError::KeyLifetime { max });
+    }
+    let ttl = i64::try_from(ttl).map_err(|_| BootstrapError::KeyLifetime { max })?;
+    let key = secret::generate(secret::API_KEY_PREFIX);
+    let stored = store
+        .create_api_key(NewApiKey {
+            user_id: user_id.to_owned(),
+            key_hash: secret::hash(&key),
+            hint: secret::hint(&key),
+            description: Some("issued by authx bootstrap-admin".to_owned()),
+            scopes: vec![format!("{}:**:**", config.realm)],
+            clients: Vec::new(),
+            expires_at: crate::domain::now().saturating_add(ttl),
+        })
+        .await?;
+    let mut event = NewAuditEvent::new("cli", None, "apikey.issue");
+    event.target_type = Some("api_key".to_owned());
+    event.target_id = Some(stored.id.clone());
+    event.details = json!({ "user_id": user_id, "via": "bootstrap-admin" });
+    store.append_audit(event).await?;
+    Ok(IssuedKey {
+        id: stored.id,
+        secret: key,
+        expires_at: stored.expires_at,
+    })
 }
 
 /// The scopes of the `default` role (SPEC §2.6).

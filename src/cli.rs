@@ -78,6 +78,14 @@ pub struct BootstrapArgs {
     /// Also give them a password, read from standard input (first line).
     #[arg(long)]
     pub password_stdin: bool,
+    /// Also issue the administrator an API key for every scope of the realm (`<realm>:**:**`) and
+    /// print it. It is shown only this once.
+    #[arg(long)]
+    pub issue_api_key: bool,
+    /// Life of that API key in seconds (default `api_keys.default_ttl_secs`, at most
+    /// `api_keys.max_ttl_secs`).
+    #[arg(long, value_name = "SECONDS", requires = "issue_api_key")]
+    pub expires_in: Option<u64>,
 }
 
 /// `authx openapi`.

@@ -74,6 +74,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// Password hashing and policy.
     pub password: PasswordConfig,
+    /// Lifetimes of personal API keys.
+    pub api_keys: ApiKeysConfig,
 }
 
 impl Default for Config {
@@ -86,6 +88,7 @@ impl Default for Config {
             log: LogConfig::default(),
             server: ServerConfig::default(),
             password: PasswordConfig::default(),
+            api_keys: ApiKeysConfig::default(),
         }
     }
 }
@@ -100,6 +103,7 @@ impl fmt::Debug for Config {
             .field("log", &self.log)
             .field("server", &self.server)
             .field("password", &self.password)
+            .field("api_keys", &self.api_keys)
             .finish()
     }
 }
@@ -205,6 +209,30 @@ impl Default for PasswordConfig {
         Self {
             bcrypt_cost: 12,
             min_length: 8,
+        }
+    }
+}
+
+/// Lifetimes of personal API keys (SPEC §5).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiKeysConfig {
+    /// Life of a key whose request names no `expires_in` (default 24 h, as Ego).
+    pub default_ttl_secs: u64,
+    /// The longest life a key may be given (default 30 days).
+    pub max_ttl_secs: u64,
+    /// How long a node may reuse a token-check decision (0–1000 ms; 0 turns the cache off).
+    /// Changes made through the node itself are visible at once; changes made through other nodes
+    /// within this time.
+    pub check_cache_ms: u64,
+}
+
+impl Default for ApiKeysConfig {
+    fn default() -> Self {
+        Self {
+            default_ttl_secs: 86_400,
+            max_ttl_secs: 2_592_000,
+            check_cache_ms: 900,
         }
     }
 }
@@ -335,6 +363,31 @@ impl Config {
             return Err(invalid(
                 "password.min_length",
                 "must be between 1 and 72".to_owned(),
+            ));
+        }
+        // Ten years: far beyond any sensible key life, and far from overflowing unix seconds.
+        const TEN_YEARS: u64 = 10 * 366 * 86_400;
+        if self.api_keys.check_cache_ms > 1000 {
+            return Err(invalid(
+                "api_keys.check_cache_ms",
+                "must be at most 1000: changes must show within one second".to_owned(),
+            ));
+        }
+        if !(1..=TEN_YEARS).contains(&self.api_keys.max_ttl_secs) {
+            return Err(invalid(
+                "api_keys.max_ttl_secs",
+                format!("must be between 1 and {TEN_YEARS} seconds"),
+            ));
+        }
+        if self.api_keys.default_ttl_secs == 0
+            || self.api_keys.default_ttl_secs > self.api_keys.max_ttl_secs
+        {
+            return Err(invalid(
+                "api_keys.default_ttl_secs",
+                format!(
+                    "must be between 1 and api_keys.max_ttl_secs ({})",
+                    self.api_keys.max_ttl_secs
+                ),
             ));
         }
         Ok(())
@@ -629,6 +682,26 @@ mod tests {
         let debug = format!("{c:?}");
         assert!(!debug.contains("hunter2"), "{debug}");
         assert!(debug.contains("postgres://authx:***@db/authx"), "{debug}");
+    }
+
+    #[test]
+    fn api_key_lifetimes() {
+        let c = Config::load_from(None, Vec::new(), &Overrides::default()).unwrap();
+        assert_eq!(c.api_keys.default_ttl_secs, 86_400);
+        assert_eq!(c.api_keys.max_ttl_secs, 2_592_000);
+        let e = load(
+            Some("[api_keys]\ndefault_ttl_secs = 100\nmax_ttl_secs = 10\n"),
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("api_keys.default_ttl_secs"), "{e}");
+        let e = Config::load_from(
+            None,
+            vec![("AUTHX_API_KEYS__MAX_TTL_SECS".into(), "0".into())],
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("api_keys.max_ttl_secs"), "{e}");
     }
 
     #[test]

@@ -7,13 +7,18 @@
 
 pub mod address;
 pub mod api;
+pub mod apikeys;
+pub mod audit;
 pub mod bootstrap;
+pub mod check_cache;
 pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod oauth2;
 pub mod password;
 pub mod scopes;
+pub mod secret;
 pub mod startup;
 pub mod state;
 pub mod store;

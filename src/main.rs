@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use authx::bootstrap::{BootstrapRequest, bootstrap_admin};
+use authx::bootstrap::{BootstrapRequest, bootstrap_admin, issue_admin_api_key};
 use authx::cli::{BootstrapArgs, Cli, Command};
 use authx::config::Config;
 use authx::startup::{App, open_store, shutdown_signal};
@@ -119,6 +119,15 @@ async fn bootstrap(args: BootstrapArgs, config: Config) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    if let Some(secs) = args.expires_in
+        && !(1..=config.api_keys.max_ttl_secs).contains(&secs)
+    {
+        eprintln!(
+            "authx: --expires-in must be between 1 and {} seconds (api_keys.max_ttl_secs)",
+            config.api_keys.max_ttl_secs
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
     let store = match open_store(&config, config.database.migrate_on_start).await {
         Ok(store) => store,
         Err(error) => {
@@ -130,7 +139,14 @@ async fn bootstrap(args: BootstrapArgs, config: Config) -> ExitCode {
         email: args.email,
         password,
     };
-    let result = bootstrap_admin(store.as_ref(), &config, request).await;
+    let mut result = bootstrap_admin(store.as_ref(), &config, request).await;
+    let mut key = None;
+    if let (Ok(report), true) = (&result, args.issue_api_key) {
+        match issue_admin_api_key(store.as_ref(), &config, &report.user_id, args.expires_in).await {
+            Ok(issued) => key = Some(issued),
+            Err(error) => result = Err(error),
+        }
+    }
     store.close().await;
     match result {
         Ok(report) => {
@@ -144,6 +160,21 @@ async fn bootstrap(args: BootstrapArgs, config: Config) -> ExitCode {
                 report.user_id,
                 config.issuer_url()
             );
+            if let Some(key) = key {
+                let expires = time::OffsetDateTime::from_unix_timestamp(key.expires_at)
+                    .ok()
+                    .and_then(|t| {
+                        t.format(&time::format_description::well_known::Rfc3339)
+                            .ok()
+                    })
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "\nAPI key {} for the administrator (scopes {}:**:**, expires {expires}).\n\
+                     It is shown only this once: store it now.\n{}",
+                    key.id, config.realm, key.secret
+                );
+            }
             ExitCode::SUCCESS
         }
         Err(authx::bootstrap::BootstrapError::Store(error)) => {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use poem::endpoint::BoxEndpoint;
 use poem::listener::TcpAcceptor;
-use poem::{EndpointExt, Route, Server, get};
+use poem::{EndpointExt, Route, Server, get, post};
 
 use crate::config::{Config, mask_url_password};
 use crate::http::{metrics::MetricsMiddleware, ops, request_id::RequestIdMiddleware};
@@ -91,9 +91,13 @@ impl App {
             addr: config.listen,
             source,
         })?;
+        let checks = Arc::new(crate::check_cache::CheckCache::new(Duration::from_millis(
+            config.api_keys.check_cache_ms,
+        )));
         let state = AppState {
             config: Arc::new(config),
             store,
+            checks,
         };
         Ok(Self {
             listener,
@@ -132,7 +136,15 @@ impl App {
         let issuer = state.config.issuer_url();
         let mut route = Route::new()
             .at("/metrics", get(ops::metrics))
-            .nest("/", crate::api::service(&issuer));
+            .at(
+                "/oauth2/introspect",
+                post(crate::oauth2::introspect::introspect),
+            )
+            .at(
+                "/o/check_api_key",
+                post(crate::oauth2::ego::check_api_key_endpoint),
+            )
+            .nest("/", crate::api::routes(&issuer));
         for (path, endpoint) in extra {
             route = route.at(path, endpoint);
         }
@@ -153,29 +165,39 @@ impl App {
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM (what orchestrators send).
-pub async fn shutdown_signal() {
-    let interrupt = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
-        }
-    };
+///
+/// The handlers are installed when this is called, not when the future is first polled: a signal
+/// arriving between "listening" and the server's first poll of the future must still shut down
+/// gracefully rather than kill the process.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut interrupt), Ok(mut terminate)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => tracing::info!("SIGINT received, shutting down"),
+                        _ = terminate.recv() => tracing::info!("SIGTERM received, shutting down"),
+                    }
+                }
+                (interrupt, terminate) => {
+                    for error in [interrupt.err(), terminate.err()].into_iter().flatten() {
+                        tracing::error!(%error, "cannot listen for shutdown signals");
+                    }
+                    std::future::pending::<()>().await;
+                }
             }
         }
-    };
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => tracing::info!("SIGINT received, shutting down"),
-        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    {
+        async {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::info!("Ctrl-C received, shutting down");
+            }
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::check_cache::CheckCache;
 use crate::config::Config;
 use crate::store::Store;
 
@@ -13,4 +14,6 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The database.
     pub store: Arc<dyn Store>,
+    /// This node's short-lived memory of token-check decisions (≤ 1 s, see `check_cache`).
+    pub checks: Arc<CheckCache>,
 }

@@ -16,6 +16,7 @@ pub const TYPE_PREFIX: &str = "urn:authx:problem:";
 
 /// An RFC 9457 problem details object.
 #[derive(Object, Debug, Clone, PartialEq)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Problem {
     /// Identifies the kind of problem: `urn:authx:problem:<kind>`. Stable; match on it.
     #[oai(rename = "type")]
@@ -28,15 +29,16 @@ pub struct Problem {
     #[oai(skip_serializing_if_is_none)]
     pub detail: Option<String>,
     /// Invalid fields of the request, when the problem is a validation error.
-    #[oai(skip_serializing_if_is_empty)]
+    #[oai(default, skip_serializing_if_is_empty)]
     pub errors: Vec<FieldError>,
     /// The scopes the caller lacks, when the problem is a refused authorization.
-    #[oai(skip_serializing_if_is_empty)]
+    #[oai(default, skip_serializing_if_is_empty)]
     pub missing_scopes: Vec<String>,
 }
 
 /// One invalid field of a request.
 #[derive(Object, Debug, Clone, PartialEq, Eq)]
+#[oai(skip_serializing_if_is_none)]
 pub struct FieldError {
     /// The field, as a JSON pointer-like path (`scopes/2`) or a parameter name.
     pub field: String,
@@ -208,6 +210,7 @@ impl From<StoreError> for ApiError {
             // The store's messages name the clashing or missing thing and never carry driver text.
             StoreError::Conflict(what) => Self::conflict(what.clone()),
             StoreError::Reference(what) => Self::invalid(what.clone()),
+            StoreError::InvalidValue(why) => Self::invalid(why.clone()),
             StoreError::Unavailable(_) => Self::unavailable(&error),
             _ => Self::internal(&error),
         }

@@ -84,6 +84,13 @@ impl NewAuditEvent {
             details: serde_json::Value::Object(serde_json::Map::new()),
         }
     }
+
+    /// The same event about `target_type`/`target_id`.
+    pub fn target(mut self, target_type: &str, target_id: &str) -> Self {
+        self.target_type = Some(target_type.to_owned());
+        self.target_id = Some(target_id.to_owned());
+        self
+    }
 }
 
 /// Filters for listing audit events; all given filters must match. `from` is inclusive, `to`

@@ -7,9 +7,13 @@
 //! are slugs (`[a-z0-9][a-z0-9_-]{0,62}`, see [`id::is_valid_slug`]); timestamps are `i64` unix
 //! seconds (see [`now`]).
 
+pub mod access;
+pub mod api_key;
 pub mod audit;
 pub mod authority;
+pub mod client;
 pub mod credential;
+pub mod grant;
 pub mod id;
 pub mod role;
 pub mod user;

@@ -19,9 +19,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::Page;
+use crate::domain::api_key::{ApiKey, ApiKeyFilter, NewApiKey};
 use crate::domain::audit::{AuditEvent, AuditFilter, NewAuditEvent};
 use crate::domain::authority::{Authority, AuthorityPatch, NewAuthority};
+use crate::domain::client::{
+    Client, ClientPatch, ClientSecret, InitialClientSecret, NewClient, NewClientSecret,
+};
 use crate::domain::credential::{Credential, NewCredential, NewUserCredential};
+use crate::domain::grant::{Grant, GrantFilter};
 use crate::domain::role::{NewRole, Role, RolePatch, UserAccess};
 use crate::domain::user::{NewUser, User, UserFilter, UserPatch};
 
@@ -53,6 +58,10 @@ pub enum StoreError {
     /// Any other database error.
     #[error("database error")]
     Backend(#[source] sqlx::Error),
+    /// A value given to the store cannot be stored (e.g. text with a NUL character on PostgreSQL);
+    /// the message says why, never which value.
+    #[error("invalid value: {0}")]
+    InvalidValue(String),
     /// A stored value could not be decoded (bad JSON, unknown enum value).
     #[error("corrupt data: {0}")]
     Corrupt(String),
@@ -117,7 +126,16 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Arc<dyn Store>, StoreError
 /// Everything the server persists (so far), plus administration of the connection.
 #[async_trait]
 pub trait Store:
-    UserStore + RoleStore + AuthorityStore + CredentialStore + AuditStore + Send + Sync
+    UserStore
+    + RoleStore
+    + AuthorityStore
+    + CredentialStore
+    + AuditStore
+    + ClientStore
+    + ApiKeyStore
+    + GrantStore
+    + Send
+    + Sync
 {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
@@ -227,6 +245,98 @@ pub trait AuditStore: Send + Sync {
     ) -> Result<Vec<AuditEvent>, StoreError>;
 }
 
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    /// Creates the client and, if given, its first secret in one transaction: all or nothing.
+    async fn create_client(
+        &self,
+        client: NewClient,
+        secret: Option<InitialClientSecret>,
+    ) -> Result<(Client, Option<ClientSecret>), StoreError>;
+    async fn get_client(&self, id: &str) -> Result<Option<Client>, StoreError>;
+    /// Clients ordered by id.
+    async fn list_clients(&self, page: &Page) -> Result<Vec<Client>, StoreError>;
+    /// Updates the client in one statement; given lists replace the old ones.
+    async fn update_client(&self, id: &str, patch: ClientPatch) -> Result<Client, StoreError>;
+    /// Deletes the client with its secrets and grants (and, through the grants, codes and tokens).
+    async fn delete_client(&self, id: &str) -> Result<(), StoreError>;
+    /// Adds a secret to an existing client (`Reference` for an unknown client).
+    async fn add_client_secret(&self, secret: NewClientSecret) -> Result<ClientSecret, StoreError>;
+    /// The client's secrets (metadata, expired ones included) ordered by id (= creation).
+    async fn list_client_secrets(&self, client_id: &str) -> Result<Vec<ClientSecret>, StoreError>;
+    /// `NotFound` unless `secret_id` is a secret of `client_id`.
+    async fn delete_client_secret(
+        &self,
+        client_id: &str,
+        secret_id: &str,
+    ) -> Result<(), StoreError>;
+    /// In one transaction: adds `secret` and makes every other secret of the client expire at
+    /// `retire_others_at` at the latest (`now`: at once; `now + grace`: after a grace period).
+    async fn rotate_client_secret(
+        &self,
+        secret: NewClientSecret,
+        retire_others_at: i64,
+    ) -> Result<ClientSecret, StoreError>;
+    /// The hot path, one indexed query and no write: the client if it has a secret with exactly
+    /// this hash that has not expired at `now` (enabled or not: the caller checks `enabled`).
+    async fn authenticate_client(
+        &self,
+        client_id: &str,
+        secret_hash: &str,
+        now: i64,
+    ) -> Result<Option<Client>, StoreError>;
+    /// Records a use of the secret with this hash at `at`; call sparingly (not per check).
+    async fn touch_client_secret_by_hash(
+        &self,
+        secret_hash: &str,
+        at: i64,
+    ) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait ApiKeyStore: Send + Sync {
+    /// Stores a new key (`Reference` for an unknown user, `Conflict` for a hash that exists).
+    async fn create_api_key(&self, key: NewApiKey) -> Result<ApiKey, StoreError>;
+    /// The hot path, one query on the unique hash index; revoked and expired keys are returned
+    /// too (check [`ApiKey::is_active`]).
+    async fn find_api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError>;
+    async fn get_api_key(&self, id: &str) -> Result<Option<ApiKey>, StoreError>;
+    /// Keys matching `filter` ordered by id (= creation); revoked ones only with `include_revoked`.
+    async fn list_api_keys(
+        &self,
+        filter: &ApiKeyFilter,
+        page: &Page,
+    ) -> Result<Vec<ApiKey>, StoreError>;
+    /// Sets `revoked_at = at` unless already revoked (then unchanged); `NotFound` for a missing key.
+    async fn revoke_api_key(&self, id: &str, at: i64) -> Result<ApiKey, StoreError>;
+    /// Sweeps keys that expired before `before`; returns how many were deleted.
+    async fn delete_expired_api_keys(&self, before: i64) -> Result<u64, StoreError>;
+}
+
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    /// Creates the `(user_id, client_id)` grant or replaces its scopes, keeping its id, in one
+    /// statement.
+    async fn upsert_grant(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scopes: Vec<String>,
+    ) -> Result<Grant, StoreError>;
+    async fn get_grant(&self, id: &str) -> Result<Option<Grant>, StoreError>;
+    /// The grant of `user_id` to `client_id`, if any.
+    async fn find_grant(&self, user_id: &str, client_id: &str)
+    -> Result<Option<Grant>, StoreError>;
+    /// Grants matching `filter` ordered by id (= creation).
+    async fn list_grants(
+        &self,
+        filter: &GrantFilter,
+        page: &Page,
+    ) -> Result<Vec<Grant>, StoreError>;
+    /// Deletes the grant with its authorization codes and refresh tokens (cascading FKs).
+    async fn delete_grant(&self, id: &str) -> Result<(), StoreError>;
+}
+
 /// Which constraint a unique violation hit, as a message that names the clash. `table` and `hint`
 /// come from the driver (SQLite: `table.col, …`; PostgreSQL: the constraint name) but are only
 /// matched, never echoed.
@@ -245,9 +355,12 @@ pub(crate) fn conflict_message(table: &str, hint: &str) -> String {
         "authorities" => "authority id already exists",
         "audit_events" => "audit event id already exists",
         "clients" => "client id already exists",
-        "client_secrets" => "client secret already exists",
-        "grants" => "grant (user_id, client_id) already exists",
-        "api_keys" => "api key already exists",
+        "client_secrets" if hint.contains("secret_hash") => "client secret hash already exists",
+        "client_secrets" => "client secret id already exists",
+        "grants" if hint.contains("user") => "grant (user_id, client_id) already exists",
+        "grants" => "grant id already exists",
+        "api_keys" if hint.contains("key_hash") => "api key hash already exists",
+        "api_keys" => "api key id already exists",
         "sessions" => "session already exists",
         "signing_keys" => "signing key id already exists",
         _ => "a row with the same unique key already exists",

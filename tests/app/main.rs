@@ -6,7 +6,14 @@
 // Test code: a failed unwrap is a failed test, which is what we want.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod api_keys;
+mod api_resources;
+mod api_roles;
+mod api_users;
 mod cli;
+mod openapi;
 mod ops;
+mod schemathesis;
 mod store;
+mod store_keys;
 mod support;

@@ -15,18 +15,27 @@ type Db = sqlx::Postgres;
 type Pool = sqlx::PgPool;
 type Backend = PgStore;
 
+#[path = "../sql/api_key.rs"]
+#[allow(clippy::duplicate_mod)] // shared on purpose: the other backend compiles it too
+mod api_key;
 #[path = "../sql/audit.rs"]
 #[allow(clippy::duplicate_mod)] // shared on purpose: the other backend compiles it too
 mod audit;
 #[path = "../sql/authority.rs"]
 #[allow(clippy::duplicate_mod)] // shared on purpose: the other backend compiles it too
 mod authority;
+#[path = "../sql/client.rs"]
+#[allow(clippy::duplicate_mod)] // shared on purpose: the other backend compiles it too
+mod client;
 #[path = "../sql/common.rs"]
 #[allow(clippy::duplicate_mod)] // shared on purpose: the other backend compiles it too
 mod common;
 #[path = "../sql/credential.rs"]
 #[allow(clippy::duplicate_mod)] // shared on purpose: the other backend compiles it too
 mod credential;
+#[path = "../sql/grant.rs"]
+#[allow(clippy::duplicate_mod)] // shared on purpose: the other backend compiles it too
+mod grant;
 #[path = "../sql/role.rs"]
 #[allow(clippy::duplicate_mod)] // shared on purpose: the other backend compiles it too
 mod role;
@@ -85,6 +94,13 @@ fn map_err(err: sqlx::Error) -> StoreError {
                 // SQLSTATE class 08 (connection exception), 53 (insufficient resources, e.g. too many
                 // connections), 57P01..57P03 (shutting down / cannot connect now).
                 let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+                // 22021 / 22P05: text PostgreSQL cannot store (a NUL byte, invalid encoding). It is
+                // the caller's input that is wrong, not the database.
+                if code == "22021" || code == "22P05" {
+                    return StoreError::InvalidValue(
+                        "text values must not contain NUL characters".to_owned(),
+                    );
+                }
                 if code.starts_with("08") || code.starts_with("53") || code.starts_with("57P") {
                     StoreError::Unavailable(sqlx::Error::Database(db))
                 } else {

@@ -38,6 +38,7 @@ pub(super) enum Parent {
     User,
     Authority,
     Role,
+    Client,
 }
 
 impl Parent {
@@ -46,6 +47,7 @@ impl Parent {
             Self::User => "user",
             Self::Authority => "authority",
             Self::Role => "role",
+            Self::Client => "client",
         }
     }
 
@@ -54,6 +56,7 @@ impl Parent {
             Self::User => "SELECT COUNT(*) FROM users WHERE id = $1",
             Self::Authority => "SELECT COUNT(*) FROM authorities WHERE id = $1",
             Self::Role => "SELECT COUNT(*) FROM roles WHERE id = $1",
+            Self::Client => "SELECT COUNT(*) FROM clients WHERE id = $1",
         }
     }
 }

@@ -15,18 +15,27 @@ type Db = sqlx::Sqlite;
 type Pool = sqlx::SqlitePool;
 type Backend = SqliteStore;
 
+#[path = "../sql/api_key.rs"]
+#[allow(clippy::duplicate_mod)] // shared on purpose: the other backend compiles it too
+mod api_key;
 #[path = "../sql/audit.rs"]
 #[allow(clippy::duplicate_mod)] // shared on purpose: the other backend compiles it too
 mod audit;
 #[path = "../sql/authority.rs"]
 #[allow(clippy::duplicate_mod)] // shared on purpose: the other backend compiles it too
 mod authority;
+#[path = "../sql/client.rs"]
+#[allow(clippy::duplicate_mod)] // shared on purpose: the other backend compiles it too
+mod client;
 #[path = "../sql/common.rs"]
 #[allow(clippy::duplicate_mod)] // shared on purpose: the other backend compiles it too
 mod common;
 #[path = "../sql/credential.rs"]
 #[allow(clippy::duplicate_mod)] // shared on purpose: the other backend compiles it too
 mod credential;
+#[path = "../sql/grant.rs"]
+#[allow(clippy::duplicate_mod)] // shared on purpose: the other backend compiles it too
+mod grant;
 #[path = "../sql/role.rs"]
 #[allow(clippy::duplicate_mod)] // shared on purpose: the other backend compiles it too
 mod role;

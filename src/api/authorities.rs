@@ -1,0 +1,696 @@
+//! `/api/v1/authorities`: configured ways to log in (SPEC §1, §3, §2.6).
+//!
+//! Scopes: `AuthX:authority:create`, `AuthX:authority.<id>:read|update|delete`. Lists show only
+//! the authorities the caller may read. `details` are validated per strategy by
+//! [`validate_details`]; secret fields (`client_secret`) are write-only: answers say
+//! `client_secret_set` instead, and an update that omits the secret keeps the stored one.
+
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use serde_json::{Map, Value};
+
+use crate::api::common::{Tag, timestamp};
+use crate::api::error::ApiError;
+use crate::api::security::{BearerAuth, Principal};
+use crate::domain::audit::Outcome;
+use crate::domain::authority::{Authority, AuthorityPatch, NewAuthority, Strategy};
+use crate::domain::id::is_valid_slug;
+use crate::state::AppState;
+use crate::store::StoreError;
+
+/// The strategy of an authority.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "lowercase")]
+pub enum StrategyDto {
+    /// bcrypt-protected passwords.
+    Password,
+    /// One-time links sent by email.
+    Email,
+    /// OpenID Connect (Google presets).
+    Google,
+    /// A SAML 2.0 identity provider.
+    Saml,
+}
+
+/// A configured way to log in.
+#[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
+pub struct AuthorityDto {
+    /// Id (slug).
+    pub id: String,
+    /// The strategy (immutable).
+    pub strategy: StrategyDto,
+    /// Display name.
+    pub name: String,
+    /// Whether logins through it are possible.
+    pub enabled: bool,
+    /// Strategy settings; secret fields are replaced by `<field>_set: true`.
+    pub details: Value,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+    /// Last change (RFC 3339).
+    pub updated_at: String,
+}
+
+/// A page of authorities.
+#[derive(Object, Debug)]
+#[oai(skip_serializing_if_is_none)]
+pub struct AuthorityList {
+    /// The authorities of this page.
+    pub items: Vec<AuthorityDto>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A new authority.
+#[derive(Object, Debug)]
+#[oai(skip_serializing_if_is_none)]
+pub struct CreateAuthorityRequest {
+    /// Id: `[a-z0-9][a-z0-9_-]{0,62}`.
+    pub id: String,
+    /// The strategy; cannot change later.
+    pub strategy: StrategyDto,
+    /// Display name.
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: String,
+    /// Enabled (default true).
+    pub enabled: Option<bool>,
+    /// Strategy settings (a JSON object; default `{}`).
+    pub details: Option<Value>,
+}
+
+/// Changes to an authority; absent fields stay as they are.
+#[derive(Object, Debug)]
+#[oai(skip_serializing_if_is_none)]
+pub struct UpdateAuthorityRequest {
+    /// Display name.
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: Option<String>,
+    /// Enabled.
+    pub enabled: Option<bool>,
+    /// The whole settings object (replaces the stored one; an omitted `client_secret` is kept).
+    pub details: Option<Value>,
+}
+
+#[derive(ApiResponse)]
+enum Created {
+    /// The authority was created.
+    #[oai(status = 201)]
+    Created(Json<AuthorityDto>),
+}
+
+#[derive(ApiResponse)]
+enum Deleted {
+    /// The authority is gone.
+    #[oai(status = 204)]
+    Deleted,
+}
+
+/// The authorities resource.
+pub struct AuthoritiesApi;
+
+fn authority_scope(p: &Principal, id: &str, action: &str) -> String {
+    p.scope(&format!("authority.{id}"), action)
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "Tag::Authorities")]
+impl AuthoritiesApi {
+    /// List the authorities the caller may read (`authority.<id>:read`), ordered by id.
+    #[oai(
+        path = "/authorities",
+        method = "get",
+        operation_id = "listAuthorities"
+    )]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        /// Page size, 1–100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<AuthorityList>, ApiError> {
+        let p = &auth.0;
+        let any = p.scope("authority.*", "read");
+        if !p.may_some(&any) {
+            p.refuse(&state, vec![any], "authority.list").await?;
+        }
+        let page = crate::api::common::page(limit.0, cursor.0);
+        let limit = page.clamped_limit() as usize;
+        let mut items: Vec<Authority> = state
+            .store
+            .list_authorities()
+            .await?
+            .into_iter()
+            .filter(|a| page.after.as_ref().is_none_or(|after| a.id > *after))
+            .filter(|a| p.may(&authority_scope(p, &a.id, "read")))
+            .take(limit + 1)
+            .collect();
+        let next_cursor = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|a| a.id.clone())
+        } else {
+            None
+        };
+        Ok(Json(AuthorityList {
+            items: items.into_iter().map(authority_to_dto).collect(),
+            next_cursor,
+        }))
+    }
+
+    /// Create an authority (`authority:create`).
+    #[oai(
+        path = "/authorities",
+        method = "post",
+        operation_id = "createAuthority"
+    )]
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        body: Json<CreateAuthorityRequest>,
+    ) -> Result<Created, ApiError> {
+        let p = &auth.0;
+        p.require(&state, &p.scope("authority", "create"), "authority.create")
+            .await?;
+        let body = body.0;
+        if !is_valid_slug(&body.id) {
+            return Err(ApiError::invalid_field(
+                "id",
+                "must be 1–63 characters of a-z, 0-9, '_' or '-', starting with a letter or digit",
+            ));
+        }
+        let strategy = strategy_from_dto(body.strategy);
+        let details = body.details.unwrap_or_else(|| Value::Object(Map::new()));
+        let details = validate_details(strategy, &details)?;
+        let authority = state
+            .store
+            .create_authority(NewAuthority {
+                id: body.id,
+                strategy,
+                name: body.name,
+                enabled: body.enabled.unwrap_or(true),
+                details,
+            })
+            .await?;
+        crate::audit::record(
+            &state,
+            p.audit_event("authority.create", Outcome::Success)
+                .target("authority", &authority.id),
+        )
+        .await;
+        Ok(Created::Created(Json(authority_to_dto(authority))))
+    }
+
+    /// Get an authority (`authority.<id>:read`).
+    #[oai(
+        path = "/authorities/:id",
+        method = "get",
+        operation_id = "getAuthority"
+    )]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> Result<Json<AuthorityDto>, ApiError> {
+        let p = &auth.0;
+        p.require(&state, &authority_scope(p, &id.0, "read"), "authority.read")
+            .await?;
+        let authority = load(&state, &id.0).await?;
+        Ok(Json(authority_to_dto(authority)))
+    }
+
+    /// Change an authority's name, enabled flag or settings (`authority.<id>:update`).
+    #[oai(
+        path = "/authorities/:id",
+        method = "patch",
+        operation_id = "updateAuthority"
+    )]
+    async fn update(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+        body: Json<UpdateAuthorityRequest>,
+    ) -> Result<Json<AuthorityDto>, ApiError> {
+        let p = &auth.0;
+        let id = id.0;
+        p.require(
+            &state,
+            &authority_scope(p, &id, "update"),
+            "authority.update",
+        )
+        .await?;
+        let current = load(&state, &id).await?;
+        let body = body.0;
+        let details = match body.details {
+            Some(mut details) => {
+                keep_stored_secrets(&mut details, &current.details);
+                Some(validate_details(current.strategy, &details)?)
+            }
+            None => None,
+        };
+        let authority = state
+            .store
+            .update_authority(
+                &id,
+                AuthorityPatch {
+                    name: body.name,
+                    enabled: body.enabled,
+                    details,
+                },
+            )
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => ApiError::not_found(format!("no authority '{id}'")),
+                e => e.into(),
+            })?;
+        crate::audit::record(
+            &state,
+            p.audit_event("authority.update", Outcome::Success)
+                .target("authority", &id),
+        )
+        .await;
+        Ok(Json(authority_to_dto(authority)))
+    }
+
+    /// Delete an authority (`authority.<id>:delete`); refused (409) while credentials use it.
+    #[oai(
+        path = "/authorities/:id",
+        method = "delete",
+        operation_id = "deleteAuthority"
+    )]
+    async fn delete(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> Result<Deleted, ApiError> {
+        let p = &auth.0;
+        let id = id.0;
+        p.require(
+            &state,
+            &authority_scope(p, &id, "delete"),
+            "authority.delete",
+        )
+        .await?;
+        state
+            .store
+            .delete_authority(&id)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => ApiError::not_found(format!("no authority '{id}'")),
+                StoreError::Reference(_) => ApiError::conflict("authority has credentials"),
+                e => e.into(),
+            })?;
+        crate::audit::record(
+            &state,
+            p.audit_event("authority.delete", Outcome::Success)
+                .target("authority", &id),
+        )
+        .await;
+        Ok(Deleted::Deleted)
+    }
+}
+
+async fn load(state: &AppState, id: &str) -> Result<Authority, ApiError> {
+    state
+        .store
+        .get_authority(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no authority '{id}'")))
+}
+
+/// Fields of `details` that are write-only.
+const SECRET_FIELDS: &[&str] = &["client_secret"];
+
+/// Copies stored secret fields into `details` where the update omits them.
+fn keep_stored_secrets(details: &mut Value, stored: &Value) {
+    let (Some(new), Some(old)) = (details.as_object_mut(), stored.as_object()) else {
+        return;
+    };
+    for field in SECRET_FIELDS {
+        if !new.contains_key(*field)
+            && let Some(value) = old.get(*field)
+        {
+            new.insert((*field).to_owned(), value.clone());
+        }
+    }
+}
+
+/// The stored settings as shown: secret fields replaced by `<field>_set: true`.
+fn redact(details: &Value) -> Value {
+    let Some(map) = details.as_object() else {
+        return details.clone();
+    };
+    let mut out = Map::new();
+    for (key, value) in map {
+        if SECRET_FIELDS.contains(&key.as_str()) {
+            let set = value.as_str().is_some_and(|s| !s.is_empty());
+            out.insert(format!("{key}_set"), Value::Bool(set));
+        } else {
+            out.insert(key.clone(), value.clone());
+        }
+    }
+    Value::Object(out)
+}
+
+fn strategy_from_dto(s: StrategyDto) -> Strategy {
+    match s {
+        StrategyDto::Password => Strategy::Password,
+        StrategyDto::Email => Strategy::Email,
+        StrategyDto::Google => Strategy::Google,
+        StrategyDto::Saml => Strategy::Saml,
+    }
+}
+
+fn strategy_to_dto(s: Strategy) -> StrategyDto {
+    match s {
+        Strategy::Password => StrategyDto::Password,
+        Strategy::Email => StrategyDto::Email,
+        Strategy::Google => StrategyDto::Google,
+        Strategy::Saml => StrategyDto::Saml,
+    }
+}
+
+/// A stored authority as the API shows it (secrets redacted).
+pub fn authority_to_dto(a: Authority) -> AuthorityDto {
+    AuthorityDto {
+        details: redact(&a.details),
+        id: a.id,
+        strategy: strategy_to_dto(a.strategy),
+        name: a.name,
+        enabled: a.enabled,
+        created_at: timestamp(a.created_at),
+        updated_at: timestamp(a.updated_at),
+    }
+}
+
+/// Google's OpenID Connect issuer, the default of `google` authorities.
+pub const GOOGLE_ISSUER: &str = "https://accounts.google.com";
+
+/// Validates the `details` of an authority of `strategy` and returns their normal form (defaults
+/// filled in). Errors name the bad field as `details.<key>`; unknown keys are refused.
+pub fn validate_details(strategy: Strategy, details: &Value) -> Result<Value, ApiError> {
+    let Some(map) = details.as_object() else {
+        return Err(ApiError::invalid_field("details", "must be a JSON object"));
+    };
+    let mut d = Details {
+        map,
+        out: Map::new(),
+    };
+    match strategy {
+        Strategy::Password => {
+            d.allow(&["min_length"])?;
+            d.int("min_length", 1, 72)?;
+        }
+        Strategy::Email => {
+            d.allow(&["token_ttl_secs"])?;
+            d.int("token_ttl_secs", 60, 86_400)?;
+        }
+        Strategy::Google => {
+            d.allow(&[
+                "issuer",
+                "client_id",
+                "client_secret",
+                "hosted_domains",
+                "match_users_by_email",
+                "creates_users",
+                "role_ids",
+                "extra_scopes",
+            ])?;
+            if !d.https_url("issuer")? {
+                d.out
+                    .insert("issuer".to_owned(), Value::String(GOOGLE_ISSUER.to_owned()));
+            }
+            d.required_string("client_id")?;
+            d.required_string("client_secret")?;
+            d.strings("hosted_domains", |s| {
+                s.contains('.') && !s.contains(char::is_whitespace)
+            })?;
+            d.bool("match_users_by_email")?;
+            d.bool("creates_users")?;
+            d.strings("role_ids", is_valid_slug)?;
+            d.strings("extra_scopes", |s| {
+                !s.is_empty()
+                    && s.bytes()
+                        .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+            })?;
+        }
+        Strategy::Saml => {
+            d.allow(&[
+                "idp_metadata_xml",
+                "idp_metadata_url",
+                "sp_entity_id",
+                "name_id_format",
+                "email_attribute",
+                "given_name_attribute",
+                "family_name_attribute",
+                "match_users_by_email",
+                "creates_users",
+                "role_ids",
+                "allowed_clock_skew_secs",
+                "allow_idp_initiated",
+            ])?;
+            let xml = d.string("idp_metadata_xml")?;
+            let url = d.https_url("idp_metadata_url")?;
+            match (xml, url) {
+                (true, true) => {
+                    return Err(ApiError::invalid_field(
+                        "details.idp_metadata_url",
+                        "give either idp_metadata_xml or idp_metadata_url, not both",
+                    ));
+                }
+                (false, false) => {
+                    return Err(ApiError::invalid_field(
+                        "details.idp_metadata_xml",
+                        "one of idp_metadata_xml or idp_metadata_url is required",
+                    ));
+                }
+                _ => {}
+            }
+            d.required_string("sp_entity_id")?;
+            for key in [
+                "name_id_format",
+                "email_attribute",
+                "given_name_attribute",
+                "family_name_attribute",
+            ] {
+                d.string(key)?;
+            }
+            d.bool("match_users_by_email")?;
+            d.bool("creates_users")?;
+            d.strings("role_ids", is_valid_slug)?;
+            d.int("allowed_clock_skew_secs", 0, 600)?;
+            d.bool("allow_idp_initiated")?;
+        }
+    }
+    Ok(Value::Object(d.out))
+}
+
+/// A `details` object being validated: reads from `map`, writes the accepted fields to `out`.
+struct Details<'a> {
+    map: &'a Map<String, Value>,
+    out: Map<String, Value>,
+}
+
+fn field(key: &str) -> String {
+    format!("details.{key}")
+}
+
+impl Details<'_> {
+    fn allow(&self, known: &[&str]) -> Result<(), ApiError> {
+        match self.map.keys().find(|k| !known.contains(&k.as_str())) {
+            Some(unknown) => Err(ApiError::invalid_field(
+                field(unknown),
+                format!("unknown setting (allowed: {})", known.join(", ")),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn int(&mut self, key: &str, min: i64, max: i64) -> Result<(), ApiError> {
+        let Some(value) = self.map.get(key) else {
+            return Ok(());
+        };
+        match value.as_i64() {
+            Some(n) if (min..=max).contains(&n) => {
+                self.out.insert(key.to_owned(), Value::from(n));
+                Ok(())
+            }
+            _ => Err(ApiError::invalid_field(
+                field(key),
+                format!("must be an integer from {min} to {max}"),
+            )),
+        }
+    }
+
+    fn bool(&mut self, key: &str) -> Result<(), ApiError> {
+        let Some(value) = self.map.get(key) else {
+            return Ok(());
+        };
+        match value.as_bool() {
+            Some(b) => {
+                self.out.insert(key.to_owned(), Value::Bool(b));
+                Ok(())
+            }
+            None => Err(ApiError::invalid_field(field(key), "must be true or false")),
+        }
+    }
+
+    /// An optional non-empty string (at most 100 000 bytes); whether it was given.
+    fn string(&mut self, key: &str) -> Result<bool, ApiError> {
+        let Some(value) = self.map.get(key) else {
+            return Ok(false);
+        };
+        match value.as_str() {
+            Some(s) if !s.trim().is_empty() && s.len() <= 100_000 => {
+                self.out.insert(key.to_owned(), Value::String(s.to_owned()));
+                Ok(true)
+            }
+            _ => Err(ApiError::invalid_field(
+                field(key),
+                "must be a non-empty string",
+            )),
+        }
+    }
+
+    fn required_string(&mut self, key: &str) -> Result<(), ApiError> {
+        if self.string(key)? {
+            Ok(())
+        } else {
+            Err(ApiError::invalid_field(field(key), "is required"))
+        }
+    }
+
+    /// An optional absolute `https` URL; whether it was given.
+    fn https_url(&mut self, key: &str) -> Result<bool, ApiError> {
+        let Some(value) = self.map.get(key) else {
+            return Ok(false);
+        };
+        let ok = value.as_str().filter(|s| is_https_url(s));
+        match ok {
+            Some(s) => {
+                self.out.insert(key.to_owned(), Value::String(s.to_owned()));
+                Ok(true)
+            }
+            None => Err(ApiError::invalid_field(
+                field(key),
+                "must be an absolute https URL",
+            )),
+        }
+    }
+
+    fn strings(&mut self, key: &str, valid: impl Fn(&str) -> bool) -> Result<(), ApiError> {
+        let Some(value) = self.map.get(key) else {
+            return Ok(());
+        };
+        let Some(items) = value.as_array() else {
+            return Err(ApiError::invalid_field(
+                field(key),
+                "must be an array of strings",
+            ));
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            match item.as_str() {
+                Some(s) if valid(s) => out.push(Value::String(s.to_owned())),
+                _ => {
+                    return Err(ApiError::invalid_field(
+                        format!("details.{key}/{i}"),
+                        "is not a valid entry",
+                    ));
+                }
+            }
+        }
+        self.out.insert(key.to_owned(), Value::Array(out));
+        Ok(())
+    }
+}
+
+/// Whether `s` is an absolute `https://host…` URL without whitespace or a fragment.
+fn is_https_url(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix("https://") else {
+        return false;
+    };
+    let host = rest.split(['/', '?']).next().unwrap_or_default();
+    !host.is_empty()
+        && !host.contains('@')
+        && !s.contains('#')
+        && s.len() <= 2000
+        && s.bytes().all(|b| b.is_ascii_graphic())
+        && s.parse::<poem::http::Uri>().is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn field_of(e: ApiError) -> String {
+        e.problem().errors[0].field.clone()
+    }
+
+    #[test]
+    fn details_per_strategy() {
+        assert_eq!(
+            validate_details(Strategy::Password, &json!({})).ok(),
+            Some(json!({}))
+        );
+        assert!(validate_details(Strategy::Password, &json!({"min_length": 12})).is_ok());
+        let e = validate_details(Strategy::Password, &json!({"min_length": 73})).err();
+        assert_eq!(e.map(field_of).as_deref(), Some("details.min_length"));
+        let e = validate_details(Strategy::Email, &json!({"token_ttl_secs": 10})).err();
+        assert_eq!(e.map(field_of).as_deref(), Some("details.token_ttl_secs"));
+        let e = validate_details(Strategy::Email, &json!({"nope": 1})).err();
+        assert_eq!(e.map(field_of).as_deref(), Some("details.nope"));
+        let e = validate_details(Strategy::Google, &json!({"client_secret": "s"})).err();
+        assert_eq!(e.map(field_of).as_deref(), Some("details.client_id"));
+        let ok = validate_details(
+            Strategy::Google,
+            &json!({"client_id": "c", "client_secret": "s", "role_ids": ["staff"]}),
+        )
+        .ok();
+        assert_eq!(
+            ok.as_ref().and_then(|v| v["issuer"].as_str()),
+            Some(GOOGLE_ISSUER)
+        );
+        let e = validate_details(
+            Strategy::Google,
+            &json!({"client_id": "c", "client_secret": "s", "issuer": "http://x.example"}),
+        )
+        .err();
+        assert_eq!(e.map(field_of).as_deref(), Some("details.issuer"));
+        let e = validate_details(Strategy::Saml, &json!({"sp_entity_id": "sp"})).err();
+        assert_eq!(e.map(field_of).as_deref(), Some("details.idp_metadata_xml"));
+        let e = validate_details(
+            Strategy::Saml,
+            &json!({"sp_entity_id": "sp", "idp_metadata_xml": "<x/>", "idp_metadata_url": "https://idp.example/m"}),
+        )
+        .err();
+        assert_eq!(e.map(field_of).as_deref(), Some("details.idp_metadata_url"));
+        assert!(
+            validate_details(
+                Strategy::Saml,
+                &json!({"sp_entity_id": "sp", "idp_metadata_url": "https://idp.example/m", "allowed_clock_skew_secs": 60})
+            )
+            .is_ok()
+        );
+        let e = validate_details(Strategy::Saml, &json!([])).err();
+        assert_eq!(e.map(field_of).as_deref(), Some("details"));
+    }
+
+    #[test]
+    fn secrets_are_redacted_and_kept() {
+        let stored = json!({"client_id": "c", "client_secret": "hunter2"});
+        let shown = redact(&stored);
+        assert_eq!(shown, json!({"client_id": "c", "client_secret_set": true}));
+        let mut update = json!({"client_id": "d"});
+        keep_stored_secrets(&mut update, &stored);
+        assert_eq!(update["client_secret"], "hunter2");
+    }
+}

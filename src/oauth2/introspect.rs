@@ -1,0 +1,183 @@
+//! `POST /oauth2/introspect` (RFC 7662): a client asks whether a token is active and what it
+//! carries now.
+//!
+//! Tokens are told apart by their form: API keys (`axk_…`) now; authx's JWT access tokens and
+//! refresh tokens slot into [`inspect`] when the token endpoint issues them. Whatever is not
+//! recognised, or is unknown, expired, revoked, owned by a disabled user, or limited to other
+//! clients, is exactly `{"active": false}`: nothing else is revealed and the token is never echoed.
+//! The answer is computed from live data, reused for at most `api_keys.check_cache_ms` (≤ 1 s) by
+//! the node, so a revocation or a role change shows within a second everywhere and at once on the
+//! node through which it was made.
+
+use poem::http::{StatusCode, header};
+use poem::web::Data;
+use poem::{Body, IntoResponse, Request, Response, handler};
+use serde_json::{Value, json};
+
+use super::client_auth::{self, AuthenticatedClient, Public};
+use super::error::OAuth2Error;
+use super::read_form;
+use crate::domain::access::Access;
+use crate::domain::now;
+use crate::scopes::ScopeSet;
+use crate::secret;
+use crate::state::AppState;
+use crate::store::StoreError;
+
+/// What an active API key carries at check time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveApiKey {
+    /// The key's id (never its secret).
+    pub key_id: String,
+    /// The owner.
+    pub user_id: String,
+    /// Effective scopes now: the key's scopes ∩ the owner's current access, patterns a deny
+    /// covers entirely removed; simplified.
+    pub scopes: Vec<String>,
+    /// Deny patterns that partly overlap the effective scopes (SPEC §2.5); empty otherwise.
+    pub deny: Vec<String>,
+    /// The clients the key is limited to (empty: any).
+    pub clients: Vec<String>,
+    /// Creation time (unix seconds).
+    pub issued_at: i64,
+    /// Expiry (unix seconds).
+    pub expires_at: i64,
+}
+
+/// A token found active.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActiveToken {
+    /// A personal API key.
+    ApiKey(ActiveApiKey),
+}
+
+/// Looks `token` up for `client`: `Ok(None)` for anything not active. `_hint` (`token_type_hint`)
+/// only orders the lookups once there are several kinds; the token's form decides today.
+pub async fn inspect(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    token: &str,
+    _hint: Option<&str>,
+) -> Result<Option<ActiveToken>, StoreError> {
+    if token.starts_with(secret::API_KEY_PREFIX) {
+        return Ok(check_api_key(state, client.id(), token)
+            .await?
+            .map(ActiveToken::ApiKey));
+    }
+    // JWT access tokens and refresh tokens arrive with the token endpoint.
+    Ok(None)
+}
+
+/// The check of an API key presented to `client_id`: active only when the key exists, is neither
+/// revoked nor expired, its owner exists and is active, and the key is not limited to other
+/// clients. Reads only; the key's resolution is reused for up to `api_keys.check_cache_ms`.
+pub async fn check_api_key(
+    state: &AppState,
+    client_id: &str,
+    token: &str,
+) -> Result<Option<ActiveApiKey>, StoreError> {
+    let hash = secret::hash(token);
+    let resolved = match state.checks.api_keys.get(&hash) {
+        Some(resolved) => resolved,
+        None => {
+            let resolved = resolve_api_key(state, &hash).await?;
+            state.checks.api_keys.insert(hash, resolved.clone());
+            resolved
+        }
+    };
+    // Expiry and the client limit depend on the moment and the caller, so they are checked on
+    // every request, cached resolution or not.
+    Ok(resolved.filter(|key| {
+        key.expires_at > now()
+            && (key.clients.is_empty() || key.clients.iter().any(|c| c == client_id))
+    }))
+}
+
+/// What the key with this hash carries now, from the database: `None` when it is unknown,
+/// revoked, expired, or its owner is gone or disabled.
+async fn resolve_api_key(state: &AppState, hash: &str) -> Result<Option<ActiveApiKey>, StoreError> {
+    let Some(key) = state.store.find_api_key_by_hash(hash).await? else {
+        return Ok(None);
+    };
+    if !key.is_active(now()) {
+        return Ok(None);
+    }
+    let Some(owner) = state.store.access_of_user(&key.user_id).await? else {
+        return Ok(None);
+    };
+    let owner_access = Access::of_user(&owner);
+    if owner_access.scopes.is_empty() {
+        // A disabled owner (or one without any access): the key is dead with them.
+        return Ok(None);
+    }
+    let key_scopes = match ScopeSet::parse(&key.scopes) {
+        Ok(scopes) => scopes,
+        Err(error) => {
+            tracing::warn!(key_id = %key.id, %error, "API key with an invalid stored scope");
+            return Ok(None);
+        }
+    };
+    let effective = owner_access.narrowed_to(&key_scopes);
+    Ok(Some(ActiveApiKey {
+        key_id: key.id,
+        user_id: key.user_id,
+        scopes: effective.scopes.to_strings(),
+        deny: effective.relevant_deny(),
+        clients: key.clients,
+        issued_at: key.created_at,
+        expires_at: key.expires_at,
+    }))
+}
+
+/// `POST /oauth2/introspect`.
+#[handler]
+pub async fn introspect(req: &Request, body: Body, state: Data<&AppState>) -> Response {
+    match run(req, body, &state).await {
+        Ok(answer) => answer_json(StatusCode::OK, &answer),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn run(req: &Request, body: Body, state: &AppState) -> Result<Value, OAuth2Error> {
+    let form = read_form(req, body).await?;
+    let client = client_auth::authenticate(state, req.headers(), &form, Public::Refuse).await?;
+    let token = form.require("token")?;
+    let active = inspect(state, &client, token, form.get("token_type_hint")).await?;
+    Ok(match active {
+        None => inactive(),
+        Some(ActiveToken::ApiKey(key)) => {
+            let mut answer = json!({
+                "active": true,
+                "scope": key.scopes.join(" "),
+                "sub": key.user_id,
+                "exp": key.expires_at,
+                "iat": key.issued_at,
+                "token_type": "api_key",
+                "iss": state.config.issuer_url(),
+            });
+            if !key.deny.is_empty() {
+                answer["deny"] = json!(key.deny);
+            }
+            if !key.clients.is_empty() {
+                // Limited to some clients, one of which is the caller: name the caller only.
+                answer["client_id"] = json!(client.id());
+            }
+            answer
+        }
+    })
+}
+
+/// The one answer for everything that is not an active token.
+pub fn inactive() -> Value {
+    json!({ "active": false })
+}
+
+/// A JSON answer that no cache may keep (RFC 7662 §2.2 carries live authorization data).
+pub fn answer_json(status: StatusCode, body: &Value) -> Response {
+    Response::builder()
+        .status(status)
+        .content_type("application/json")
+        .header(header::CACHE_CONTROL, "no-store")
+        .header(header::PRAGMA, "no-cache")
+        .body(body.to_string())
+}

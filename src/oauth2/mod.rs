@@ -1,0 +1,145 @@
+//! The OAuth 2.0 endpoints that are plain form-encoded RFC endpoints rather than part of the
+//! admin OpenAPI document: token introspection (RFC 7662) and Ego's API-key check, with the client
+//! authentication (RFC 6749 §2.3) and error answers (§5.2) the token endpoint will share.
+//!
+//! These are the hottest paths of the server (downstream services call them per request): no
+//! bcrypt, no writes, no cache — one indexed query for the client, one for the key, one for the
+//! owner's access — so a revocation or a role change is visible on the very next check.
+
+pub mod client_auth;
+pub mod ego;
+pub mod error;
+pub mod introspect;
+
+use std::collections::BTreeMap;
+
+use poem::http::header;
+use poem::{Body, Request};
+
+use error::OAuth2Error;
+
+/// The largest form body read from a client (tokens and credentials are short).
+pub const MAX_FORM_BYTES: usize = 16 * 1024;
+
+/// The parameters of an `application/x-www-form-urlencoded` request. RFC 6749 §3.1: a parameter
+/// sent without a value is treated as omitted, and none may be sent more than once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Params {
+    values: BTreeMap<String, String>,
+}
+
+impl Params {
+    /// Parses a form-encoded string (a body or a query string).
+    pub fn parse(input: &str) -> Result<Self, OAuth2Error> {
+        let mut values = BTreeMap::new();
+        for pair in input.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let name = form_decode(name)
+                .ok_or_else(|| OAuth2Error::invalid_request("malformed form encoding"))?;
+            let value = form_decode(value)
+                .ok_or_else(|| OAuth2Error::invalid_request("malformed form encoding"))?;
+            if value.is_empty() {
+                continue;
+            }
+            if values.insert(name.clone(), value).is_some() {
+                return Err(OAuth2Error::invalid_request(format!(
+                    "parameter '{}' is repeated",
+                    printable(&name)
+                )));
+            }
+        }
+        Ok(Self { values })
+    }
+
+    /// The value of `name`, if sent (and not empty).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    /// The value of `name`, or `invalid_request` naming it.
+    pub fn require(&self, name: &str) -> Result<&str, OAuth2Error> {
+        self.get(name)
+            .ok_or_else(|| OAuth2Error::invalid_request(format!("{name} is required")))
+    }
+}
+
+/// Reads the request body as a form. A body of another media type is refused; an empty body (a
+/// check with every parameter in the query, or none at all) is an empty form.
+pub async fn read_form(req: &Request, body: Body) -> Result<Params, OAuth2Error> {
+    let bytes = body
+        .into_bytes_limit(MAX_FORM_BYTES)
+        .await
+        .map_err(|_| OAuth2Error::invalid_request("the request body is too large or unreadable"))?;
+    if bytes.is_empty() {
+        return Ok(Params::default());
+    }
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return Err(OAuth2Error::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| OAuth2Error::invalid_request("the body is not UTF-8"))?;
+    Params::parse(text)
+}
+
+/// Decodes one `application/x-www-form-urlencoded` component: `+` is a space, `%XX` a byte; the
+/// result must be UTF-8. `None` for a malformed escape or invalid UTF-8.
+pub fn form_decode(input: &str) -> Option<String> {
+    let bytes = input.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                let hex = std::str::from_utf8(hex).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// A parameter name shown in an error: short and without control characters.
+fn printable(name: &str) -> String {
+    name.chars().filter(|c| !c.is_control()).take(40).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decoding() {
+        assert_eq!(form_decode("a+b%2Bc%3A").as_deref(), Some("a b+c:"));
+        assert_eq!(form_decode("%C3%A9").as_deref(), Some("é"));
+        assert_eq!(form_decode("%4"), None);
+        assert_eq!(form_decode("%zz"), None);
+        assert_eq!(form_decode("%FF"), None);
+    }
+
+    #[test]
+    fn params() {
+        let p = Params::parse("token=abc&token_type_hint=&x=1%202").unwrap();
+        assert_eq!(p.get("token"), Some("abc"));
+        assert_eq!(p.get("token_type_hint"), None);
+        assert_eq!(p.get("x"), Some("1 2"));
+        assert!(p.require("nope").is_err());
+        assert!(Params::parse("token=a&token=b").is_err());
+        assert!(Params::parse("").unwrap().get("token").is_none());
+    }
+}

@@ -1,0 +1,77 @@
+//! Callers for API tests: a user holding exactly the given scopes (through a role of their own)
+//! and an API key for them, created straight through the store so tests control access precisely.
+
+use authx::domain::api_key::NewApiKey;
+use authx::domain::role::NewRole;
+use authx::domain::user::NewUser;
+use authx::secret;
+
+use super::app::TestApp;
+
+/// A user with an API key.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: String,
+    pub key: String,
+    #[allow(dead_code)]
+    pub role_id: String,
+}
+
+impl Caller {
+    /// `Authorization` header value.
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.key)
+    }
+}
+
+/// A new user holding exactly `scopes` (via a fresh role), with an API key carrying `key_scopes`
+/// (or the same scopes when `None`) that expires in an hour.
+pub async fn caller_with(app: &TestApp, scopes: &[&str], key_scopes: Option<&[&str]>) -> Caller {
+    let store = &app.state.store;
+    let n = uuid::Uuid::new_v4().simple().to_string();
+    let mut user = NewUser::human();
+    user.email = Some(format!("user-{}@example.com", &n[..12]));
+    user.display_name = Some(format!("User {}", &n[..6]));
+    let user = store.create_user(user).await.unwrap();
+    let role_id = format!("r{}", &n[..20]);
+    store
+        .create_role(NewRole {
+            id: role_id.clone(),
+            name: format!("role for {}", user.id),
+            description: None,
+            is_default: false,
+            enabled: true,
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            deny: Vec::new(),
+        })
+        .await
+        .unwrap();
+    store.add_role_member(&role_id, &user.id).await.unwrap();
+    let key = secret::generate(secret::API_KEY_PREFIX);
+    store
+        .create_api_key(NewApiKey {
+            user_id: user.id.clone(),
+            key_hash: secret::hash(&key),
+            hint: secret::hint(&key),
+            description: Some("test".into()),
+            scopes: key_scopes
+                .unwrap_or(scopes)
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            clients: Vec::new(),
+            expires_at: authx::domain::now() + 3600,
+        })
+        .await
+        .unwrap();
+    Caller {
+        user_id: user.id,
+        key,
+        role_id,
+    }
+}
+
+/// A user holding exactly `scopes`, with a key for all of them.
+pub async fn caller(app: &TestApp, scopes: &[&str]) -> Caller {
+    caller_with(app, scopes, None).await
+}
