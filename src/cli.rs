@@ -53,6 +53,25 @@ pub enum Command {
     BootstrapAdmin(BootstrapArgs),
     /// Print the OpenAPI document of the HTTP API (JSON).
     Openapi(OpenapiArgs),
+    /// Manage the JWT signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `authx keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Retire the active signing key and create a new one. The old key stays published (and
+    /// verifies its tokens) until they have expired; prints the new kid and that time.
+    Rotate(RotateArgs),
+}
+
+/// `authx keys rotate`.
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// Algorithm of the new key: ES256, RS256 or EdDSA. Default: `tokens.signing_alg`.
+    #[arg(long, value_name = "ALG")]
+    pub alg: Option<crate::domain::signing_key::SigningAlg>,
 }
 
 /// `authx serve`.

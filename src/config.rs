@@ -11,9 +11,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use authx_strategy_email::MailerConfig;
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
-use serde::{Deserialize, Serialize};
+
+use crate::domain::signing_key::SigningAlg;
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// The file read when neither `--config` nor `AUTHX_CONFIG` names one, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "authx.toml";
@@ -76,6 +79,17 @@ pub struct Config {
     pub password: PasswordConfig,
     /// Lifetimes of personal API keys.
     pub api_keys: ApiKeysConfig,
+    /// Browser session lifetimes.
+    pub session: SessionConfig,
+    /// Login throttling and email send limits.
+    pub login: LoginConfig,
+    /// How mail (login links, address verification, password resets) leaves authx: the `log`
+    /// transport by default (links appear in the server log, for development), `file`, or `smtp`.
+    /// `email.password_file` reads the SMTP password from a file.
+    #[serde(deserialize_with = "deserialize_email")]
+    pub email: MailerConfig,
+    /// Token lifetimes and the JWT signing algorithm.
+    pub tokens: TokensConfig,
 }
 
 impl Default for Config {
@@ -89,6 +103,10 @@ impl Default for Config {
             server: ServerConfig::default(),
             password: PasswordConfig::default(),
             api_keys: ApiKeysConfig::default(),
+            session: SessionConfig::default(),
+            login: LoginConfig::default(),
+            email: MailerConfig::default(),
+            tokens: TokensConfig::default(),
         }
     }
 }
@@ -104,6 +122,10 @@ impl fmt::Debug for Config {
             .field("server", &self.server)
             .field("password", &self.password)
             .field("api_keys", &self.api_keys)
+            .field("session", &self.session)
+            .field("login", &self.login)
+            .field("email", &self.email)
+            .field("tokens", &self.tokens)
             .finish()
     }
 }
@@ -235,6 +257,130 @@ impl Default for ApiKeysConfig {
             check_cache_ms: 900,
         }
     }
+}
+
+/// Browser sessions at authx (SPEC §6): a session ends after `idle_timeout_secs` without use or
+/// `absolute_timeout_secs` after login, whichever comes first.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// Inactivity after which a session ends (default 30 min).
+    pub idle_timeout_secs: u64,
+    /// Life of a session however busy (default 12 h).
+    pub absolute_timeout_secs: u64,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout_secs: 1_800,
+            absolute_timeout_secs: 43_200,
+        }
+    }
+}
+
+/// Login throttling (SPEC §3): failed logins per account and per IP within a window; reaching the
+/// limit blocks for 30 s, doubling with each further failure up to 1 h. Email sends per address
+/// and per IP within a window; beyond the limit sends are refused until the window ends.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginConfig {
+    /// Failed logins for one account within the window before it is blocked.
+    pub max_failures_per_account: u32,
+    /// Failed logins from one IP address within the window before it is blocked.
+    pub max_failures_per_ip: u32,
+    /// The failure-counting window.
+    pub failure_window_secs: u64,
+    /// Emails (login links, resets) to one address within the window.
+    pub max_emails_per_address: u32,
+    /// Emails requested from one IP address within the window.
+    pub max_emails_per_ip: u32,
+    /// The email-counting window.
+    pub email_window_secs: u64,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self {
+            max_failures_per_account: 5,
+            max_failures_per_ip: 50,
+            failure_window_secs: 900,
+            max_emails_per_address: 3,
+            max_emails_per_ip: 20,
+            email_window_secs: 900,
+        }
+    }
+}
+
+/// OAuth2 tokens (SPEC §4): lifetimes and the algorithm of newly created signing keys.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokensConfig {
+    /// Algorithm of signing keys created from now on (`ES256`, `RS256` or `EdDSA`); existing keys
+    /// keep theirs until rotated.
+    pub signing_alg: SigningAlg,
+    /// Life of an access token (JWT, default 10 min).
+    pub access_token_ttl_secs: u64,
+    /// Life of an ID token (default 10 min).
+    pub id_token_ttl_secs: u64,
+    /// Life of a refresh token (default 30 days).
+    pub refresh_token_ttl_secs: u64,
+    /// Life of an authorization code (default and maximum 60 s).
+    pub authorization_code_ttl_secs: u64,
+    /// Tolerated clock difference between nodes (and clients): `iat` may be this far in the future,
+    /// and retired keys stay published this much longer than the tokens they signed.
+    pub clock_skew_secs: u64,
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        Self {
+            signing_alg: SigningAlg::Es256,
+            access_token_ttl_secs: 600,
+            id_token_ttl_secs: 600,
+            refresh_token_ttl_secs: 2_592_000,
+            authorization_code_ttl_secs: 60,
+            clock_skew_secs: 60,
+        }
+    }
+}
+
+impl TokensConfig {
+    /// How long a key retired now must stay published: the longest life of a JWT it may have
+    /// signed (access or ID token) plus the clock skew.
+    pub fn retired_key_publish_secs(&self) -> i64 {
+        let longest = self.access_token_ttl_secs.max(self.id_token_ttl_secs);
+        i64::try_from(longest.saturating_add(self.clock_skew_secs)).unwrap_or(i64::MAX)
+    }
+}
+
+/// The `[email]` section: a [`MailerConfig`] (tagged by `transport`) plus `password_file`, which
+/// reads the SMTP password from a file (trailing newline dropped), like `database.url_file`.
+fn deserialize_email<'de, D: Deserializer<'de>>(deserializer: D) -> Result<MailerConfig, D::Error> {
+    use serde::de::Error;
+    let mut table = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
+    let password_file = match table.remove("password_file") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(path)) => Some(PathBuf::from(path)),
+        Some(other) => {
+            return Err(D::Error::custom(format!(
+                "`email.password_file` must be a file path, not {other}"
+            )));
+        }
+    };
+    let mut config: MailerConfig =
+        serde_json::from_value(serde_json::Value::Object(table)).map_err(D::Error::custom)?;
+    if let Some(path) = password_file {
+        let MailerConfig::Smtp(smtp) = &mut config else {
+            return Err(D::Error::custom(
+                "`email.password_file` needs `transport = \"smtp\"`",
+            ));
+        };
+        let password = read_secret_file(&path, "email.password_file")
+            .map_err(|e| D::Error::custom(e.to_string()))?;
+        smtp.password = Some(password);
+    }
+    Ok(config)
 }
 
 /// Values given on the command line; they override every other layer.
@@ -389,6 +535,103 @@ impl Config {
                     self.api_keys.max_ttl_secs
                 ),
             ));
+        }
+        self.validate_session_and_login()?;
+        self.validate_tokens()
+    }
+
+    fn validate_tokens(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            key: key.to_owned(),
+            origin: "after merging all sources".to_owned(),
+            message,
+        };
+        const ONE_DAY: u64 = 86_400;
+        const ONE_YEAR: u64 = 366 * 86_400;
+        let t = &self.tokens;
+        for (key, value, min, max) in [
+            (
+                "tokens.access_token_ttl_secs",
+                t.access_token_ttl_secs,
+                1,
+                ONE_DAY,
+            ),
+            ("tokens.id_token_ttl_secs", t.id_token_ttl_secs, 1, ONE_DAY),
+            (
+                "tokens.refresh_token_ttl_secs",
+                t.refresh_token_ttl_secs,
+                60,
+                ONE_YEAR,
+            ),
+            (
+                "tokens.authorization_code_ttl_secs",
+                t.authorization_code_ttl_secs,
+                1,
+                60,
+            ),
+            ("tokens.clock_skew_secs", t.clock_skew_secs, 0, 600),
+        ] {
+            if !(min..=max).contains(&value) {
+                return Err(invalid(
+                    key,
+                    format!("must be between {min} and {max} seconds"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_session_and_login(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            key: key.to_owned(),
+            origin: "after merging all sources".to_owned(),
+            message,
+        };
+        const THIRTY_ONE_DAYS: u64 = 31 * 86_400;
+        const ONE_DAY: u64 = 86_400;
+        if !(60..=THIRTY_ONE_DAYS).contains(&self.session.absolute_timeout_secs) {
+            return Err(invalid(
+                "session.absolute_timeout_secs",
+                format!("must be between 60 and {THIRTY_ONE_DAYS} seconds"),
+            ));
+        }
+        if self.session.idle_timeout_secs < 60
+            || self.session.idle_timeout_secs > self.session.absolute_timeout_secs
+        {
+            return Err(invalid(
+                "session.idle_timeout_secs",
+                format!(
+                    "must be between 60 and session.absolute_timeout_secs ({})",
+                    self.session.absolute_timeout_secs
+                ),
+            ));
+        }
+        for (key, value) in [
+            (
+                "login.max_failures_per_account",
+                self.login.max_failures_per_account,
+            ),
+            ("login.max_failures_per_ip", self.login.max_failures_per_ip),
+            (
+                "login.max_emails_per_address",
+                self.login.max_emails_per_address,
+            ),
+            ("login.max_emails_per_ip", self.login.max_emails_per_ip),
+        ] {
+            if !(1..=1_000_000).contains(&value) {
+                return Err(invalid(key, "must be between 1 and 1000000".to_owned()));
+            }
+        }
+        for (key, value) in [
+            ("login.failure_window_secs", self.login.failure_window_secs),
+            ("login.email_window_secs", self.login.email_window_secs),
+        ] {
+            if !(1..=ONE_DAY).contains(&value) {
+                return Err(invalid(
+                    key,
+                    format!("must be between 1 and {ONE_DAY} seconds"),
+                ));
+            }
         }
         Ok(())
     }
@@ -702,6 +945,108 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("api_keys.max_ttl_secs"), "{e}");
+    }
+
+    #[test]
+    fn session_and_login_settings() {
+        let c = Config::load_from(None, Vec::new(), &Overrides::default()).unwrap();
+        assert_eq!(c.session.idle_timeout_secs, 1_800);
+        assert_eq!(c.session.absolute_timeout_secs, 43_200);
+        assert_eq!(c.login.max_failures_per_account, 5);
+        assert_eq!(c.login.max_failures_per_ip, 50);
+        assert_eq!(c.login.failure_window_secs, 900);
+        assert_eq!(c.login.max_emails_per_address, 3);
+        assert_eq!(c.login.max_emails_per_ip, 20);
+        assert_eq!(c.login.email_window_secs, 900);
+        let c = load(
+            Some("[session]\nidle_timeout_secs = 600\n[login]\nmax_failures_per_ip = 9\n"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.session.idle_timeout_secs, 600);
+        assert_eq!(c.login.max_failures_per_ip, 9);
+        let e = load(
+            Some("[session]\nidle_timeout_secs = 7200\nabsolute_timeout_secs = 3600\n"),
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("session.idle_timeout_secs"), "{e}");
+        let e = Config::load_from(
+            None,
+            vec![("AUTHX_LOGIN__MAX_EMAILS_PER_IP".into(), "0".into())],
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("login.max_emails_per_ip"), "{e}");
+        let e = load(Some("[login]\nfailure_window = 3\n"), &[]).unwrap_err();
+        assert!(e.to_string().contains("login.failure_window"), "{e}");
+    }
+
+    #[test]
+    fn email_transport_settings() {
+        let c = Config::load_from(None, Vec::new(), &Overrides::default()).unwrap();
+        assert_eq!(c.email, MailerConfig::default());
+        assert_eq!(c.email.transport(), "log");
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("smtp_password");
+        std::fs::write(&secret, "hunter2\n").unwrap();
+        let c = load(
+            Some(&format!(
+                "[email]\ntransport = \"smtp\"\nhost = \"smtp.example.com\"\nusername = \"authx\"\npassword_file = {:?}\n",
+                secret.display().to_string()
+            )),
+            &[("AUTHX_EMAIL__PORT", "2525")],
+        )
+        .unwrap();
+        let MailerConfig::Smtp(smtp) = &c.email else {
+            panic!("not smtp: {:?}", c.email)
+        };
+        assert_eq!(smtp.host, "smtp.example.com");
+        assert_eq!(smtp.effective_port(), 2525);
+        assert_eq!(smtp.password.as_deref(), Some("hunter2"));
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let e = load(Some("[email]\ntransport = \"smtp\"\nhots = \"x\"\n"), &[]).unwrap_err();
+        assert!(e.to_string().contains("hots"), "{e}");
+        let e = load(
+            Some("[email]\ntransport = \"log\"\npassword_file = \"/x\"\n"),
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("email.password_file"), "{e}");
+        let e = load(
+            Some("[email]\ntransport = \"smtp\"\nhost = \"h\"\npassword_file = \"/nonexistent/pw\"\n"),
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("email.password_file"), "{e}");
+    }
+
+    #[test]
+    fn token_settings() {
+        let c = Config::load_from(None, Vec::new(), &Overrides::default()).unwrap();
+        assert_eq!(c.tokens.signing_alg, SigningAlg::Es256);
+        assert_eq!(c.tokens.access_token_ttl_secs, 600);
+        assert_eq!(c.tokens.id_token_ttl_secs, 600);
+        assert_eq!(c.tokens.refresh_token_ttl_secs, 2_592_000);
+        assert_eq!(c.tokens.authorization_code_ttl_secs, 60);
+        assert_eq!(c.tokens.clock_skew_secs, 60);
+        assert_eq!(c.tokens.retired_key_publish_secs(), 660);
+        let c = load(
+            Some("[tokens]\nsigning_alg = \"EdDSA\"\n"),
+            &[("AUTHX_TOKENS__ACCESS_TOKEN_TTL_SECS", "300")],
+        )
+        .unwrap();
+        assert_eq!(c.tokens.signing_alg, SigningAlg::EdDsa);
+        assert_eq!(c.tokens.access_token_ttl_secs, 300);
+        let e = load(Some("[tokens]\nsigning_alg = \"HS256\"\n"), &[]).unwrap_err();
+        assert!(e.to_string().contains("tokens.signing_alg"), "{e}");
+        let e = load(Some("[tokens]\nauthorization_code_ttl_secs = 61\n"), &[]).unwrap_err();
+        assert!(
+            e.to_string().contains("tokens.authorization_code_ttl_secs"),
+            "{e}"
+        );
+        let e = load(Some("[tokens]\naccess_ttl = 1\n"), &[]).unwrap_err();
+        assert!(e.to_string().contains("tokens.access_ttl"), "{e}");
     }
 
     #[test]

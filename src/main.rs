@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use authx::bootstrap::{BootstrapRequest, bootstrap_admin, issue_admin_api_key};
-use authx::cli::{BootstrapArgs, Cli, Command};
+use authx::cli::{BootstrapArgs, Cli, Command, KeysCommand, RotateArgs};
 use authx::config::Config;
 use authx::startup::{App, open_store, shutdown_signal};
 
@@ -92,6 +92,7 @@ async fn run(cli: Cli, mut config: Config) -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::BootstrapAdmin(args) => bootstrap(args, config).await,
+        Command::Keys(KeysCommand::Rotate(args)) => rotate_keys(args, config).await,
         Command::Openapi(args) => {
             let spec = authx::api::spec_json();
             match args.output {
@@ -184,6 +185,59 @@ async fn bootstrap(args: BootstrapArgs, config: Config) -> ExitCode {
         Err(error) => {
             eprintln!("authx: bootstrap refused: {error}");
             ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+/// `authx keys rotate`: rotates the signing key, audits it, prints the new kid.
+async fn rotate_keys(args: RotateArgs, config: Config) -> ExitCode {
+    let store = match open_store(&config, config.database.migrate_on_start).await {
+        Ok(store) => store,
+        Err(error) => {
+            eprintln!("authx: {error}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let result = authx::oauth2::keys::rotate_in(store.as_ref(), &config.tokens, args.alg).await;
+    if let Ok(rotation) = &result {
+        let mut event = authx::domain::audit::NewAuditEvent::new("cli", None, "key.rotate")
+            .target("signing_key", &rotation.key.kid);
+        event.details = serde_json::json!({
+            "alg": rotation.key.alg.as_str(),
+            "retired": rotation.retired,
+            "publish_until": rotation.publish_until,
+        });
+        if let Err(error) = store.append_audit(event).await {
+            eprintln!("authx: warning: could not record the audit event: {error}");
+        }
+    }
+    store.close().await;
+    match result {
+        Ok(rotation) => {
+            let until = time::OffsetDateTime::from_unix_timestamp(rotation.publish_until)
+                .ok()
+                .and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .unwrap_or_default();
+            println!(
+                "new signing key: kid {} ({})",
+                rotation.key.kid, rotation.key.alg
+            );
+            if rotation.retired.is_empty() {
+                println!("there was no active key to retire");
+            } else {
+                println!(
+                    "retired {} stay published until {until}",
+                    rotation.retired.join(", ")
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("authx: key rotation failed: {error}");
+            ExitCode::from(EXIT_FAILURE)
         }
     }
 }

@@ -38,6 +38,9 @@ pub enum StartupError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The `[email]` configuration cannot make a mailer (bad sender address, TLS setup, …).
+    #[error("[email] settings: {0}")]
+    Mailer(authx_strategy_email::MailerError),
 }
 
 /// A server that has connected to its database and bound its port, ready to run.
@@ -76,6 +79,17 @@ pub async fn open_store(
 impl App {
     /// Connects to the database, applies pending migrations if configured, and binds the listener.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
+        // Checked before anything is opened: a broken mail setup must not half-start a server.
+        let mailer = Arc::new(
+            authx_strategy_email::Mailer::from_config(&config.email)
+                .map_err(StartupError::Mailer)?,
+        );
+        if config.email.transport() == "log" {
+            tracing::warn!(
+                "email.transport is `log`: login and reset links are written to this log instead \
+                 of being mailed (development only)"
+            );
+        }
         let store = open_store(&config, config.database.migrate_on_start).await?;
         let listener = match tokio::net::TcpListener::bind(config.listen).await {
             Ok(listener) => listener,
@@ -97,7 +111,9 @@ impl App {
         let state = AppState {
             config: Arc::new(config),
             store,
+            mailer,
             checks,
+            keys: Arc::new(crate::oauth2::keys::Keys::new()),
         };
         Ok(Self {
             listener,
@@ -136,6 +152,7 @@ impl App {
         let issuer = state.config.issuer_url();
         let mut route = Route::new()
             .at("/metrics", get(ops::metrics))
+            .at("/oauth2/jwks", get(crate::oauth2::keys::jwks_endpoint))
             .at(
                 "/oauth2/introspect",
                 post(crate::oauth2::introspect::introspect),
@@ -144,7 +161,7 @@ impl App {
                 "/o/check_api_key",
                 post(crate::oauth2::ego::check_api_key_endpoint),
             )
-            .nest("/", crate::api::routes(&issuer));
+            .nest("/", crate::web::mount(crate::api::routes(&issuer)));
         for (path, endpoint) in extra {
             route = route.at(path, endpoint);
         }

@@ -1,5 +1,5 @@
-//! The state every handler shares: configuration and storage, built once at start-up and cloned
-//! cheaply (everything behind `Arc`).
+//! The state every handler shares: configuration, storage and the mailer, built once at start-up
+//! and cloned cheaply (everything behind `Arc`).
 
 use std::sync::Arc;
 
@@ -14,6 +14,11 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The database.
     pub store: Arc<dyn Store>,
+    /// Sends the email strategy's mail (login links, verification, resets) with the configured
+    /// transport (`email` in the configuration).
+    pub mailer: Arc<authx_strategy_email::Mailer>,
     /// This node's short-lived memory of token-check decisions (≤ 1 s, see `check_cache`).
     pub checks: Arc<CheckCache>,
+    /// This node's cache of the JWT signing keys (the keys themselves live in the database).
+    pub keys: Arc<crate::oauth2::keys::Keys>,
 }

@@ -396,6 +396,17 @@ pub const GOOGLE_ISSUER: &str = "https://accounts.google.com";
 /// Validates the `details` of an authority of `strategy` and returns their normal form (defaults
 /// filled in). Errors name the bad field as `details.<key>`; unknown keys are refused.
 pub fn validate_details(strategy: Strategy, details: &Value) -> Result<Value, ApiError> {
+    // Strategies with their own crate validate their own details.
+    if let Some(implementation) = crate::strategies::strategy(strategy) {
+        return implementation
+            .validate_details(details)
+            .map_err(|e| match e {
+                authx_strategy_core::StrategyError::InvalidDetails { field, message } => {
+                    ApiError::invalid_field(field, message)
+                }
+                other => ApiError::invalid_field("details", other.to_string()),
+            });
+    }
     let Some(map) = details.as_object() else {
         return Err(ApiError::invalid_field("details", "must be a JSON object"));
     };
@@ -404,14 +415,8 @@ pub fn validate_details(strategy: Strategy, details: &Value) -> Result<Value, Ap
         out: Map::new(),
     };
     match strategy {
-        Strategy::Password => {
-            d.allow(&["min_length"])?;
-            d.int("min_length", 1, 72)?;
-        }
-        Strategy::Email => {
-            d.allow(&["token_ttl_secs"])?;
-            d.int("token_ttl_secs", 60, 86_400)?;
-        }
+        // Served by their strategy crates above.
+        Strategy::Password | Strategy::Email => {}
         Strategy::Google => {
             d.allow(&[
                 "issuer",

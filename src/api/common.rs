@@ -27,6 +27,8 @@ pub enum Tag {
     ApiKeys,
     /// Who did what, when.
     Audit,
+    /// JWT signing keys.
+    Keys,
 }
 
 /// Unix seconds as an RFC 3339 timestamp (UTC).

@@ -14,6 +14,7 @@ pub mod common;
 pub mod credentials;
 pub mod error;
 pub mod grants;
+pub mod keys;
 pub mod problem;
 pub mod roles;
 pub mod security;
@@ -29,6 +30,7 @@ use authorities::AuthoritiesApi;
 use clients::ClientsApi;
 use credentials::CredentialsApi;
 use grants::GrantsApi;
+use keys::KeysApi;
 use roles::RolesApi;
 use users::{MeApi, UsersApi};
 
@@ -46,6 +48,7 @@ pub type Apis = (
     ClientsApi,
     GrantsApi,
     AuditEventsApi,
+    KeysApi,
 );
 
 fn apis() -> Apis {
@@ -61,6 +64,7 @@ fn apis() -> Apis {
         ClientsApi,
         GrantsApi,
         AuditEventsApi,
+        KeysApi,
     )
 }
 

@@ -13,9 +13,12 @@ pub mod audit;
 pub mod authority;
 pub mod client;
 pub mod credential;
+pub mod email_token;
 pub mod grant;
 pub mod id;
 pub mod role;
+pub mod session;
+pub mod signing_key;
 pub mod user;
 
 /// The current time as unix seconds.

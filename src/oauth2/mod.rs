@@ -10,6 +10,7 @@ pub mod client_auth;
 pub mod ego;
 pub mod error;
 pub mod introspect;
+pub mod keys;
 
 use std::collections::BTreeMap;
 

@@ -26,8 +26,11 @@ use crate::domain::client::{
     Client, ClientPatch, ClientSecret, InitialClientSecret, NewClient, NewClientSecret,
 };
 use crate::domain::credential::{Credential, NewCredential, NewUserCredential};
+use crate::domain::email_token::{EmailToken, EmailTokenPurpose, NewEmailToken};
 use crate::domain::grant::{Grant, GrantFilter};
 use crate::domain::role::{NewRole, Role, RolePatch, UserAccess};
+use crate::domain::session::{NewSession, Session};
+use crate::domain::signing_key::SigningKey;
 use crate::domain::user::{NewUser, User, UserFilter, UserPatch};
 
 pub mod postgres;
@@ -134,6 +137,10 @@ pub trait Store:
     + ClientStore
     + ApiKeyStore
     + GrantStore
+    + SessionStore
+    + EmailTokenStore
+    + RateLimitStore
+    + SigningKeyStore
     + Send
     + Sync
 {
@@ -337,6 +344,137 @@ pub trait GrantStore: Send + Sync {
     async fn delete_grant(&self, id: &str) -> Result<(), StoreError>;
 }
 
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores a new session (`Reference` for an unknown user, `Conflict` for an existing hash);
+    /// `created_at` and `last_seen_at` are now.
+    async fn create_session(&self, session: NewSession) -> Result<Session, StoreError>;
+    /// The session with this id hash, expired or not (check [`Session::is_active`]).
+    async fn get_session(&self, id_hash: &str) -> Result<Option<Session>, StoreError>;
+    /// Slides the idle expiry and records the use; `NotFound` for a missing session.
+    async fn touch_session(
+        &self,
+        id_hash: &str,
+        idle_expires_at: i64,
+        last_seen_at: i64,
+    ) -> Result<(), StoreError>;
+    /// `NotFound` for a missing session.
+    async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError>;
+    /// Ends every session of the user; returns how many there were.
+    async fn delete_user_sessions(&self, user_id: &str) -> Result<u64, StoreError>;
+    /// The user's sessions (expired ones too, until swept), newest first.
+    async fn list_user_sessions(&self, user_id: &str) -> Result<Vec<Session>, StoreError>;
+    /// Sweeps sessions whose absolute or idle expiry is at or before `now`; returns how many.
+    async fn delete_expired_sessions(&self, now: i64) -> Result<u64, StoreError>;
+}
+
+#[async_trait]
+pub trait EmailTokenStore: Send + Sync {
+    /// Stores a token (`Reference` for an unknown user, `Conflict` for an existing hash). The
+    /// email is lower-cased.
+    async fn create_email_token(&self, token: NewEmailToken) -> Result<EmailToken, StoreError>;
+    /// Marks the token used and returns it, in one statement, if it exists with this purpose, is
+    /// unused and has not expired at `now`; otherwise `None`. Of concurrent consumers of one token
+    /// exactly one gets it.
+    async fn consume_email_token(
+        &self,
+        token_hash: &str,
+        purpose: EmailTokenPurpose,
+        now: i64,
+    ) -> Result<Option<EmailToken>, StoreError>;
+    /// Sweeps tokens that expired before `before` (used or not); returns how many.
+    async fn delete_expired_email_tokens(&self, before: i64) -> Result<u64, StoreError>;
+}
+
+/// JWT signing keys (SPEC §4). At most one key is `active` at a time (a partial unique index
+/// enforces it, so nodes racing to create the first key cannot both win: the loser gets
+/// `Conflict` and re-reads). Lists put the active key first, then the others newest first
+/// (`created_at`, then `kid`).
+#[async_trait]
+pub trait SigningKeyStore: Send + Sync {
+    /// Stores `key` as given (`Conflict` for an existing kid, or for an `active` key while another
+    /// key is active).
+    async fn create_signing_key(&self, key: SigningKey) -> Result<SigningKey, StoreError>;
+    /// The newest active key, if any.
+    async fn active_signing_key(&self) -> Result<Option<SigningKey>, StoreError>;
+    /// The keys that verify at `now`: the active one and retired ones with `publish_until > now`,
+    /// newest first.
+    async fn published_signing_keys(&self, now: i64) -> Result<Vec<SigningKey>, StoreError>;
+    async fn get_signing_key(&self, kid: &str) -> Result<Option<SigningKey>, StoreError>;
+    /// Every stored key (published or not, until swept), newest first.
+    async fn list_signing_keys(&self) -> Result<Vec<SigningKey>, StoreError>;
+    /// Retires every active key (`retired_at = at`, `publish_until`); returns their kids.
+    async fn retire_active_signing_keys(
+        &self,
+        at: i64,
+        publish_until: i64,
+    ) -> Result<Vec<String>, StoreError>;
+    /// In one transaction: retires the active key(s) as [`Self::retire_active_signing_keys`] does
+    /// and stores `new` (which should be `active`). Returns the retired kids. A concurrent rotation
+    /// on another node may make this fail with `Conflict`; retrying is safe.
+    async fn rotate_signing_key(
+        &self,
+        new: SigningKey,
+        at: i64,
+        publish_until: i64,
+    ) -> Result<Vec<String>, StoreError>;
+    /// Sweeps retired keys that are no longer published at `now`; returns how many.
+    async fn delete_expired_signing_keys(&self, now: i64) -> Result<u64, StoreError>;
+}
+
+/// A throttling counter shared by every node (`rate_limits` row).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimit {
+    /// `<kind>:<sha256 of the lower-cased value>`.
+    pub key: String,
+    /// Events counted in the current window.
+    pub count: i64,
+    /// Start of the current window (unix seconds).
+    pub window_start: i64,
+    /// Refused until this instant, if blocked.
+    pub blocked_until: Option<i64>,
+}
+
+/// How failures are counted and punished by [`RateLimitStore::record_rate_limit_failure`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureRule {
+    /// Failures within one window that start blocking (at least 1).
+    pub threshold: i64,
+    /// Length of the counting window in seconds; a failure after it starts a new window.
+    pub window_secs: i64,
+    /// Block length when the threshold is reached; doubles with each further failure.
+    pub base_backoff_secs: i64,
+    /// The longest block.
+    pub max_backoff_secs: i64,
+}
+
+#[async_trait]
+pub trait RateLimitStore: Send + Sync {
+    async fn get_rate_limit(&self, key: &str) -> Result<Option<RateLimit>, StoreError>;
+    /// Counts a failure at `now` in one atomic statement: a new window if the old one ended, and,
+    /// once the count reaches `rule.threshold`, a block of `base << (count - threshold)` seconds
+    /// (capped at `max_backoff_secs`) from `now`.
+    async fn record_rate_limit_failure(
+        &self,
+        key: &str,
+        now: i64,
+        rule: FailureRule,
+    ) -> Result<RateLimit, StoreError>;
+    /// Counts an event at `now` in one atomic statement (a new window if the old one ended); when
+    /// the count exceeds `threshold`, the key is blocked until the window ends.
+    async fn hit_rate_limit(
+        &self,
+        key: &str,
+        now: i64,
+        threshold: i64,
+        window_secs: i64,
+    ) -> Result<RateLimit, StoreError>;
+    /// Forgets the key (after a successful login); idempotent, no `NotFound`.
+    async fn reset_rate_limit(&self, key: &str) -> Result<(), StoreError>;
+    /// Sweeps rows whose window started before `before` and that are not blocked at `now`.
+    async fn delete_stale_rate_limits(&self, before: i64, now: i64) -> Result<u64, StoreError>;
+}
+
 /// Which constraint a unique violation hit, as a message that names the clash. `table` and `hint`
 /// come from the driver (SQLite: `table.col, …`; PostgreSQL: the constraint name) but are only
 /// matched, never echoed.
@@ -362,6 +500,9 @@ pub(crate) fn conflict_message(table: &str, hint: &str) -> String {
         "api_keys" if hint.contains("key_hash") => "api key hash already exists",
         "api_keys" => "api key id already exists",
         "sessions" => "session already exists",
+        "signing_keys" if hint.contains("status") || hint.contains("one_active") => {
+            "another signing key is already active"
+        }
         "signing_keys" => "signing key id already exists",
         _ => "a row with the same unique key already exists",
     };

@@ -16,23 +16,6 @@ use crate::support::binary::{authx, run, text};
 use crate::support::db::TestDb;
 use crate::support::principals::{caller, caller_with};
 
-macro_rules! on_both_backends {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                super::$name(crate::support::db::TestDb::sqlite().await).await;
-            }
-            #[tokio::test]
-            async fn postgres() {
-                if let Some(db) = crate::support::db::TestDb::postgres().await {
-                    super::$name(db).await;
-                }
-            }
-        }
-    };
-}
-
 /// A confidential client of the checker, created through the store with a fresh secret.
 struct TestClient {
     id: String,

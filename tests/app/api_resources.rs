@@ -13,23 +13,6 @@ use crate::support::app::TestApp;
 use crate::support::db::TestDb;
 use crate::support::principals::{Caller, caller};
 
-macro_rules! on_both_backends {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                super::$name(crate::support::db::TestDb::sqlite().await).await;
-            }
-            #[tokio::test]
-            async fn postgres() {
-                if let Some(db) = crate::support::db::TestDb::postgres().await {
-                    super::$name(db).await;
-                }
-            }
-        }
-    };
-}
-
 /// Sends a request as `who` and returns the status and the JSON body (`Null` when empty).
 async fn call(
     app: &TestApp,

@@ -7,23 +7,6 @@ use crate::support::app::TestApp;
 use crate::support::db::TestDb;
 use crate::support::principals::{Caller, caller};
 
-macro_rules! on_both_backends {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                super::$name(crate::support::db::TestDb::sqlite().await).await;
-            }
-            #[tokio::test]
-            async fn postgres() {
-                if let Some(db) = crate::support::db::TestDb::postgres().await {
-                    super::$name(db).await;
-                }
-            }
-        }
-    };
-}
-
 async fn call(
     app: &TestApp,
     who: &Caller,

@@ -6,23 +6,6 @@ use crate::support::app::TestApp;
 use crate::support::db::TestDb;
 use crate::support::principals::caller;
 
-macro_rules! on_both_backends {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                super::$name(crate::support::db::TestDb::sqlite().await).await;
-            }
-            #[tokio::test]
-            async fn postgres() {
-                if let Some(db) = crate::support::db::TestDb::postgres().await {
-                    super::$name(db).await;
-                }
-            }
-        }
-    };
-}
-
 async fn users_crud_and_problems(db: TestDb) {
     let app = TestApp::spawn(db).await;
     let admin = caller(&app, &["AuthX:user:*"]).await;

@@ -6,14 +6,24 @@
 // Test code: a failed unwrap is a failed test, which is what we want.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+// First, so its macros are visible in every test module.
+#[macro_use]
+mod support;
+
 mod api_keys;
 mod api_resources;
 mod api_roles;
 mod api_users;
+mod browser;
 mod cli;
+mod login_core;
+mod mail;
 mod openapi;
 mod ops;
 mod schemathesis;
+mod signing_keys;
 mod store;
 mod store_keys;
-mod support;
+mod store_sessions;
+mod web_email;
+mod web_password;

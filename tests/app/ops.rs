@@ -9,24 +9,6 @@ use tokio::sync::Notify;
 use crate::support::app::TestApp;
 use crate::support::db::TestDb;
 
-/// Runs an app-level test against SQLite and (when configured) PostgreSQL.
-macro_rules! on_both_backends {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                super::$name(crate::support::db::TestDb::sqlite().await).await;
-            }
-            #[tokio::test]
-            async fn postgres() {
-                if let Some(db) = crate::support::db::TestDb::postgres().await {
-                    super::$name(db).await;
-                }
-            }
-        }
-    };
-}
-
 async fn health_and_readiness(db: TestDb) {
     let app = TestApp::spawn(db).await;
     let r = app.get("/healthz").await;

@@ -40,8 +40,12 @@ async fn fuzz(db: TestDb) {
     let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/authx.json");
     let base = app.base.clone();
     let header = format!("Authorization: {}", admin.bearer());
+    // schemathesis keeps a cache of findings in its working directory: not in the repository.
+    let workdir = tempfile::tempdir().unwrap();
+    let cwd = workdir.path().to_path_buf();
     let output = tokio::task::spawn_blocking(move || {
         Command::new(tool)
+            .current_dir(cwd)
             .args(["run", spec, "--url", &base, "-H", &header])
             .args(["--checks", "all"])
             // Resource-lifecycle checks assume a create-then-read API without authorization

@@ -33,12 +33,24 @@ mod common;
 #[path = "../sql/credential.rs"]
 #[allow(clippy::duplicate_mod)] // shared on purpose: the other backend compiles it too
 mod credential;
+#[path = "../sql/email_token.rs"]
+#[allow(clippy::duplicate_mod)] // shared on purpose: the other backend compiles it too
+mod email_token;
 #[path = "../sql/grant.rs"]
 #[allow(clippy::duplicate_mod)] // shared on purpose: the other backend compiles it too
 mod grant;
+#[path = "../sql/rate_limit.rs"]
+#[allow(clippy::duplicate_mod)] // shared on purpose: the other backend compiles it too
+mod rate_limit;
 #[path = "../sql/role.rs"]
 #[allow(clippy::duplicate_mod)] // shared on purpose: the other backend compiles it too
 mod role;
+#[path = "../sql/session.rs"]
+#[allow(clippy::duplicate_mod)] // shared on purpose: the other backend compiles it too
+mod session;
+#[path = "../sql/signing_key.rs"]
+#[allow(clippy::duplicate_mod)] // shared on purpose: the other backend compiles it too
+mod signing_key;
 #[path = "../sql/user.rs"]
 #[allow(clippy::duplicate_mod)] // shared on purpose: the other backend compiles it too
 mod user;

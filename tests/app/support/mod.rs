@@ -1,6 +1,26 @@
 //! Shared test support: throwaway databases, a running authx, and the `authx` binary.
 
+/// Runs the async test `$name(db: TestDb)` against SQLite and, when `AUTHX_TEST_POSTGRES_URL` is
+/// set, PostgreSQL, as the tests `$name::sqlite` and `$name::postgres`.
+macro_rules! on_both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(crate::support::db::TestDb::sqlite().await).await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(db) = crate::support::db::TestDb::postgres().await {
+                    super::$name(db).await;
+                }
+            }
+        }
+    };
+}
+
 pub mod app;
 pub mod binary;
 pub mod db;
 pub mod principals;
+pub mod smtp;

@@ -1,0 +1,170 @@
+//! Throttling counters (shared SQL, compiled into each backend). Every count is one
+//! `INSERT … ON CONFLICT (key) DO UPDATE … RETURNING` statement, so concurrent requests on any
+//! number of nodes never lose an increment. In both dialects the expressions of `DO UPDATE SET`
+//! read the row as it was before the statement, which the window logic below relies on.
+
+use async_trait::async_trait;
+
+use super::{Backend, Db, map_err};
+use crate::store::{FailureRule, RateLimit, RateLimitStore, StoreError};
+
+macro_rules! rate_limit_columns {
+    () => {
+        "key, count, window_start, blocked_until"
+    };
+}
+
+/// The count after this event: 1 in a new window (the old one ended at or before `$2`, now),
+/// else one more. `$3` is the window length.
+macro_rules! new_count {
+    () => {
+        "(CASE WHEN rate_limits.window_start + $3 <= $2 THEN 1 ELSE rate_limits.count + 1 END)"
+    };
+}
+
+#[derive(sqlx::FromRow)]
+struct RateLimitRow {
+    key: String,
+    count: i64,
+    window_start: i64,
+    blocked_until: Option<i64>,
+}
+
+impl From<RateLimitRow> for RateLimit {
+    fn from(row: RateLimitRow) -> Self {
+        RateLimit {
+            key: row.key,
+            count: row.count,
+            window_start: row.window_start,
+            blocked_until: row.blocked_until,
+        }
+    }
+}
+
+/// The smallest shift at which `base << shift` reaches `max` (so the SQL never shifts further and
+/// cannot overflow).
+fn cap_shift(base: i64, max: i64) -> i64 {
+    let mut shift = 0;
+    while shift < 62 && base.checked_shl(shift as u32).is_some_and(|b| b < max) {
+        shift += 1;
+    }
+    shift
+}
+
+#[async_trait]
+impl RateLimitStore for Backend {
+    async fn get_rate_limit(&self, key: &str) -> Result<Option<RateLimit>, StoreError> {
+        Ok(sqlx::query_as::<Db, RateLimitRow>(concat!(
+            "SELECT ",
+            rate_limit_columns!(),
+            " FROM rate_limits WHERE key = $1"
+        ))
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?
+        .map(RateLimit::from))
+    }
+
+    async fn record_rate_limit_failure(
+        &self,
+        key: &str,
+        now: i64,
+        rule: FailureRule,
+    ) -> Result<RateLimit, StoreError> {
+        let threshold = rule.threshold.max(1);
+        let base = rule.base_backoff_secs.max(1);
+        let max = rule.max_backoff_secs.max(base);
+        let window = rule.window_secs.max(1);
+        // A first failure blocks only when the threshold is 1.
+        let first_block = (threshold <= 1).then_some(now + base);
+        sqlx::query_as::<Db, RateLimitRow>(concat!(
+            "INSERT INTO rate_limits (key, count, window_start, blocked_until) \
+             VALUES ($1, 1, $2, $7) \
+             ON CONFLICT (key) DO UPDATE SET \
+             count = ",
+            new_count!(),
+            ", window_start = CASE WHEN rate_limits.window_start + $3 <= $2 THEN $2 \
+             ELSE rate_limits.window_start END, \
+             blocked_until = CASE WHEN ",
+            new_count!(),
+            " >= $4 THEN (CASE WHEN ",
+            new_count!(),
+            " - $4 >= $6 THEN $2 + $8 ELSE $2 + ($5 << CAST(",
+            new_count!(),
+            " - $4 AS INTEGER)) END) \
+             WHEN rate_limits.blocked_until > $2 THEN rate_limits.blocked_until \
+             ELSE NULL END \
+             RETURNING ",
+            rate_limit_columns!()
+        ))
+        .bind(key)
+        .bind(now)
+        .bind(window)
+        .bind(threshold)
+        .bind(base)
+        .bind(cap_shift(base, max))
+        .bind(first_block)
+        .bind(max)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)
+        .map(RateLimit::from)
+    }
+
+    async fn hit_rate_limit(
+        &self,
+        key: &str,
+        now: i64,
+        threshold: i64,
+        window_secs: i64,
+    ) -> Result<RateLimit, StoreError> {
+        let window = window_secs.max(1);
+        let first_block = (threshold < 1).then_some(now + window);
+        sqlx::query_as::<Db, RateLimitRow>(concat!(
+            "INSERT INTO rate_limits (key, count, window_start, blocked_until) \
+             VALUES ($1, 1, $2, $5) \
+             ON CONFLICT (key) DO UPDATE SET \
+             count = ",
+            new_count!(),
+            ", window_start = CASE WHEN rate_limits.window_start + $3 <= $2 THEN $2 \
+             ELSE rate_limits.window_start END, \
+             blocked_until = CASE WHEN rate_limits.window_start + $3 <= $2 THEN $5 \
+             WHEN rate_limits.count + 1 > $4 THEN rate_limits.window_start + $3 \
+             ELSE rate_limits.blocked_until END \
+             RETURNING ",
+            rate_limit_columns!()
+        ))
+        .bind(key)
+        .bind(now)
+        .bind(window)
+        .bind(threshold)
+        .bind(first_block)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)
+        .map(RateLimit::from)
+    }
+
+    async fn reset_rate_limit(&self, key: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM rate_limits WHERE key = $1")
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_stale_rate_limits(&self, before: i64, now: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM rate_limits WHERE window_start < $1 \
+             AND (blocked_until IS NULL OR blocked_until <= $2)",
+        )
+        .bind(before)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,130 @@
+//! The browser side of authx (SPEC §6): sessions, CSRF protection, login throttling and safe
+//! post-login redirects, which the server-rendered pages build on. Invariants: the session cookie
+//! holds only a random id (the database stores its hash), every state-changing form is checked
+//! with [`csrf::verify_csrf`], and redirects after login go through [`return_to::safe_return_to`].
+
+pub mod csrf;
+pub mod pages;
+pub mod rate_limit;
+pub mod return_to;
+pub mod session;
+
+use poem::endpoint::BoxEndpoint;
+use poem::http::HeaderValue;
+use poem::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+    X_FRAME_OPTIONS,
+};
+use poem::{Endpoint, EndpointExt, IntoEndpoint, Request, Response, Route, get, post};
+
+use pages::{account, email, login, logout, reset};
+
+/// The Content-Security-Policy of every page: nothing from elsewhere, no scripts at all, forms
+/// only to this server, never framed.
+pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'";
+
+/// Every browser page, at its absolute path. `startup` mounts them with [`mount`], in front of the
+/// admin API.
+pub fn routes() -> Route {
+    Route::new()
+        .at("/", page(get(login::index)))
+        .at("/login", page(get(login::login_page)))
+        .at("/login/password", page(post(login::password_login)))
+        .at("/login/email", page(post(email::request_login_link)))
+        .at(
+            "/login/email/verify",
+            page(get(email::login_link_page).post(email::login_with_link)),
+        )
+        .at(
+            "/account/emails",
+            page(get(email::add_email).post(email::request_verification)),
+        )
+        .at(
+            "/account/emails/verify",
+            page(get(email::verification_link_page).post(email::verify_address)),
+        )
+        .at(
+            "/password/reset",
+            page(get(reset::reset_page).post(reset::request_reset)),
+        )
+        .at(
+            "/password/reset/confirm",
+            page(get(reset::confirm_page).post(reset::confirm_reset)),
+        )
+        .at("/logout", page(get(logout::confirm).post(logout::logout)))
+        .at("/account", page(get(account::account_page)))
+        .at("/account/profile", page(post(account::update_profile)))
+        .at("/account/password", page(post(account::change_password)))
+        .at("/account/password/set", page(post(account::set_password)))
+        .at(
+            "/account/credentials/:id/remove",
+            page(post(account::remove_credential)),
+        )
+        .at("/account/api-keys", page(post(account::create_api_key)))
+        .at(
+            "/account/api-keys/:id/revoke",
+            page(post(account::revoke_api_key)),
+        )
+}
+
+/// Wraps a page endpoint: errors become their HTML page, and every response gets the security
+/// headers (`Cache-Control: no-store`, `X-Frame-Options: DENY`, the CSP, `Referrer-Policy:
+/// no-referrer`, `X-Content-Type-Options: nosniff`). Every page route goes through this.
+pub fn page<E>(endpoint: E) -> impl Endpoint<Output = poem::Response>
+where
+    E: IntoEndpoint,
+    E::Endpoint: 'static,
+{
+    endpoint.into_endpoint().around(|ep, req| async move {
+        let mut response = ep.get_response(req).await;
+        let headers = response.headers_mut();
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        headers.insert(
+            CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY_VALUE),
+        );
+        headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+        headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        Ok(response)
+    })
+}
+
+/// The pages in front of `fallback` (the admin API): the page paths of [`routes`] answer
+/// themselves, everything else goes to `fallback`.
+///
+/// `GET /` needs a hand: in a poem `Route`, a catch-all nested at `/` wins over an exact `/`, so the
+/// index page is dispatched here before the route table.
+pub fn mount<E>(fallback: E) -> Pages
+where
+    E: IntoEndpoint,
+    E::Endpoint: 'static,
+{
+    Pages {
+        index: page(get(pages::login::index)).boxed(),
+        routes: routes().nest("/", fallback),
+    }
+}
+
+/// The endpoint [`mount`] returns.
+pub struct Pages {
+    index: BoxEndpoint<'static, Response>,
+    routes: Route,
+}
+
+impl Endpoint for Pages {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        if req.uri().path() == "/"
+            && matches!(
+                *req.method(),
+                poem::http::Method::GET | poem::http::Method::HEAD
+            )
+        {
+            self.index.call(req).await
+        } else {
+            self.routes.call(req).await
+        }
+    }
+}

@@ -1,0 +1,669 @@
+//! JWT signing keys (SPEC §4): signing and verification with each algorithm, the JWKS checked
+//! independently with jsonwebtoken, forged and stale tokens refused, rotation, the first-key race,
+//! `authx keys rotate`, and the admin API.
+
+use std::sync::Arc;
+
+use authx::domain::audit::AuditFilter;
+use authx::domain::now;
+use authx::domain::signing_key::{KeyStatus, SigningAlg};
+use authx::oauth2::keys::{KeyError, Keys, Rejection, ensure_active_in};
+use authx::store::Store;
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::app::TestApp;
+use crate::support::binary::{authx, run, text};
+use crate::support::db::TestDb;
+use crate::support::principals::{Caller, caller};
+
+const AT_JWT: &str = "at+jwt";
+const AUDIENCE: &str = "https://api.example.com";
+
+fn claims(app: &TestApp, iat: i64, exp: i64) -> Value {
+    json!({
+        "iss": app.state.config.issuer_url(),
+        "sub": "user-1",
+        "aud": AUDIENCE,
+        "client_id": "client-a",
+        "scope": "App:doc:read",
+        "jti": uuid::Uuid::now_v7().to_string(),
+        "iat": iat,
+        "exp": exp,
+    })
+}
+
+fn fresh_claims(app: &TestApp) -> Value {
+    let t = now();
+    claims(app, t, t + 300)
+}
+
+async fn verify(app: &TestApp, token: &str) -> Result<Value, KeyError> {
+    app.state
+        .keys
+        .verify::<Value>(
+            &app.state,
+            token,
+            AT_JWT,
+            &app.state.config.issuer_url(),
+            Some(AUDIENCE),
+        )
+        .await
+}
+
+fn rejected(result: Result<Value, KeyError>) -> Rejection {
+    match result {
+        Err(KeyError::Rejected(r)) => r,
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+async fn jwks(app: &TestApp) -> Vec<Value> {
+    let r = app.get("/oauth2/jwks").await;
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.headers()["cache-control"].to_str().unwrap(),
+        "public, max-age=60"
+    );
+    let body: Value = r.json().await.unwrap();
+    body["keys"].as_array().unwrap().clone()
+}
+
+fn kids(keys: &[Value]) -> Vec<String> {
+    keys.iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn header_of(token: &str) -> Header {
+    jsonwebtoken::decode_header(token).unwrap()
+}
+
+fn jwt_alg(alg: SigningAlg) -> Algorithm {
+    match alg {
+        SigningAlg::Es256 => Algorithm::ES256,
+        SigningAlg::Rs256 => Algorithm::RS256,
+        SigningAlg::EdDsa => Algorithm::EdDSA,
+    }
+}
+
+/// Replaces the payload of a JWT, keeping header and signature.
+fn with_payload(token: &str, payload: &Value) -> String {
+    let parts: Vec<&str> = token.split('.').collect();
+    format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(payload.to_string()),
+        parts[2]
+    )
+}
+
+async fn each_alg_signs_and_verifies(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    for alg in [SigningAlg::Es256, SigningAlg::Rs256, SigningAlg::EdDsa] {
+        let rotation = app.state.keys.rotate(&app.state, Some(alg)).await.unwrap();
+        assert_eq!(rotation.key.alg, alg);
+        let token = app
+            .state
+            .keys
+            .sign(&app.state, &fresh_claims(&app), AT_JWT)
+            .await
+            .unwrap();
+        let header = header_of(&token);
+        assert_eq!(header.alg, jwt_alg(alg));
+        assert_eq!(header.kid.as_deref(), Some(rotation.key.kid.as_str()));
+        assert_eq!(header.typ.as_deref(), Some(AT_JWT));
+        let got = verify(&app, &token).await.unwrap();
+        assert_eq!(got["sub"], "user-1");
+
+        // Independently of our code: the JWK from /oauth2/jwks verifies the signature.
+        let keys = jwks(&app).await;
+        let jwk = keys
+            .iter()
+            .find(|k| k["kid"] == rotation.key.kid.as_str())
+            .unwrap_or_else(|| panic!("{alg}: kid not in the JWKS: {keys:?}"));
+        assert_eq!(jwk["alg"], alg.as_str());
+        assert_eq!(jwk["use"], "sig");
+        for private in ["d", "p", "q", "dp", "dq", "qi"] {
+            assert!(jwk.get(private).is_none(), "{alg}: {private} published");
+        }
+        let parsed: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk.clone()).unwrap();
+        let decoding = DecodingKey::from_jwk(&parsed).unwrap();
+        let mut validation = Validation::new(jwt_alg(alg));
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_issuer(&[app.state.config.issuer_url()]);
+        let data = jsonwebtoken::decode::<Value>(&token, &decoding, &validation).unwrap();
+        assert_eq!(data.claims["client_id"], "client-a");
+
+        // Tampered payload.
+        let mut changed = fresh_claims(&app);
+        changed["sub"] = json!("admin");
+        let forged = with_payload(&token, &changed);
+        assert_eq!(rejected(verify(&app, &forged).await), Rejection::Signature);
+        assert!(jsonwebtoken::decode::<Value>(&forged, &decoding, &validation).is_err());
+
+        // Wrong type, issuer and audience.
+        let state = &app.state;
+        let issuer = state.config.issuer_url();
+        let r = state
+            .keys
+            .verify::<Value>(state, &token, "JWT", &issuer, Some(AUDIENCE))
+            .await;
+        assert_eq!(rejected(r), Rejection::Type);
+        let r = state
+            .keys
+            .verify::<Value>(
+                state,
+                &token,
+                AT_JWT,
+                "https://evil.example",
+                Some(AUDIENCE),
+            )
+            .await;
+        assert_eq!(rejected(r), Rejection::Issuer);
+        let r = state
+            .keys
+            .verify::<Value>(state, &token, AT_JWT, &issuer, Some("https://other"))
+            .await;
+        assert_eq!(rejected(r), Rejection::Audience);
+        // No audience asked for: any audience is fine.
+        state
+            .keys
+            .verify::<Value>(state, &token, AT_JWT, &issuer, None)
+            .await
+            .unwrap();
+    }
+    app.stop().await.unwrap();
+}
+on_both_backends!(each_alg_signs_and_verifies);
+
+async fn forged_and_stale_tokens_are_refused(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let active = app.state.keys.ensure_active(&app.state).await.unwrap();
+    assert_eq!(active.alg, SigningAlg::Es256, "ES256 is the default");
+    let claims = fresh_claims(&app);
+
+    // Signed by a key that was never stored (so never published).
+    let stranger = Keys::generate(SigningAlg::Es256).unwrap();
+    let stranger_der = STANDARD.decode(&stranger.private_key).unwrap();
+    let stranger_key = EncodingKey::from_ec_der(&stranger_der);
+    let mut header = Header::new(Algorithm::ES256);
+    header.typ = Some(AT_JWT.into());
+    header.kid = Some(stranger.kid.clone());
+    let token = jsonwebtoken::encode(&header, &claims, &stranger_key).unwrap();
+    assert_eq!(rejected(verify(&app, &token).await), Rejection::UnknownKey);
+    // The same, claiming to be the active key.
+    header.kid = Some(active.kid.clone());
+    let token = jsonwebtoken::encode(&header, &claims, &stranger_key).unwrap();
+    assert_eq!(rejected(verify(&app, &token).await), Rejection::Signature);
+    // No kid at all.
+    header.kid = None;
+    let token = jsonwebtoken::encode(&header, &claims, &stranger_key).unwrap();
+    assert_eq!(rejected(verify(&app, &token).await), Rejection::UnknownKey);
+
+    // HS256 with the public key (its JWK text, or its x coordinate) as the HMAC secret.
+    let public = Keys::jwk(&active);
+    for secret in [
+        public.to_string().into_bytes(),
+        URL_SAFE_NO_PAD
+            .decode(public["x"].as_str().unwrap())
+            .unwrap(),
+    ] {
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = Some(AT_JWT.into());
+        header.kid = Some(active.kid.clone());
+        let token =
+            jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&secret)).unwrap();
+        assert_eq!(rejected(verify(&app, &token).await), Rejection::Algorithm);
+    }
+
+    // `alg: none`, unsigned, with and without a trailing signature part.
+    let genuine = app
+        .state
+        .keys
+        .sign(&app.state, &claims, AT_JWT)
+        .await
+        .unwrap();
+    let payload = genuine.split('.').nth(1).unwrap().to_owned();
+    let none_header = URL_SAFE_NO_PAD
+        .encode(json!({"alg": "none", "kid": active.kid, "typ": AT_JWT}).to_string());
+    for token in [
+        format!("{none_header}.{payload}."),
+        format!("{none_header}.{payload}"),
+    ] {
+        assert!(matches!(
+            verify(&app, &token).await,
+            Err(KeyError::Rejected(_))
+        ));
+    }
+    // A genuine signature under a header whose alg was changed to another asymmetric one.
+    let es_sig = genuine.split('.').nth(2).unwrap();
+    let rs_header = URL_SAFE_NO_PAD
+        .encode(json!({"alg": "RS256", "kid": active.kid, "typ": AT_JWT}).to_string());
+    let token = format!("{rs_header}.{payload}.{es_sig}");
+    assert_eq!(rejected(verify(&app, &token).await), Rejection::Algorithm);
+    assert!(verify(&app, &genuine).await.is_ok());
+
+    // Expired (beyond any leeway).
+    let t = now();
+    let sign = |c: Value| {
+        let state = app.state.clone();
+        async move { state.keys.sign(&state, &c, AT_JWT).await.unwrap() }
+    };
+    let token = sign(claims_at(&app, t - 600, t - 120)).await;
+    assert_eq!(rejected(verify(&app, &token).await), Rejection::Expired);
+    // Issued in the future beyond the 60 s skew; within it is fine.
+    let token = sign(claims_at(&app, t + 3600, t + 4000)).await;
+    assert_eq!(
+        rejected(verify(&app, &token).await),
+        Rejection::IssuedInFuture
+    );
+    let token = sign(claims_at(&app, t + 30, t + 300)).await;
+    assert!(verify(&app, &token).await.is_ok());
+    // No iat at all.
+    let mut no_iat = claims_at(&app, t, t + 300);
+    no_iat.as_object_mut().unwrap().remove("iat");
+    let token = sign(no_iat).await;
+    assert_eq!(rejected(verify(&app, &token).await), Rejection::Claims);
+    // Garbage.
+    assert_eq!(
+        rejected(verify(&app, "not.a.jwt").await),
+        Rejection::Malformed
+    );
+    app.stop().await.unwrap();
+}
+on_both_backends!(forged_and_stale_tokens_are_refused);
+
+fn claims_at(app: &TestApp, iat: i64, exp: i64) -> Value {
+    claims(app, iat, exp)
+}
+
+async fn rotation_keeps_old_keys_published_until_their_tokens_expire(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let state = &app.state;
+    let old_token = state
+        .keys
+        .sign(state, &fresh_claims(&app), AT_JWT)
+        .await
+        .unwrap();
+    let old_kid = header_of(&old_token).kid.unwrap();
+    assert_eq!(kids(&jwks(&app).await), vec![old_kid.clone()]);
+
+    let before = now();
+    let rotation = state.keys.rotate(state, None).await.unwrap();
+    assert_eq!(rotation.retired, vec![old_kid.clone()]);
+    assert_ne!(rotation.key.kid, old_kid);
+    // Published for the access-token life plus the skew (600 + 60 s by default) plus the 5 s
+    // other nodes may still sign with it.
+    assert!(rotation.publish_until >= before + 665 && rotation.publish_until <= now() + 665);
+
+    // Both in the JWKS (newest first); the old token still verifies; new tokens use the new kid.
+    assert_eq!(
+        kids(&jwks(&app).await),
+        vec![rotation.key.kid.clone(), old_kid.clone()]
+    );
+    verify(&app, &old_token).await.unwrap();
+    let new_token = state
+        .keys
+        .sign(state, &fresh_claims(&app), AT_JWT)
+        .await
+        .unwrap();
+    assert_eq!(
+        header_of(&new_token).kid.as_deref(),
+        Some(rotation.key.kid.as_str())
+    );
+    verify(&app, &new_token).await.unwrap();
+    let stored = state
+        .store
+        .get_signing_key(&old_kid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, KeyStatus::Retired);
+    assert_eq!(stored.publish_until, Some(rotation.publish_until));
+
+    // Rotate again "long ago" through the store: the key retired now is past its publication.
+    let third = Keys::generate(SigningAlg::EdDsa).unwrap();
+    let t = now();
+    let retired = state
+        .store
+        .rotate_signing_key(third.clone(), t - 1000, t - 1)
+        .await
+        .unwrap();
+    assert_eq!(retired, vec![rotation.key.kid.clone()]);
+    state.keys.invalidate();
+    assert_eq!(
+        kids(&jwks(&app).await),
+        vec![third.kid.clone(), old_kid.clone()]
+    );
+    assert_eq!(
+        rejected(verify(&app, &new_token).await),
+        Rejection::UnknownKey
+    );
+    verify(&app, &old_token).await.unwrap();
+
+    // The sweep removes only keys that are no longer published.
+    assert_eq!(state.store.delete_expired_signing_keys(t).await.unwrap(), 1);
+    assert!(
+        state
+            .store
+            .get_signing_key(&rotation.key.kid)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(state.store.list_signing_keys().await.unwrap().len(), 2);
+    // Once the first key's publication has ended too, only the active key remains.
+    let later = rotation.publish_until;
+    let published = state.store.published_signing_keys(later).await.unwrap();
+    assert_eq!(
+        published.iter().map(|k| k.kid.clone()).collect::<Vec<_>>(),
+        vec![third.kid.clone()]
+    );
+    assert_eq!(
+        state
+            .store
+            .delete_expired_signing_keys(later)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        state
+            .store
+            .delete_expired_signing_keys(later)
+            .await
+            .unwrap(),
+        0
+    );
+    let left = state.store.list_signing_keys().await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].kid, third.kid);
+    assert_eq!(left[0].status, KeyStatus::Active);
+    assert_eq!(
+        state.store.active_signing_key().await.unwrap().unwrap().kid,
+        third.kid
+    );
+    app.stop().await.unwrap();
+}
+on_both_backends!(rotation_keeps_old_keys_published_until_their_tokens_expire);
+
+async fn concurrent_first_use_creates_exactly_one_key(db: TestDb) {
+    // Several "nodes" (each its own pool) race to create the first key.
+    let mut stores: Vec<Arc<dyn Store>> = vec![db.store().await];
+    for _ in 0..3 {
+        stores.push(db.connect().await);
+    }
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let store = stores[i % stores.len()].clone();
+        tasks.push(tokio::spawn(async move {
+            ensure_active_in(store.as_ref(), SigningAlg::Es256)
+                .await
+                .map(|k| k.kid)
+        }));
+    }
+    let mut kids = Vec::new();
+    for task in tasks {
+        kids.push(task.await.unwrap().unwrap());
+    }
+    kids.dedup();
+    assert_eq!(kids.len(), 1, "every caller got the same key: {kids:?}");
+    let all = stores[0].list_signing_keys().await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].status, KeyStatus::Active);
+    assert_eq!(all[0].kid, kids[0]);
+    // A second active key is refused by the database itself.
+    let err = stores[0]
+        .create_signing_key(Keys::generate(SigningAlg::Es256).unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, authx::store::StoreError::Conflict(m) if m.contains("active")),
+        "{err:?}"
+    );
+    for store in stores {
+        store.close().await;
+    }
+}
+on_both_backends!(concurrent_first_use_creates_exactly_one_key);
+
+async fn concurrent_first_sign_through_the_server(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let state = app.state.clone();
+        tasks.push(tokio::spawn(async move {
+            state.keys.ensure_active(&state).await.map(|k| k.kid)
+        }));
+    }
+    let mut kids = Vec::new();
+    for task in tasks {
+        kids.push(task.await.unwrap().unwrap());
+    }
+    kids.dedup();
+    assert_eq!(kids.len(), 1, "{kids:?}");
+    let all = app.state.store.list_signing_keys().await.unwrap();
+    assert_eq!(
+        all.iter().filter(|k| k.status == KeyStatus::Active).count(),
+        1
+    );
+    app.stop().await.unwrap();
+}
+on_both_backends!(concurrent_first_sign_through_the_server);
+
+async fn cli_rotates_and_prints_the_kid(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let rotate = |alg: Option<&str>| {
+        let mut cmd = authx(dir.path());
+        cmd.args(["--database-url", &db.url, "keys", "rotate"]);
+        if let Some(alg) = alg {
+            cmd.args(["--alg", alg]);
+        }
+        run(&mut cmd)
+    };
+    let first = rotate(Some("EdDSA"));
+    let (stdout, err) = text(&first);
+    assert_eq!(first.status.code(), Some(0), "{stdout}{err}");
+    let kid = printed_kid(&stdout);
+    assert!(stdout.contains("no active key to retire"), "{stdout}");
+
+    let second = rotate(None);
+    let (stdout, err) = text(&second);
+    assert_eq!(second.status.code(), Some(0), "{stdout}{err}");
+    let new_kid = printed_kid(&stdout);
+    assert_ne!(new_kid, kid);
+    assert!(
+        stdout.contains(&format!("retired {kid} stay published until 20")),
+        "{stdout}"
+    );
+
+    let bad = rotate(Some("HS256"));
+    assert_eq!(bad.status.code(), Some(2), "{:?}", text(&bad));
+
+    let store = db.connect().await;
+    let active = store.active_signing_key().await.unwrap().unwrap();
+    assert_eq!(active.kid, new_kid);
+    assert_eq!(active.alg, SigningAlg::Es256, "the configured default");
+    let old = store.get_signing_key(&kid).await.unwrap().unwrap();
+    assert_eq!(old.alg, SigningAlg::EdDsa);
+    assert_eq!(old.status, KeyStatus::Retired);
+    assert!(old.publish_until.unwrap() > now() + 600);
+    let events = store
+        .list_audit(
+            &AuditFilter {
+                action: Some("key.rotate".into()),
+                ..Default::default()
+            },
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 2);
+    assert!(events.iter().all(|e| e.actor_type == "cli"));
+    assert_eq!(events[0].target_id.as_deref(), Some(new_kid.as_str()));
+    store.close().await;
+}
+on_both_backends!(cli_rotates_and_prints_the_kid);
+
+fn printed_kid(stdout: &str) -> String {
+    let rest = stdout
+        .split("kid ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no kid printed: {stdout}"));
+    let kid: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    assert_eq!(kid.len(), 43, "a SHA-256 thumbprint: {stdout}");
+    kid
+}
+
+async fn call(
+    app: &TestApp,
+    who: &Caller,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = app
+        .client
+        .request(method, app.url(path))
+        .header("authorization", who.bearer());
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn admin_api_lists_and_rotates(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let first = app.state.keys.ensure_active(&app.state).await.unwrap();
+    let nobody = caller(&app, &["AuthX:me:*"]).await;
+    let reader = caller(&app, &["AuthX:key:read"]).await;
+    let rotator = caller(&app, &["AuthX:key:rotate"]).await;
+
+    let (s, p) = call(&app, &nobody, Method::GET, "/api/v1/keys", None).await;
+    assert_eq!(s, 403, "{p}");
+    assert_eq!(p["missing_scopes"], json!(["AuthX:key:read"]));
+
+    let (s, list) = call(&app, &reader, Method::GET, "/api/v1/keys", None).await;
+    assert_eq!(s, 200, "{list}");
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["kid"], first.kid.as_str());
+    assert_eq!(items[0]["alg"], "ES256");
+    assert_eq!(items[0]["status"], "active");
+    assert_eq!(items[0]["published"], true);
+    assert_eq!(items[0]["public_jwk"]["kid"], first.kid.as_str());
+    let text = list.to_string();
+    assert!(!text.contains(&first.private_key), "private key leaked");
+    assert!(items[0]["public_jwk"].get("d").is_none());
+    assert!(items[0].get("private_key").is_none());
+
+    // key:read may not rotate.
+    let (s, p) = call(
+        &app,
+        &reader,
+        Method::POST,
+        "/api/v1/keys/rotate",
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(s, 403, "{p}");
+    assert_eq!(p["missing_scopes"], json!(["AuthX:key:rotate"]));
+    assert_eq!(
+        app.state
+            .store
+            .active_signing_key()
+            .await
+            .unwrap()
+            .unwrap()
+            .kid,
+        first.kid
+    );
+
+    let (s, p) = call(
+        &app,
+        &rotator,
+        Method::POST,
+        "/api/v1/keys/rotate",
+        Some(json!({"alg": "HS256"})),
+    )
+    .await;
+    assert_eq!(s, 400, "{p}");
+
+    let (s, rotated) = call(
+        &app,
+        &rotator,
+        Method::POST,
+        "/api/v1/keys/rotate",
+        Some(json!({"alg": "RS256"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{rotated}");
+    assert_eq!(rotated["key"]["alg"], "RS256");
+    assert_eq!(rotated["key"]["status"], "active");
+    assert_eq!(rotated["key"]["public_jwk"]["kty"], "RSA");
+    assert_eq!(rotated["retired"], json!([first.kid]));
+    assert!(rotated["retired_published_until"].is_string());
+    let new_kid = rotated["key"]["kid"].as_str().unwrap().to_owned();
+
+    // The server signs with the new key at once, and publishes both.
+    let token = app
+        .state
+        .keys
+        .sign(&app.state, &fresh_claims(&app), AT_JWT)
+        .await
+        .unwrap();
+    assert_eq!(header_of(&token).kid.as_deref(), Some(new_kid.as_str()));
+    assert_eq!(header_of(&token).alg, Algorithm::RS256);
+    assert_eq!(
+        kids(&jwks(&app).await),
+        vec![new_kid.clone(), first.kid.clone()]
+    );
+
+    let (s, list) = call(&app, &reader, Method::GET, "/api/v1/keys", None).await;
+    assert_eq!(s, 200);
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["kid"], new_kid.as_str());
+    assert_eq!(items[1]["kid"], first.kid.as_str());
+    assert_eq!(items[1]["status"], "retired");
+    assert_eq!(items[1]["published"], true);
+    assert!(items[1]["retired_at"].is_string());
+    assert!(items[1]["publish_until"].is_string());
+
+    let events = app
+        .state
+        .store
+        .list_audit(
+            &AuditFilter {
+                action: Some("key.rotate".into()),
+                ..Default::default()
+            },
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+    let outcomes: Vec<_> = events
+        .iter()
+        .map(|e| (e.actor_id.clone(), e.outcome.as_str()))
+        .collect();
+    assert!(
+        outcomes.contains(&(Some(rotator.user_id.clone()), "success")),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.contains(&(Some(reader.user_id.clone()), "denied")),
+        "{outcomes:?}"
+    );
+    app.stop().await.unwrap();
+}
+on_both_backends!(admin_api_lists_and_rotates);
