@@ -11,6 +11,7 @@
 mod support;
 
 mod api_keys;
+mod api_matrix;
 mod api_resources;
 mod api_roles;
 mod api_users;
