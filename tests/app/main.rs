@@ -17,6 +17,7 @@ mod api_roles;
 mod api_users;
 mod browser;
 mod cli;
+mod examples;
 mod login_core;
 mod mail;
 mod openapi;
