@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::api::common::{Tag, timestamp};
 use crate::api::error::ApiError;
-use crate::api::security::{BearerAuth, Principal};
+use crate::api::security::BearerAuth;
 use crate::domain::audit::Outcome;
 use crate::domain::authority::{Authority, AuthorityPatch, NewAuthority, Strategy};
 use crate::domain::id::is_valid_slug;
@@ -111,10 +111,6 @@ enum Deleted {
 /// The authorities resource.
 pub struct AuthoritiesApi;
 
-fn authority_scope(p: &Principal, id: &str, action: &str) -> String {
-    p.scope(&format!("authority.{id}"), action)
-}
-
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Authorities")]
 impl AuthoritiesApi {
     /// List the authorities the caller may read (`authority.<id>:read`), ordered by id.
@@ -146,7 +142,7 @@ impl AuthoritiesApi {
             .await?
             .into_iter()
             .filter(|a| page.after.as_ref().is_none_or(|after| a.id > *after))
-            .filter(|a| p.may(&authority_scope(p, &a.id, "read")))
+            .filter(|a| p.may(&p.scope_on("authority", &a.id, "read")))
             .take(limit + 1)
             .collect();
         let next_cursor = if items.len() > limit {
@@ -218,8 +214,12 @@ impl AuthoritiesApi {
         id: Path<String>,
     ) -> Result<Json<AuthorityDto>, ApiError> {
         let p = &auth.0;
-        p.require(&state, &authority_scope(p, &id.0, "read"), "authority.read")
-            .await?;
+        p.require(
+            &state,
+            &p.scope_on("authority", &id.0, "read"),
+            "authority.read",
+        )
+        .await?;
         let authority = load(&state, &id.0).await?;
         Ok(Json(authority_to_dto(authority)))
     }
@@ -241,7 +241,7 @@ impl AuthoritiesApi {
         let id = id.0;
         p.require(
             &state,
-            &authority_scope(p, &id, "update"),
+            &p.scope_on("authority", &id, "update"),
             "authority.update",
         )
         .await?;
@@ -294,7 +294,7 @@ impl AuthoritiesApi {
         let id = id.0;
         p.require(
             &state,
-            &authority_scope(p, &id, "delete"),
+            &p.scope_on("authority", &id, "delete"),
             "authority.delete",
         )
         .await?;

@@ -16,7 +16,7 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use crate::api::common::{Tag, next_cursor, page, timestamp, timestamp_opt};
 use crate::api::error::ApiError;
-use crate::api::security::{BearerAuth, Principal};
+use crate::api::security::BearerAuth;
 use crate::domain::audit::Outcome;
 use crate::domain::client::{
     Client, ClientPatch, ClientSecret, ClientType, InitialClientSecret, NewClient, NewClientSecret,
@@ -24,7 +24,6 @@ use crate::domain::client::{
 use crate::domain::id::is_valid_slug;
 use crate::domain::now;
 use crate::domain::user::{NewUser, Profile, UserKind, UserPatch, UserStatus};
-use crate::scopes::ScopeSet;
 use crate::secret;
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -231,10 +230,6 @@ enum Deleted {
 /// The clients resource.
 pub struct ClientsApi;
 
-fn client_scope(p: &Principal, id: &str, action: &str) -> String {
-    p.scope(&format!("client.{id}"), action)
-}
-
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Clients")]
 impl ClientsApi {
     /// List the clients the caller may read (`client.<id>:read`), ordered by id. Pages may hold
@@ -261,7 +256,7 @@ impl ClientsApi {
         Ok(Json(ClientList {
             items: clients
                 .into_iter()
-                .filter(|c| p.may(&client_scope(p, &c.id, "read")))
+                .filter(|c| p.may(&p.scope_on("client", &c.id, "read")))
                 .map(client_to_dto)
                 .collect(),
             next_cursor: next,
@@ -290,7 +285,7 @@ impl ClientsApi {
         let name = non_blank("name", body.name)?;
         validate_uris("redirect_uris", &body.redirect_uris)?;
         validate_uris("post_logout_redirect_uris", &body.post_logout_redirect_uris)?;
-        let scopes = parse_scopes(&body.scopes)?;
+        let scopes = crate::api::common::parse_scope_list("scopes", &body.scopes)?;
         p.require_covers(&state, &scopes, "client.create").await?;
         let client_type = type_from_dto(body.client_type);
         let confidential = client_type == ClientType::Confidential;
@@ -368,7 +363,7 @@ impl ClientsApi {
         id: Path<String>,
     ) -> Result<Json<ClientDto>, ApiError> {
         let p = &auth.0;
-        p.require(&state, &client_scope(p, &id.0, "read"), "client.read")
+        p.require(&state, &p.scope_on("client", &id.0, "read"), "client.read")
             .await?;
         Ok(Json(client_to_dto(load(&state, &id.0).await?)))
     }
@@ -385,17 +380,21 @@ impl ClientsApi {
     ) -> Result<Json<ClientDto>, ApiError> {
         let p = &auth.0;
         let id = id.0;
-        p.require(&state, &client_scope(p, &id, "update"), "client.update")
-            .await?;
+        p.require(
+            &state,
+            &p.scope_on("client", &id, "update"),
+            "client.update",
+        )
+        .await?;
         let body = body.0;
         if let Some(scopes) = &body.scopes {
             p.require(
                 &state,
-                &client_scope(p, &id, "update.scopes"),
+                &p.scope_on("client", &id, "update.scopes"),
                 "client.update",
             )
             .await?;
-            let parsed = parse_scopes(scopes)?;
+            let parsed = crate::api::common::parse_scope_list("scopes", scopes)?;
             p.require_covers(&state, &parsed, "client.update").await?;
         }
         let name = body.name.map(|n| non_blank("name", n)).transpose()?;
@@ -457,8 +456,12 @@ impl ClientsApi {
     ) -> Result<Deleted, ApiError> {
         let p = &auth.0;
         let id = id.0;
-        p.require(&state, &client_scope(p, &id, "delete"), "client.delete")
-            .await?;
+        p.require(
+            &state,
+            &p.scope_on("client", &id, "delete"),
+            "client.delete",
+        )
+        .await?;
         let client = load(&state, &id).await?;
         state.store.delete_client(&id).await.map_err(|e| match e {
             StoreError::NotFound => ApiError::not_found(format!("no client '{id}'")),
@@ -494,7 +497,7 @@ impl ClientsApi {
         let p = &auth.0;
         p.require(
             &state,
-            &client_scope(p, &id.0, "update"),
+            &p.scope_on("client", &id.0, "update"),
             "client.secret.list",
         )
         .await?;
@@ -524,8 +527,12 @@ impl ClientsApi {
     ) -> Result<SecretCreated, ApiError> {
         let p = &auth.0;
         let id = id.0;
-        p.require(&state, &client_scope(p, &id, "update"), "client.secret.add")
-            .await?;
+        p.require(
+            &state,
+            &p.scope_on("client", &id, "update"),
+            "client.secret.add",
+        )
+        .await?;
         confidential(&state, &id).await?;
         let issued = secret::generate(secret::CLIENT_SECRET_PREFIX);
         let stored = state
@@ -567,7 +574,7 @@ impl ClientsApi {
         let id = id.0;
         p.require(
             &state,
-            &client_scope(p, &id, "update"),
+            &p.scope_on("client", &id, "update"),
             "client.secret.rotate",
         )
         .await?;
@@ -616,7 +623,7 @@ impl ClientsApi {
         let (id, secret_id) = (id.0, secret_id.0);
         p.require(
             &state,
-            &client_scope(p, &id, "update"),
+            &p.scope_on("client", &id, "update"),
             "client.secret.delete",
         )
         .await?;
@@ -667,19 +674,6 @@ fn non_blank(field: &str, value: String) -> Result<String, ApiError> {
     } else {
         Ok(value)
     }
-}
-
-/// Parses scope patterns, naming the first invalid one as `scopes/<index>`.
-fn parse_scopes(scopes: &[String]) -> Result<ScopeSet, ApiError> {
-    for (i, s) in scopes.iter().enumerate() {
-        if let Err(e) = crate::scopes::Scope::parse(s) {
-            return Err(ApiError::invalid_field(
-                format!("scopes/{i}"),
-                e.to_string(),
-            ));
-        }
-    }
-    ScopeSet::parse(scopes).map_err(|e| ApiError::invalid_field("scopes", e.to_string()))
 }
 
 /// Checks every URI of `field`, naming the first bad one as `<field>/<index>`.

@@ -4,7 +4,9 @@ use poem_openapi::Tags;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::api::error::ApiError;
 use crate::domain::Page;
+use crate::scopes::{Scope, ScopeSet};
 
 /// Tags grouping the operations in the OpenAPI document.
 #[derive(Tags)]
@@ -70,4 +72,19 @@ pub fn next_cursor<T>(items: &[T], page: &Page, id: impl Fn(&T) -> &str) -> Opti
     } else {
         None
     }
+}
+
+/// Validates a list of scope patterns from a request, naming the first invalid one by its position
+/// (`scopes/2`) so the caller can find it; the patterns are normalised but not simplified.
+pub fn parse_scope_list(field: &str, patterns: &[String]) -> Result<ScopeSet, ApiError> {
+    for (i, pattern) in patterns.iter().enumerate() {
+        if let Err(e) = Scope::parse(pattern) {
+            return Err(ApiError::invalid_field(
+                format!("{field}/{i}"),
+                e.to_string(),
+            ));
+        }
+    }
+    ScopeSet::parse(patterns.iter().map(String::as_str))
+        .map_err(|e| ApiError::invalid_field(field, e.to_string()))
 }

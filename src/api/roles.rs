@@ -14,7 +14,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use crate::api::common::{Tag, next_cursor, page, timestamp};
 use crate::api::error::ApiError;
-use crate::api::security::{BearerAuth, Principal};
+use crate::api::security::BearerAuth;
 use crate::domain::audit::Outcome;
 use crate::domain::id::is_valid_slug;
 use crate::domain::role::{NewRole, Role, RolePatch};
@@ -214,7 +214,7 @@ impl RolesApi {
         id: Path<String>,
     ) -> Result<Json<RoleDto>, ApiError> {
         let p = &auth.0;
-        p.require(&state, &role_scope(p, &id.0, "read"), "role.read")
+        p.require(&state, &p.scope_on("role", &id.0, "read"), "role.read")
             .await?;
         Ok(Json(role_to_dto(load(&state, &id.0).await?)))
     }
@@ -231,7 +231,7 @@ impl RolesApi {
     ) -> Result<Json<RoleDto>, ApiError> {
         let p = &auth.0;
         let id = id.0;
-        p.require(&state, &role_scope(p, &id, "update"), "role.update")
+        p.require(&state, &p.scope_on("role", &id, "update"), "role.update")
             .await?;
         let body = body.0;
         let current = load(&state, &id).await?;
@@ -250,8 +250,12 @@ impl RolesApi {
             || body.default.is_some_and(|d| d != current.is_default)
             || body.enabled.is_some_and(|e| e && !current.enabled);
         if widens {
-            p.require(&state, &role_scope(p, &id, "update.scopes"), "role.update")
-                .await?;
+            p.require(
+                &state,
+                &p.scope_on("role", &id, "update.scopes"),
+                "role.update",
+            )
+            .await?;
             // What the role will bestow afterwards must be within the caller's own access.
             let bestowed = match &scopes {
                 Some(s) => s.clone(),
@@ -294,7 +298,7 @@ impl RolesApi {
         id: Path<String>,
     ) -> Result<Done, ApiError> {
         let p = &auth.0;
-        p.require(&state, &role_scope(p, &id.0, "delete"), "role.delete")
+        p.require(&state, &p.scope_on("role", &id.0, "delete"), "role.delete")
             .await?;
         state
             .store
@@ -328,7 +332,7 @@ impl RolesApi {
         cursor: Query<Option<String>>,
     ) -> Result<Json<MemberList>, ApiError> {
         let p = &auth.0;
-        p.require(&state, &role_scope(p, &id.0, "read"), "role.read")
+        p.require(&state, &p.scope_on("role", &id.0, "read"), "role.read")
             .await?;
         load(&state, &id.0).await?;
         let page = page(limit.0, cursor.0);
@@ -357,7 +361,7 @@ impl RolesApi {
         let p = &auth.0;
         p.require(
             &state,
-            &role_scope(p, &id.0, "update.assignments"),
+            &p.scope_on("role", &id.0, "update.assignments"),
             "role.assign",
         )
         .await?;
@@ -395,7 +399,7 @@ impl RolesApi {
         let p = &auth.0;
         p.require(
             &state,
-            &role_scope(p, &id.0, "update.assignments"),
+            &p.scope_on("role", &id.0, "update.assignments"),
             "role.unassign",
         )
         .await?;
@@ -428,16 +432,6 @@ fn with_role(
     event
 }
 
-/// `<realm>:role.<id>:<action>`. A role id is a slug, so it is always a valid segment; anything
-/// else (a malformed path parameter) yields a scope nobody holds.
-fn role_scope(p: &Principal, id: &str, action: &str) -> String {
-    if is_valid_slug(id) {
-        p.scope(&format!("role.{id}"), action)
-    } else {
-        p.scope("role.invalid-id", action)
-    }
-}
-
 async fn load(state: &AppState, id: &str) -> Result<Role, ApiError> {
     state
         .store
@@ -453,19 +447,10 @@ fn not_found(error: StoreError, id: &str) -> ApiError {
     }
 }
 
-/// Validates and normalises scope patterns, naming the first invalid one by its index.
+/// Validates scope patterns (naming the first invalid one by its index) and simplifies them, the
+/// form in which a role stores what it bestows.
 pub fn parse_patterns(field: &str, patterns: &[String]) -> Result<ScopeSet, ApiError> {
-    for (i, pattern) in patterns.iter().enumerate() {
-        if let Err(e) = crate::scopes::Scope::parse(pattern) {
-            return Err(ApiError::invalid_field(
-                format!("{field}/{i}"),
-                e.to_string(),
-            ));
-        }
-    }
-    ScopeSet::parse(patterns.iter().map(String::as_str))
-        .map(|s| s.simplify())
-        .map_err(|e| ApiError::invalid_field(field, e.to_string()))
+    crate::api::common::parse_scope_list(field, patterns).map(|s| s.simplify())
 }
 
 fn role_to_dto(r: Role) -> RoleDto {

@@ -114,6 +114,17 @@ impl Principal {
         format!("{}:{resource}:{action}", self.realm)
     }
 
+    /// The scope for `action` on one resource: `<realm>:<kind>.<id>:<action>`. Ids of these
+    /// resources are slugs, hence valid scope segments; anything else (a malformed path parameter)
+    /// yields a scope nobody holds rather than an invalid pattern.
+    pub fn scope_on(&self, kind: &str, id: &str, action: &str) -> String {
+        if crate::domain::id::is_valid_slug(id) {
+            self.scope(&format!("{kind}.{id}"), action)
+        } else {
+            self.scope(&format!("{kind}.invalid-id"), action)
+        }
+    }
+
     /// Whether the caller may act under `scope`.
     pub fn may(&self, scope: &str) -> bool {
         self.access.allows_str(scope)

@@ -420,6 +420,32 @@ fn password_rules(state: &AppState, authority: &Authority) -> String {
     )
 }
 
+/// The bcrypt hash of a new password for `user`, or the policy message to show instead: the
+/// check and hashing that setting and changing a password share.
+async fn hash_new_password(
+    state: &AppState,
+    authority: &Authority,
+    user: &User,
+    new_password: String,
+) -> Result<Result<String, String>, PageError> {
+    let authorities = state.store.list_authorities().await?;
+    let credentials = state.store.list_credentials_of_user(&user.id).await?;
+    if let Some(problem) = policy_error(
+        state,
+        authority,
+        user,
+        &credentials,
+        &authorities,
+        &new_password,
+    ) {
+        return Ok(Err(problem));
+    }
+    hash_password(new_password, state.config.password.bcrypt_cost)
+        .await
+        .map(Ok)
+        .map_err(|e| PageError::internal(&e))
+}
+
 /// Checks a new password against the policy and every email address of the user.
 fn policy_error(
     state: &AppState,
@@ -567,21 +593,10 @@ pub async fn change_password(
         return password_problem(&state, req, &me, "The current password is incorrect.").await;
     }
     let new_password = fields.get("new_password").to_owned();
-    let authorities = state.store.list_authorities().await?;
-    let credentials = state.store.list_credentials_of_user(&me.user.id).await?;
-    if let Some(problem) = policy_error(
-        &state,
-        &authority,
-        &me.user,
-        &credentials,
-        &authorities,
-        &new_password,
-    ) {
-        return password_problem(&state, req, &me, &problem).await;
-    }
-    let hash = hash_password(new_password, state.config.password.bcrypt_cost)
-        .await
-        .map_err(|e| PageError::internal(&e))?;
+    let hash = match hash_new_password(&state, &authority, &me.user, new_password).await? {
+        Ok(hash) => hash,
+        Err(problem) => return password_problem(&state, req, &me, &problem).await,
+    };
     let mut details = match credential.details.clone() {
         Value::Object(map) => map,
         _ => serde_json::Map::new(),
@@ -656,21 +671,10 @@ pub async fn set_password(
         .await;
     }
     let new_password = fields.get("new_password").to_owned();
-    let authorities = state.store.list_authorities().await?;
-    let credentials = state.store.list_credentials_of_user(&me.user.id).await?;
-    if let Some(problem) = policy_error(
-        &state,
-        &authority,
-        &me.user,
-        &credentials,
-        &authorities,
-        &new_password,
-    ) {
-        return password_problem(&state, req, &me, &problem).await;
-    }
-    let hash = hash_password(new_password, state.config.password.bcrypt_cost)
-        .await
-        .map_err(|e| PageError::internal(&e))?;
+    let hash = match hash_new_password(&state, &authority, &me.user, new_password).await? {
+        Ok(hash) => hash,
+        Err(problem) => return password_problem(&state, req, &me, &problem).await,
+    };
     let credential = match state
         .store
         .create_credential(NewCredential {
