@@ -13,6 +13,7 @@ use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use crate::domain::client::Client;
+use crate::oauth2::bearer::ResolvedAccessToken;
 use crate::oauth2::introspect::ActiveApiKey;
 
 /// Entries beyond this are not added until the next expiry sweep, bounding memory whatever
@@ -78,6 +79,8 @@ pub struct CheckCache {
     /// API key hash → what the key carries now, before the per-request checks that depend on the
     /// clock and the calling client.
     pub api_keys: TtlCache<Option<ActiveApiKey>>,
+    /// Access-token `jti` → what the token allows now (its record, client and user checked).
+    pub access_tokens: TtlCache<Option<ResolvedAccessToken>>,
 }
 
 impl CheckCache {
@@ -86,6 +89,7 @@ impl CheckCache {
         Self {
             clients: TtlCache::new(ttl),
             api_keys: TtlCache::new(ttl),
+            access_tokens: TtlCache::new(ttl),
         }
     }
 
@@ -93,6 +97,7 @@ impl CheckCache {
     pub fn clear(&self) {
         self.clients.clear();
         self.api_keys.clear();
+        self.access_tokens.clear();
     }
 }
 

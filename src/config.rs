@@ -206,12 +206,15 @@ pub enum LogFormat {
 pub struct ServerConfig {
     /// On SIGINT/SIGTERM, how long in-flight requests may take to finish before they are cut off.
     pub shutdown_timeout_secs: u64,
+    /// How often each node sweeps expired sessions, codes, tokens, keys and counters (0: never).
+    pub sweep_interval_secs: u64,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             shutdown_timeout_secs: 30,
+            sweep_interval_secs: 600,
         }
     }
 }
@@ -330,6 +333,12 @@ pub struct TokensConfig {
     /// Tolerated clock difference between nodes (and clients): `iat` may be this far in the future,
     /// and retired keys stay published this much longer than the tokens they signed.
     pub clock_skew_secs: u64,
+    /// After a refresh token is rotated, presenting it again within this window is treated as a
+    /// concurrent retry (refused, family kept); later, as theft (the whole family is revoked).
+    pub refresh_reuse_grace_secs: u64,
+    /// The `aud` of access tokens (RFC 9068 §3: the default resource indicator); default: the
+    /// issuer URL, i.e. authx's own APIs.
+    pub audience: Option<String>,
 }
 
 impl Default for TokensConfig {
@@ -341,6 +350,8 @@ impl Default for TokensConfig {
             refresh_token_ttl_secs: 2_592_000,
             authorization_code_ttl_secs: 60,
             clock_skew_secs: 60,
+            refresh_reuse_grace_secs: 5,
+            audience: None,
         }
     }
 }
@@ -458,6 +469,14 @@ impl Config {
         }
     }
 
+    /// The `aud` of access tokens: `tokens.audience`, else the issuer URL.
+    pub fn access_token_audience(&self) -> String {
+        self.tokens
+            .audience
+            .clone()
+            .unwrap_or_else(|| self.issuer_url())
+    }
+
     /// How long a request waits for a database connection.
     pub fn acquire_timeout(&self) -> Duration {
         Duration::from_secs(self.database.acquire_timeout_secs)
@@ -570,6 +589,12 @@ impl Config {
                 60,
             ),
             ("tokens.clock_skew_secs", t.clock_skew_secs, 0, 600),
+            (
+                "tokens.refresh_reuse_grace_secs",
+                t.refresh_reuse_grace_secs,
+                0,
+                60,
+            ),
         ] {
             if !(min..=max).contains(&value) {
                 return Err(invalid(
@@ -577,6 +602,23 @@ impl Config {
                     format!("must be between {min} and {max} seconds"),
                 ));
             }
+        }
+        let sweep = self.server.sweep_interval_secs;
+        if sweep != 0 && !(10..=7 * ONE_DAY).contains(&sweep) {
+            return Err(invalid(
+                "server.sweep_interval_secs",
+                format!("must be 0 (off) or between 10 and {} seconds", 7 * ONE_DAY),
+            ));
+        }
+        if let Some(audience) = &t.audience
+            && (audience.trim().is_empty()
+                || audience.len() > 500
+                || audience.contains(char::is_whitespace))
+        {
+            return Err(invalid(
+                "tokens.audience",
+                "must be a non-empty identifier without spaces (at most 500 bytes)".to_owned(),
+            ));
         }
         Ok(())
     }

@@ -24,5 +24,6 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod strategies;
+pub mod sweeper;
 pub mod telemetry;
 pub mod web;

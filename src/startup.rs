@@ -105,6 +105,15 @@ impl App {
             addr: config.listen,
             source,
         })?;
+        let mut config = config;
+        if config.issuer.is_none() && config.listen.port() == 0 {
+            // The issuer derived from the listen address must name the port actually bound.
+            let mut public = addr;
+            if public.ip().is_unspecified() {
+                public.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            config.issuer = Some(format!("http://{public}"));
+        }
         let checks = Arc::new(crate::check_cache::CheckCache::new(Duration::from_millis(
             config.api_keys.check_cache_ms,
         )));
@@ -157,6 +166,20 @@ impl App {
                 "/oauth2/introspect",
                 post(crate::oauth2::introspect::introspect),
             )
+            .at("/oauth2/token", post(crate::oauth2::token::token))
+            .at("/oauth2/revoke", post(crate::oauth2::revoke::revoke))
+            .at(
+                "/oauth2/userinfo",
+                get(crate::oauth2::userinfo::userinfo).post(crate::oauth2::userinfo::userinfo),
+            )
+            .at(
+                "/.well-known/openid-configuration",
+                get(crate::oauth2::discovery::discovery),
+            )
+            .at(
+                "/.well-known/oauth-authorization-server",
+                get(crate::oauth2::discovery::discovery),
+            )
             .at(
                 "/o/check_api_key",
                 post(crate::oauth2::ego::check_api_key_endpoint),
@@ -172,9 +195,18 @@ impl App {
         let timeout = Duration::from_secs(state.config.server.shutdown_timeout_secs);
         tracing::info!(%addr, %issuer, backend = state.store.backend(), "authx listening");
         let acceptor = TcpAcceptor::from_tokio(listener)?;
+        let sweeper = (state.config.server.sweep_interval_secs > 0).then(|| {
+            tokio::spawn(crate::sweeper::run(
+                state.store.clone(),
+                Duration::from_secs(state.config.server.sweep_interval_secs),
+            ))
+        });
         let result = Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(timeout))
             .await;
+        if let Some(sweeper) = sweeper {
+            sweeper.abort();
+        }
         state.store.close().await;
         tracing::info!("authx stopped");
         result

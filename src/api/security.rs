@@ -1,11 +1,11 @@
 //! Who is calling the admin API, and what they may do: obtaining the [`Principal`] *is* the
 //! authentication, and [`Principal::require`] is the authorization check every handler makes.
 //!
-//! Callers present `Authorization: Bearer <credential>`: an API key (`axk_…`) now, and authx's own
-//! JWT access tokens once the OAuth2 server issues them (the scheme is the same; the token format
-//! tells them apart). Access is computed from live data on every request — the owner's current
-//! roles narrowed to the key's scopes — so a revoked key, a removed role or a disabled user takes
-//! effect on the next call, on every node.
+//! Callers present `Authorization: Bearer <credential>`: an API key (`axk_…`) or one of authx's
+//! own JWT access tokens (the scheme is the same; the token format tells them apart). Access is
+//! computed from live data on every request — the owner's current roles narrowed to the key's or
+//! token's scopes — so a revoked key or token, a removed role or a disabled user takes effect on
+//! the next call, on every node.
 
 use poem::Request;
 use poem_openapi::SecurityScheme;
@@ -25,6 +25,8 @@ use crate::state::AppState;
 pub enum Via {
     /// An API key, by id.
     ApiKey(String),
+    /// An OAuth 2.0 access token (JWT), by `jti`, issued to `client_id`.
+    AccessToken { jti: String, client_id: String },
 }
 
 /// An authenticated caller of the admin API.
@@ -63,7 +65,7 @@ async fn authenticate(req: &Request, bearer: Bearer) -> poem::Result<Principal> 
     let principal = if token.starts_with(secret::API_KEY_PREFIX) {
         from_api_key(state, &token).await?
     } else {
-        None
+        from_access_token(state, &token).await?
     };
     let mut principal =
         principal.ok_or_else(|| poem::Error::from(ApiError::unauthenticated(INVALID)))?;
@@ -102,6 +104,23 @@ async fn from_api_key(state: &AppState, token: &str) -> Result<Option<Principal>
         user_id: key.user_id,
         via: Via::ApiKey(key.id),
         access: owner_access.narrowed_to(&key_scopes),
+        ip: None,
+        request_id: None,
+        realm: state.config.realm.clone(),
+    }))
+}
+
+async fn from_access_token(state: &AppState, token: &str) -> Result<Option<Principal>, ApiError> {
+    let Some(active) = crate::oauth2::bearer::verify_access_token(state, token).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Principal {
+        user_id: active.claims.sub,
+        via: Via::AccessToken {
+            jti: active.claims.jti,
+            client_id: active.claims.client_id,
+        },
+        access: active.access,
         ip: None,
         request_id: None,
         realm: state.config.realm.clone(),
@@ -204,8 +223,12 @@ impl Principal {
         event.outcome = outcome;
         event.ip = self.ip.clone();
         event.request_id = self.request_id.clone();
-        let Via::ApiKey(key_id) = &self.via;
-        event.details = json!({ "via": "api_key", "api_key_id": key_id });
+        event.details = match &self.via {
+            Via::ApiKey(key_id) => json!({ "via": "api_key", "api_key_id": key_id }),
+            Via::AccessToken { jti, client_id } => {
+                json!({ "via": "access_token", "jti": jti, "client_id": client_id })
+            }
+        };
         event
     }
 }

@@ -19,6 +19,7 @@ pub mod id;
 pub mod role;
 pub mod session;
 pub mod signing_key;
+pub mod token;
 pub mod user;
 
 /// The current time as unix seconds.

@@ -30,6 +30,18 @@ pub enum ErrorCode {
     UnsupportedGrantType,
     /// The requested scope is invalid or exceeds what was granted.
     InvalidScope,
+    /// The user or server refused the authorization request (§4.1.2.1).
+    AccessDenied,
+    /// The authorization endpoint does not support this `response_type` (§4.1.2.1).
+    UnsupportedResponseType,
+    /// `prompt=none`, but the user must sign in (OIDC Core §3.1.2.6).
+    LoginRequired,
+    /// `prompt=none`, but the user must consent (OIDC Core §3.1.2.6).
+    ConsentRequired,
+    /// The bearer token is missing, expired, revoked or malformed (RFC 6750 §3.1).
+    InvalidToken,
+    /// The bearer token lacks the scope the endpoint needs (RFC 6750 §3.1).
+    InsufficientScope,
     /// Something failed inside authx.
     ServerError,
     /// The database is unreachable; retry later.
@@ -46,6 +58,12 @@ impl ErrorCode {
             Self::UnauthorizedClient => "unauthorized_client",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
+            Self::AccessDenied => "access_denied",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
+            Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope => "insufficient_scope",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
         }
@@ -54,7 +72,8 @@ impl ErrorCode {
     /// The HTTP status of the answer.
     pub fn status(self) -> StatusCode {
         match self {
-            Self::InvalidClient => StatusCode::UNAUTHORIZED,
+            Self::InvalidClient | Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::InsufficientScope => StatusCode::FORBIDDEN,
             Self::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             Self::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,

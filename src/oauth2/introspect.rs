@@ -1,10 +1,13 @@
 //! `POST /oauth2/introspect` (RFC 7662): a client asks whether a token is active and what it
 //! carries now.
 //!
-//! Tokens are told apart by their form: API keys (`axk_…`) now; authx's JWT access tokens and
-//! refresh tokens slot into [`inspect`] when the token endpoint issues them. Whatever is not
-//! recognised, or is unknown, expired, revoked, owned by a disabled user, or limited to other
+//! Tokens are told apart by their form: API keys (`axk_…`), refresh tokens (`axr_…`, answered only
+//! to the client they were issued to), and anything else is tried as a JWT access token (answered
+//! to any authenticated client: resource servers introspect tokens issued to others). Whatever is
+//! not recognised, or is unknown, expired, revoked, owned by a disabled user, or limited to other
 //! clients, is exactly `{"active": false}`: nothing else is revealed and the token is never echoed.
+//! An access token's `scope` is what it allows *now*: its patterns narrowed to the user's current
+//! access (SPEC §2.4).
 //! The answer is computed from live data, reused for at most `api_keys.check_cache_ms` (≤ 1 s) by
 //! the node, so a revocation or a role change shows within a second everywhere and at once on the
 //! node through which it was made.
@@ -14,11 +17,16 @@ use poem::web::Data;
 use poem::{Body, IntoResponse, Request, Response, handler};
 use serde_json::{Value, json};
 
+use super::bearer::{ActiveAccessToken, verify_access_token};
 use super::client_auth::{self, AuthenticatedClient, Public};
 use super::error::OAuth2Error;
 use super::read_form;
+use super::scope::to_parameter;
+use super::token::REFRESH_TOKEN_PREFIX;
 use crate::domain::access::Access;
 use crate::domain::now;
+use crate::domain::token::RefreshToken;
+use crate::domain::user::UserStatus;
 use crate::scopes::ScopeSet;
 use crate::secret;
 use crate::state::AppState;
@@ -45,14 +53,18 @@ pub struct ActiveApiKey {
 }
 
 /// A token found active.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum ActiveToken {
     /// A personal API key.
     ApiKey(ActiveApiKey),
+    /// A JWT access token.
+    AccessToken(Box<ActiveAccessToken>),
+    /// A refresh token of the calling client.
+    RefreshToken(RefreshToken),
 }
 
 /// Looks `token` up for `client`: `Ok(None)` for anything not active. `_hint` (`token_type_hint`)
-/// only orders the lookups once there are several kinds; the token's form decides today.
+/// is not needed: every kind of token has a form of its own.
 pub async fn inspect(
     state: &AppState,
     client: &AuthenticatedClient,
@@ -64,8 +76,33 @@ pub async fn inspect(
             .await?
             .map(ActiveToken::ApiKey));
     }
-    // JWT access tokens and refresh tokens arrive with the token endpoint.
-    Ok(None)
+    if token.starts_with(REFRESH_TOKEN_PREFIX) {
+        return check_refresh_token(state, client, token).await;
+    }
+    Ok(verify_access_token(state, token)
+        .await?
+        .map(|t| ActiveToken::AccessToken(Box::new(t))))
+}
+
+/// A refresh token is active for the client it was issued to while it is unused, unrevoked and
+/// unexpired, its client enabled and its user active.
+async fn check_refresh_token(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    token: &str,
+) -> Result<Option<ActiveToken>, StoreError> {
+    let Some(stored) = state.store.find_refresh_token(&secret::hash(token)).await? else {
+        return Ok(None);
+    };
+    if stored.client_id != client.id() || !stored.is_usable(now()) {
+        return Ok(None);
+    }
+    match state.store.get_user(&stored.user_id).await? {
+        Some(user) if user.status == UserStatus::Active => {
+            Ok(Some(ActiveToken::RefreshToken(stored)))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// The check of an API key presented to `client_id`: active only when the key exists, is neither
@@ -164,6 +201,39 @@ async fn run(req: &Request, body: Body, state: &AppState) -> Result<Value, OAuth
             }
             answer
         }
+        Some(ActiveToken::AccessToken(token)) => {
+            let claims = &token.claims;
+            let mut answer = json!({
+                "active": true,
+                "scope": to_parameter(&token.oidc.oidc, &token.access.scopes),
+                "client_id": claims.client_id,
+                "sub": claims.sub,
+                "exp": claims.exp,
+                "iat": claims.iat,
+                "iss": claims.iss,
+                "aud": claims.aud,
+                "jti": claims.jti,
+                "token_type": "Bearer",
+            });
+            let deny = token.access.relevant_deny();
+            if !deny.is_empty() {
+                answer["deny"] = json!(deny);
+            }
+            if let Some(auth_time) = claims.auth_time {
+                answer["auth_time"] = json!(auth_time);
+            }
+            answer
+        }
+        Some(ActiveToken::RefreshToken(token)) => json!({
+            "active": true,
+            "scope": token.scopes.join(" "),
+            "client_id": token.client_id,
+            "sub": token.user_id,
+            "exp": token.expires_at,
+            "iat": token.created_at,
+            "iss": state.config.issuer_url(),
+            "token_type": "refresh_token",
+        }),
     })
 }
 

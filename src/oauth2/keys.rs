@@ -292,12 +292,25 @@ impl Keys {
         claims: &T,
         typ: &str,
     ) -> Result<String, KeyError> {
+        self.sign_for(state, typ, |_| claims).await
+    }
+
+    /// Like [`Keys::sign`], for claims that depend on the signing algorithm (an ID token's
+    /// `at_hash` uses the hash of the key's algorithm, OIDC Core §3.1.3.6): `make` gets the
+    /// algorithm of the key that will sign.
+    pub async fn sign_for<T: Serialize>(
+        &self,
+        state: &AppState,
+        typ: &str,
+        make: impl FnOnce(SigningAlg) -> T,
+    ) -> Result<String, KeyError> {
         let key = self.ensure_active(state).await?;
         let parsed = self.parsed(&key)?;
         let mut header = Header::new(parsed.alg);
         header.kid = Some(key.kid.clone());
         header.typ = Some(typ.to_owned());
-        jsonwebtoken::encode(&header, claims, &parsed.encoding).map_err(KeyError::Sign)
+        let claims = make(key.alg);
+        jsonwebtoken::encode(&header, &claims, &parsed.encoding).map_err(KeyError::Sign)
     }
 
     /// Verifies a JWT signed by one of our published keys and returns its claims: `typ` must be
@@ -312,6 +325,34 @@ impl Keys {
         typ: &str,
         issuer: &str,
         audience: Option<&str>,
+    ) -> Result<T, KeyError> {
+        self.verify_inner(state, token, typ, issuer, audience, true)
+            .await
+    }
+
+    /// Like [`Keys::verify`] without the expiry check, for hints that may have expired (an ID
+    /// token passed back as `id_token_hint`, OIDC RP-Initiated Logout §2): the signature, `typ`,
+    /// `iss` and `aud` still have to be right.
+    pub async fn verify_expired_ok<T: DeserializeOwned>(
+        &self,
+        state: &AppState,
+        token: &str,
+        typ: &str,
+        issuer: &str,
+        audience: Option<&str>,
+    ) -> Result<T, KeyError> {
+        self.verify_inner(state, token, typ, issuer, audience, false)
+            .await
+    }
+
+    async fn verify_inner<T: DeserializeOwned>(
+        &self,
+        state: &AppState,
+        token: &str,
+        typ: &str,
+        issuer: &str,
+        audience: Option<&str>,
+        check_exp: bool,
     ) -> Result<T, KeyError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| Rejection::Malformed)?;
         let kid = header.kid.as_deref().ok_or(Rejection::UnknownKey)?;
@@ -328,7 +369,7 @@ impl Keys {
         }
         let mut validation = Validation::new(parsed.alg);
         validation.leeway = 0;
-        validation.validate_exp = true;
+        validation.validate_exp = check_exp;
         validation.validate_nbf = false;
         validation.set_issuer(&[issuer]);
         match audience {

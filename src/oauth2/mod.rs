@@ -1,16 +1,30 @@
-//! The OAuth 2.0 endpoints that are plain form-encoded RFC endpoints rather than part of the
-//! admin OpenAPI document: token introspection (RFC 7662) and Ego's API-key check, with the client
-//! authentication (RFC 6749 §2.3) and error answers (§5.2) the token endpoint will share.
+//! The OAuth 2.0 / OpenID Connect provider (SPEC §4): the endpoints that are plain RFC endpoints
+//! rather than part of the admin OpenAPI document — authorization (with consent), token,
+//! introspection (RFC 7662), revocation (RFC 7009), userinfo, discovery, JWKS and RP-initiated
+//! logout — plus Ego's API-key check, and what they share: form parsing, client authentication
+//! (RFC 6749 §2.3), error answers (§5.2), scopes, PKCE and the JWTs.
 //!
-//! These are the hottest paths of the server (downstream services call them per request): no
-//! bcrypt, no writes, no cache — one indexed query for the client, one for the key, one for the
-//! owner's access — so a revocation or a role change is visible on the very next check.
+//! The checks (introspection, the key check, userinfo) are the hottest paths of the server
+//! (downstream services call them per request): no bcrypt, no writes, and a per-node decision
+//! cache of at most a second, so a revocation or a role change shows within a second everywhere.
 
+pub mod authorize;
+pub mod bearer;
+pub mod claims;
 pub mod client_auth;
+pub mod discovery;
 pub mod ego;
 pub mod error;
 pub mod introspect;
+pub mod jwt;
 pub mod keys;
+pub mod logout;
+pub mod pkce;
+pub mod redirect;
+pub mod revoke;
+pub mod scope;
+pub mod token;
+pub mod userinfo;
 
 use std::collections::BTreeMap;
 
@@ -55,6 +69,25 @@ impl Params {
     /// The value of `name`, if sent (and not empty).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.values.get(name).map(String::as_str)
+    }
+
+    /// Every parameter, in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.values.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The parameters form-encoded again (name order), leaving out `skip`.
+    pub fn to_query(&self, skip: &[&str]) -> String {
+        self.iter()
+            .filter(|(k, _)| !skip.contains(k))
+            .map(|(k, v)| format!("{}={}", redirect::form_encode(k), redirect::form_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    /// Sets `name` to `value` (replacing it).
+    pub fn set(&mut self, name: &str, value: String) {
+        self.values.insert(name.to_owned(), value);
     }
 
     /// The value of `name`, or `invalid_request` naming it.

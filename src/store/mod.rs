@@ -31,6 +31,10 @@ use crate::domain::grant::{Grant, GrantFilter};
 use crate::domain::role::{NewRole, Role, RolePatch, UserAccess};
 use crate::domain::session::{NewSession, Session};
 use crate::domain::signing_key::SigningKey;
+use crate::domain::token::{
+    AccessTokenRecord, AuthorizationCode, NewAccessToken, NewAuthorizationCode, NewRefreshToken,
+    RefreshToken,
+};
 use crate::domain::user::{NewUser, User, UserFilter, UserPatch};
 
 pub mod postgres;
@@ -141,6 +145,7 @@ pub trait Store:
     + EmailTokenStore
     + RateLimitStore
     + SigningKeyStore
+    + TokenStore
     + Send
     + Sync
 {
@@ -340,7 +345,8 @@ pub trait GrantStore: Send + Sync {
         filter: &GrantFilter,
         page: &Page,
     ) -> Result<Vec<Grant>, StoreError>;
-    /// Deletes the grant with its authorization codes and refresh tokens (cascading FKs).
+    /// Deletes the grant with its authorization codes and refresh tokens (cascading FKs), and marks
+    /// the access tokens issued through it revoked at `now`, in one transaction.
     async fn delete_grant(&self, id: &str) -> Result<(), StoreError>;
 }
 
@@ -420,6 +426,64 @@ pub trait SigningKeyStore: Send + Sync {
     ) -> Result<Vec<String>, StoreError>;
     /// Sweeps retired keys that are no longer published at `now`; returns how many.
     async fn delete_expired_signing_keys(&self, now: i64) -> Result<u64, StoreError>;
+}
+
+/// OAuth 2.0 codes and tokens (SPEC §4). Redemption and rotation are single statements guarded by
+/// `used_at IS NULL` inside one transaction with what they issue, so of N concurrent attempts
+/// exactly one succeeds, and a replay detected by a loser sees (and revokes) the winner's tokens.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Stores a new code (`Reference` for an unknown grant).
+    async fn create_authorization_code(&self, code: NewAuthorizationCode)
+    -> Result<(), StoreError>;
+    /// The code with this hash, used or not, expired or not.
+    async fn get_authorization_code(
+        &self,
+        code_hash: &str,
+    ) -> Result<Option<AuthorizationCode>, StoreError>;
+    /// In one transaction: marks the code used at `now` if it is unused, and then stores `refresh`
+    /// (if any) and records `access`. `false` (nothing written) when the code is gone or was
+    /// already used.
+    async fn redeem_authorization_code(
+        &self,
+        code_hash: &str,
+        now: i64,
+        refresh: Option<NewRefreshToken>,
+        access: NewAccessToken,
+    ) -> Result<bool, StoreError>;
+    /// Revokes at `at` every refresh and access token issued from the code; returns how many.
+    async fn revoke_tokens_of_code(&self, code_hash: &str, at: i64) -> Result<u64, StoreError>;
+    /// Records an access token issued without a refresh token (client_credentials).
+    async fn record_access_token(&self, access: NewAccessToken) -> Result<(), StoreError>;
+    /// The refresh token with this hash, whatever its state.
+    async fn find_refresh_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<RefreshToken>, StoreError>;
+    /// In one transaction: marks the token `id` used at `now` if it is neither used nor revoked,
+    /// and then stores its successor `new` and records `access`. `false` (nothing written) when
+    /// another request rotated or revoked it first.
+    async fn rotate_refresh_token(
+        &self,
+        id: &str,
+        now: i64,
+        new: NewRefreshToken,
+        access: NewAccessToken,
+    ) -> Result<bool, StoreError>;
+    /// Revokes at `at` every refresh token of the family and the access tokens issued with them;
+    /// returns how many tokens were revoked.
+    async fn revoke_refresh_family(&self, family_id: &str, at: i64) -> Result<u64, StoreError>;
+    /// The record of the access token `jti`.
+    async fn get_access_token(&self, jti: &str) -> Result<Option<AccessTokenRecord>, StoreError>;
+    /// Marks the access token revoked at `at`; `false` when there is no such token.
+    async fn revoke_access_token(&self, jti: &str, at: i64) -> Result<bool, StoreError>;
+    /// Sweeps codes expired before `codes_before` (kept a while after expiry so a late replay is
+    /// still recognised) and refresh and access tokens expired before `tokens_before`.
+    async fn delete_expired_tokens(
+        &self,
+        codes_before: i64,
+        tokens_before: i64,
+    ) -> Result<u64, StoreError>;
 }
 
 /// A throttling counter shared by every node (`rate_limits` row).

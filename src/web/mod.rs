@@ -17,7 +17,8 @@ use poem::http::header::{
 };
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Request, Response, Route, get, post};
 
-use pages::{account, email, login, logout, reset};
+use crate::oauth2::{authorize, logout as oauth2_logout};
+use pages::{account, account_grants, email, login, logout, reset};
 
 /// The Content-Security-Policy of every page: nothing from elsewhere, no scripts at all, forms
 /// only to this server, never framed.
@@ -65,6 +66,22 @@ pub fn routes() -> Route {
             "/account/api-keys/:id/revoke",
             page(post(account::revoke_api_key)),
         )
+        .at(
+            "/account/grants/:id/revoke",
+            page(post(account_grants::revoke_grant)),
+        )
+        .at(
+            "/oauth2/authorize",
+            page(get(authorize::authorize_get).post(authorize::authorize_post)),
+        )
+        .at("/oauth2/consent", page(post(authorize::consent)))
+        .at(
+            "/oauth2/logout",
+            page(
+                get(oauth2_logout::end_session_endpoint).post(oauth2_logout::end_session_endpoint),
+            ),
+        )
+        .at("/oauth2/logout/confirm", page(post(oauth2_logout::confirm)))
 }
 
 /// Wraps a page endpoint: errors become their HTML page, and every response gets the security

@@ -20,6 +20,7 @@ mod cli;
 mod examples;
 mod login_core;
 mod mail;
+mod oauth2_flows;
 mod openapi;
 mod ops;
 mod schemathesis;

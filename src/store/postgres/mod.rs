@@ -51,6 +51,9 @@ mod session;
 #[path = "../sql/signing_key.rs"]
 #[allow(clippy::duplicate_mod)] // shared on purpose: the other backend compiles it too
 mod signing_key;
+#[path = "../sql/token.rs"]
+#[allow(clippy::duplicate_mod)] // shared on purpose: the other backend compiles it too
+mod token;
 #[path = "../sql/user.rs"]
 #[allow(clippy::duplicate_mod)] // shared on purpose: the other backend compiles it too
 mod user;

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::common::{Parent, explain_reference};
-use super::{Backend, Db, map_err};
+use super::{Backend, Db, begin_write, map_err};
 use crate::domain::Page;
 use crate::domain::grant::{Grant, GrantFilter};
 use crate::domain::id::new_id;
@@ -153,14 +153,35 @@ impl GrantStore for Backend {
     }
 
     async fn delete_grant(&self, id: &str) -> Result<(), StoreError> {
-        let done = sqlx::query("DELETE FROM grants WHERE id = $1")
+        let mut tx = begin_write(&self.pool).await?;
+        let deleted = async {
+            // Access tokens have no foreign key to the grant (client_credentials tokens have no
+            // grant), so they are revoked explicitly; codes and refresh tokens cascade.
+            sqlx::query(
+                "UPDATE access_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL",
+            )
             .bind(id)
-            .execute(&self.pool)
+            .bind(now())
+            .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
+            let done = sqlx::query("DELETE FROM grants WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
         }
-        Ok(())
+        .await;
+        match deleted {
+            Ok(()) => tx.commit().await.map_err(map_err),
+            Err(err) => {
+                let _ = tx.rollback().await;
+                Err(err)
+            }
+        }
     }
 }

@@ -30,6 +30,7 @@ use crate::domain::user::{User, UserPatch};
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::web::csrf::csrf_token;
+use crate::web::pages::account_grants;
 use crate::web::pages::errors::PageError;
 use crate::web::pages::layout::{
     csrf_field, datetime, error_box, html_response, notice_box, page, see_other,
@@ -55,19 +56,24 @@ const LIFETIMES: [(i64, &str); 4] = [
 ];
 
 /// The signed-in user of a request.
-struct SignedIn {
-    session: Session,
-    user: User,
-    access: Access,
+pub(super) struct SignedIn {
+    pub(super) session: Session,
+    pub(super) user: User,
+    pub(super) access: Access,
 }
 
 impl SignedIn {
-    fn may(&self, state: &AppState, resource: &str, action: &str) -> bool {
+    pub(super) fn may(&self, state: &AppState, resource: &str, action: &str) -> bool {
         self.access
             .allows_str(&format!("{}:{resource}:{action}", state.config.realm))
     }
 
-    fn require(&self, state: &AppState, resource: &str, action: &str) -> Result<(), PageError> {
+    pub(super) fn require(
+        &self,
+        state: &AppState,
+        resource: &str,
+        action: &str,
+    ) -> Result<(), PageError> {
         if self.may(state, resource, action) {
             Ok(())
         } else {
@@ -126,6 +132,7 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "password_set" => "Your password was set. You can now sign in with it.",
         "removed" => "The sign-in method was removed.",
         "revoked" => "The API key was revoked. It no longer works.",
+        "grant_revoked" => "The application's access was withdrawn. Its tokens no longer work.",
         _ => return None,
     })
 }
@@ -208,6 +215,7 @@ async fn render(
             .map_or_else(|| id.to_owned(), |a| a.name.clone())
     };
     let only_one = credentials.len() <= 1;
+    let grants = account_grants::section(state, me, &csrf).await?;
     let email_enabled = authorities
         .iter()
         .any(|a| a.enabled && a.strategy == Strategy::Email);
@@ -380,10 +388,7 @@ async fn render(
                 }
             }
         }
-        section aria-labelledby="grants-heading" {
-            h2 #grants-heading { "Applications" }
-            p.muted { "Applications you authorized appear here. authx does not act as an OAuth 2.0 provider for other applications yet, so there are none." }
-        }
+        (grants)
         section aria-labelledby="session-heading" {
             h2 #session-heading { "This session" }
             p { "Signed in " (datetime(me.session.auth_time)) ". "
@@ -486,7 +491,7 @@ fn capitalize(s: &str) -> String {
 
 /// The handlers' common start: the form's CSRF check, then the signed-in user (`Err(redirect)`
 /// when there is none).
-async fn begin(
+pub(super) async fn begin(
     state: &AppState,
     req: &Request,
     fields: &Fields,

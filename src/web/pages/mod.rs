@@ -4,6 +4,8 @@
 //! [`crate::web::page`].
 
 pub mod account;
+pub mod account_grants;
+pub mod consent;
 pub mod email;
 pub mod errors;
 pub mod layout;

@@ -22,5 +22,6 @@ macro_rules! on_both_backends {
 pub mod app;
 pub mod binary;
 pub mod db;
+pub mod oauth;
 pub mod principals;
 pub mod smtp;
