@@ -42,11 +42,8 @@ pub async fn exchange(
     form: &Params,
 ) -> Result<Issued, OAuth2Error> {
     let presented = form.require("refresh_token")?;
-    let Some(stored) = state
-        .store
-        .find_refresh_token(&secret::hash(presented))
-        .await?
-    else {
+    let stored_hash = secret::hash(presented);
+    let Some(stored) = state.store.find_refresh_token(&stored_hash).await? else {
         return Err(invalid_grant(BAD_TOKEN));
     };
     if stored.client_id != client.id() || stored.revoked_at.is_some() {
@@ -137,7 +134,14 @@ pub async fn exchange(
         .rotate_refresh_token(&stored.id, at, new, record)
         .await?
     {
-        // Another request rotated (or revoked) it a moment ago: this one lost the race.
+        // Another request rotated (or revoked) it a moment ago: this one lost the race, which is
+        // a reuse like any other (within the grace window unless that is 0).
+        if let Some(current) = state.store.find_refresh_token(&stored_hash).await?
+            && let Some(used_at) = current.used_at
+            && current.revoked_at.is_none()
+        {
+            reused(state, req, client, &current, now() - used_at).await?;
+        }
         return Err(invalid_grant(BAD_TOKEN));
     }
     let access_token = claims
@@ -195,7 +199,7 @@ async fn reused(
     let mut event =
         client_event(req, client.id(), "oauth2.refresh.reuse").target("user", &stored.user_id);
     event.outcome = Outcome::Denied;
-    if since <= grace {
+    if since < grace {
         event.details = json!({
             "refresh_family": stored.family_id,
             "seconds_since_rotation": since,

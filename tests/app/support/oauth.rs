@@ -24,6 +24,7 @@ pub struct TestClient {
     pub id: String,
     /// The secret of a confidential client.
     pub secret: Option<String>,
+    #[allow(dead_code)]
     pub redirect_uri: String,
     /// The machine user of a confidential client.
     pub machine_user_id: Option<String>,
