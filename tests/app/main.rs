@@ -31,5 +31,6 @@ mod signing_keys;
 mod store;
 mod store_keys;
 mod store_sessions;
+mod store_tokens;
 mod web_email;
 mod web_password;
