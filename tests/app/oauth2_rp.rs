@@ -69,7 +69,7 @@ fn node() -> Option<String> {
 async fn run_rp(node: String, config: Value) -> Value {
     let output = tokio::task::spawn_blocking(move || {
         let mut child = Command::new(node)
-            .arg(std::env::var("AUTHX_RP_SCRIPT").unwrap_or(SCRIPT.to_owned()))
+            .arg(SCRIPT)
             .current_dir(Path::new(SCRIPT).parent().unwrap())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
