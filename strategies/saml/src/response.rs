@@ -1,0 +1,512 @@
+//! Verifying a SAML Response posted to our ACS URL (HTTP-POST binding).
+//!
+//! [`verify_response`] is synchronous and CPU-bound (libxml2 and xmlsec): the server runs it in
+//! `spawn_blocking`. Its order is the point:
+//!
+//! 1. **Before samael**: the base64 `SAMLResponse` is bounded ([`MAX_SAML_RESPONSE_BYTES`]),
+//!    decoded strictly, must be UTF-8, and the XML must pass the pre-check (the private
+//!    `precheck` module lists its rules). An unsolicited response is refused here already
+//!    unless the authority allows them and it claims to answer no request.
+//! 2. **samael** verifies the signatures with xmlsec against the IdP metadata's certificates
+//!    only, allowing RSA-SHA256 with SHA-256 digests only, with our entity id and ACS URL set,
+//!    and runs its own checks (issuer, times against the system clock, recipient, destination of
+//!    a signed Response, InResponseTo). It returns the assertion rebuilt from signed content only.
+//! 3. **After samael**, on that returned assertion: its ID is the single Assertion's ID the
+//!    pre-check saw; Issuer is the IdP entity id; Conditions with at least one
+//!    AudienceRestriction, *every one* naming our entity id (samael accepts none and ORs
+//!    several); NotBefore/NotOnOrAfter of the Conditions and of every bearer
+//!    SubjectConfirmationData within the skew (a bearer NotOnOrAfter is required); every bearer
+//!    Recipient is our ACS URL; the Response Destination, if present (required when the
+//!    Response is signed), is our ACS URL; no IssueInstant (Response or Assertion) later than
+//!    now + skew or older than [`MAX_RESPONSE_AGE_SECS`] + skew; a non-empty, non-transient
+//!    NameID in the configured format; InResponseTo equal to the pending request id on the
+//!    Response (if present) and on every bearer confirmation, or absent everywhere for an allowed
+//!    IdP-initiated login.
+//!
+//! Identity and attributes come only from the assertion samael returned: NameID →
+//! `authority_user_id`; the configured attributes (matched by Name, else FriendlyName; first
+//! non-empty value) → email and names.
+//!
+//! **Email verification.** SAML has no `email_verified`; the address is an attribute the IdP
+//! signed, taken from the directory the administrator chose to federate with. We therefore
+//! report it as verified when it comes from the configured `email_attribute` (or from an
+//! `emailAddress`-format NameID when no attribute is configured) and looks like an address. This
+//! is safe because linking by email is a separate, explicit per-authority opt-in
+//! (`match_users_by_email`): an administrator who does not trust the IdP's addresses leaves it
+//! off.
+//!
+//! **Replay** is the server's job, with its database: after success it must record
+//! `(authority_id, assertion_id)` until [`VerifiedAssertion::replay_until`] and refuse a second
+//! use. That bound is at most [`MAX_RESPONSE_AGE_SECS`] + skew after the IssueInstant, because an
+//! older assertion is refused here anyway.
+
+use authx_strategy_core::{UpstreamIdentity, UpstreamProfile};
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use samael::crypto::AllowedSignatureAlgorithm;
+use samael::schema::Assertion;
+use samael::service_provider::{Error as SamaelError, ServiceProvider};
+
+use crate::SamlError;
+use crate::metadata::IdentityProvider;
+use crate::precheck::{Prechecked, precheck};
+use crate::sp::SpConfig;
+
+/// The largest `SAMLResponse` form value accepted, in bytes of base64.
+pub const MAX_SAML_RESPONSE_BYTES: usize = 256 * 1024;
+/// How old (by IssueInstant) a response may be, before the clock skew is added. The browser
+/// posts it right after the IdP issued it.
+pub const MAX_RESPONSE_AGE_SECS: i64 = 300;
+
+const BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
+const NAMEID_FORMAT_TRANSIENT: &str = crate::details::NAMEID_FORMAT_TRANSIENT;
+const NAMEID_FORMAT_EMAIL: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";
+
+/// A response that passed every check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedAssertion {
+    /// Who logged in: `authority_user_id` is the NameID.
+    pub identity: UpstreamIdentity,
+    /// The Assertion's ID: the replay-cache key, together with the authority id.
+    pub assertion_id: String,
+    /// The IdP entity id that issued it.
+    pub issuer: String,
+    /// The request it answers (`None` for an IdP-initiated login).
+    pub in_response_to: Option<String>,
+    /// The earliest NotOnOrAfter of the Conditions and bearer confirmations, unix seconds.
+    pub not_on_or_after: i64,
+    /// Until when (unix seconds) the assertion would still be accepted here: keep its id in the
+    /// replay cache at least that long.
+    pub replay_until: i64,
+}
+
+/// Verifies a posted `SAMLResponse` (see the module documentation for every check and its
+/// order). `expected_request_id` is the pending request id stored for this browser, `None` when
+/// there is none (an IdP-initiated login, accepted only with `allow_idp_initiated`). `now_unix`
+/// is the current time (samael also checks times against the system clock), `skew_secs` the
+/// authority's allowed clock skew.
+pub fn verify_response(
+    sp: &SpConfig,
+    idp: &IdentityProvider,
+    saml_response_b64: &str,
+    expected_request_id: Option<&str>,
+    allow_idp_initiated: bool,
+    now_unix: i64,
+    skew_secs: u64,
+) -> Result<VerifiedAssertion, SamlError> {
+    let skew = i64::try_from(skew_secs).unwrap_or(i64::MAX).min(3600);
+
+    // 1. Before samael.
+    let xml = decode(saml_response_b64)?;
+    let xml = xml.strip_prefix('\u{feff}').unwrap_or(&xml);
+    let pre = precheck(xml)?;
+    match (expected_request_id, &pre.in_response_to) {
+        (None, _) if !allow_idp_initiated => return Err(SamlError::UnsolicitedNotAllowed),
+        (None, Some(found)) => return Err(SamlError::UnsolicitedWithInResponseTo(found.clone())),
+        (Some(expected), Some(found)) if found != expected => {
+            return Err(SamlError::InResponseTo {
+                expected: expected.to_owned(),
+                found: Some(found.clone()),
+            });
+        }
+        _ => {}
+    }
+
+    // 2. samael: signatures against the metadata certificates only, RSA-SHA256 only.
+    let provider = ServiceProvider {
+        entity_id: Some(sp.entity_id.clone()),
+        acs_url: Some(sp.acs_url.clone()),
+        metadata_url: sp.metadata_url.clone(),
+        slo_url: None,
+        idp_metadata: idp.to_samael(),
+        allow_idp_initiated: expected_request_id.is_none(),
+        max_clock_skew: chrono::Duration::seconds(skew),
+        max_issue_delay: chrono::Duration::seconds(MAX_RESPONSE_AGE_SECS + skew),
+        allowed_signature_algorithms: Some(vec![AllowedSignatureAlgorithm::RsaSha256]),
+        ..ServiceProvider::default()
+    };
+    let expected_ids: Vec<&str> = expected_request_id.into_iter().collect();
+    let possible_ids = expected_request_id.map(|_| expected_ids.as_slice());
+    let assertion = provider
+        .parse_xml_response(xml, possible_ids)
+        .map_err(|e| from_samael(e, sp, idp, expected_request_id, skew))?;
+
+    // 3. After samael, on the assertion it returned.
+    after_samael(
+        sp,
+        idp,
+        &pre,
+        &assertion,
+        expected_request_id,
+        now_unix,
+        skew,
+    )
+}
+
+/// Strict base64 (line breaks and other ASCII white space, which some IdPs insert, are dropped
+/// first) of a bounded input, then UTF-8.
+fn decode(saml_response_b64: &str) -> Result<String, SamlError> {
+    if saml_response_b64.len() > MAX_SAML_RESPONSE_BYTES {
+        return Err(SamlError::TooLarge {
+            max: MAX_SAML_RESPONSE_BYTES,
+        });
+    }
+    let compact: Vec<u8> = saml_response_b64
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .map_err(|_| SamlError::Base64)?;
+    String::from_utf8(bytes).map_err(|_| SamlError::Utf8)
+}
+
+/// samael's verdict in our terms. Its text goes only into the detail, never into `reason()`.
+fn from_samael(
+    error: SamaelError,
+    sp: &SpConfig,
+    idp: &IdentityProvider,
+    expected_request_id: Option<&str>,
+    skew: i64,
+) -> SamlError {
+    match error {
+        SamaelError::FailedToValidateSignature
+        | SamaelError::CryptoXmlError(_)
+        | SamaelError::CryptoProviderError(_) => SamlError::SignatureInvalid(error.to_string()),
+        SamaelError::DestinationValidationError {
+            response_destination,
+            ..
+        } => SamlError::Destination {
+            expected: sp.acs_url.clone(),
+            found: response_destination,
+        },
+        // samael reports times as RFC 3339 text with its allowance already applied: undo that
+        // to report the instant from the message, as our own checks do.
+        SamaelError::AssertionExpired { ref time } | SamaelError::ResponseExpired { ref time } => {
+            match shifted(time, -(MAX_RESPONSE_AGE_SECS + skew)) {
+                Some(issue_instant) => SamlError::IssuedTooLongAgo { issue_instant },
+                None => SamlError::Rejected(error.to_string()),
+            }
+        }
+        SamaelError::AssertionConditionExpired { ref time }
+        | SamaelError::AssertionSubjectConfirmationExpired { ref time } => {
+            match shifted(time, -skew) {
+                Some(not_on_or_after) => SamlError::Expired { not_on_or_after },
+                None => SamlError::Rejected(error.to_string()),
+            }
+        }
+        SamaelError::AssertionConditionExpiredBefore { ref time }
+        | SamaelError::AssertionSubjectConfirmationExpiredBefore { ref time } => {
+            match shifted(time, skew) {
+                Some(not_before) => SamlError::NotYetValid { not_before },
+                None => SamlError::Rejected(error.to_string()),
+            }
+        }
+        SamaelError::AssertionIssuerMismatch { issuer, .. }
+        | SamaelError::ResponseIssuerMismatch { issuer, .. } => SamlError::Issuer {
+            expected: idp.entity_id().to_owned(),
+            found: issuer,
+        },
+        SamaelError::AssertionConditionAudienceRestrictionFailed { .. } => SamlError::Audience {
+            expected: sp.entity_id.clone(),
+            found: Vec::new(),
+        },
+        SamaelError::AssertionRecipientMismatch {
+            assertion_recipient,
+            ..
+        } => SamlError::Recipient {
+            expected: sp.acs_url.clone(),
+            found: assertion_recipient,
+        },
+        SamaelError::AssertionInResponseToInvalid { .. }
+        | SamaelError::ResponseInResponseToInvalid { .. } => SamlError::InResponseTo {
+            expected: expected_request_id.unwrap_or_default().to_owned(),
+            found: None,
+        },
+        SamaelError::ResponseBadStatusCode { code } => SamlError::Status(code),
+        SamaelError::AssertionBearerSubjectConfirmationMissing
+        | SamaelError::AssertionSubjectConfirmationMissing => {
+            SamlError::SubjectConfirmation(error.to_string())
+        }
+        SamaelError::EncryptedAssertionsNotYetSupported => SamlError::Encrypted,
+        other => SamlError::Rejected(other.to_string()),
+    }
+}
+
+/// An RFC 3339 time from a samael error, as unix seconds plus `shift`.
+fn shifted(time: &str, shift: i64) -> Option<i64> {
+    parse_instant(time).ok().map(|t| t.saturating_add(shift))
+}
+
+/// The checks after samael (step 3 of the module documentation).
+fn after_samael(
+    sp: &SpConfig,
+    idp: &IdentityProvider,
+    pre: &Prechecked,
+    assertion: &Assertion,
+    expected_request_id: Option<&str>,
+    now: i64,
+    skew: i64,
+) -> Result<VerifiedAssertion, SamlError> {
+    // The assertion samael verified is the one Assertion of the message.
+    if assertion.id != pre.assertion_id {
+        return Err(SamlError::AssertionMismatch {
+            expected: pre.assertion_id.clone(),
+            verified: assertion.id.clone(),
+        });
+    }
+
+    // Issuer of the Assertion (signed) and, if present, of the Response.
+    let issuer = assertion.issuer.value.as_deref().map(str::trim);
+    if issuer != Some(idp.entity_id()) {
+        return Err(SamlError::Issuer {
+            expected: idp.entity_id().to_owned(),
+            found: issuer.map(str::to_owned),
+        });
+    }
+    if let Some(response_issuer) = &pre.issuer
+        && response_issuer != idp.entity_id()
+    {
+        return Err(SamlError::Issuer {
+            expected: idp.entity_id().to_owned(),
+            found: Some(response_issuer.clone()),
+        });
+    }
+
+    // Audience: required, and every restriction must name us.
+    let conditions = assertion
+        .conditions
+        .as_ref()
+        .ok_or(SamlError::AudienceMissing)?;
+    let restrictions = conditions
+        .audience_restrictions
+        .as_deref()
+        .filter(|r| !r.is_empty())
+        .ok_or(SamlError::AudienceMissing)?;
+    if let Some(failed) = restrictions
+        .iter()
+        .find(|r| !r.audience.iter().any(|a| a.trim() == sp.entity_id))
+    {
+        return Err(SamlError::Audience {
+            expected: sp.entity_id.clone(),
+            found: failed.audience.clone(),
+        });
+    }
+
+    // Times.
+    let issue_instant = assertion.issue_instant.timestamp();
+    let response_issue_instant = parse_instant(&pre.issue_instant)?;
+    for instant in [issue_instant, response_issue_instant] {
+        if instant > now.saturating_add(skew) {
+            return Err(SamlError::IssuedInFuture {
+                issue_instant: instant,
+            });
+        }
+        if instant.saturating_add(MAX_RESPONSE_AGE_SECS + skew) <= now {
+            return Err(SamlError::IssuedTooLongAgo {
+                issue_instant: instant,
+            });
+        }
+    }
+    check_window(conditions.not_before, conditions.not_on_or_after, now, skew)?;
+
+    // Bearer subject confirmations: all of them must hold.
+    let subject = assertion.subject.as_ref().ok_or(SamlError::NameIdMissing)?;
+    let bearers: Vec<_> = subject
+        .subject_confirmations
+        .iter()
+        .flatten()
+        .filter(|c| c.method.as_deref() == Some(BEARER))
+        .collect();
+    if bearers.is_empty() {
+        return Err(SamlError::SubjectConfirmation(
+            "no bearer SubjectConfirmation".into(),
+        ));
+    }
+    let mut not_on_or_after = conditions.not_on_or_after.map(|t| t.timestamp());
+    for bearer in &bearers {
+        let data = bearer.subject_confirmation_data.as_ref().ok_or_else(|| {
+            SamlError::SubjectConfirmation("a bearer confirmation without data".into())
+        })?;
+        let expiry = data.not_on_or_after.ok_or_else(|| {
+            SamlError::SubjectConfirmation("a bearer confirmation without NotOnOrAfter".into())
+        })?;
+        check_window(data.not_before, Some(expiry), now, skew)?;
+        not_on_or_after =
+            Some(not_on_or_after.map_or(expiry.timestamp(), |t| t.min(expiry.timestamp())));
+        if data.recipient.as_deref() != Some(sp.acs_url.as_str()) {
+            return Err(SamlError::Recipient {
+                expected: sp.acs_url.clone(),
+                found: data.recipient.clone(),
+            });
+        }
+        match (expected_request_id, &data.in_response_to) {
+            (Some(expected), found) if found.as_deref() != Some(expected) => {
+                return Err(SamlError::InResponseTo {
+                    expected: expected.to_owned(),
+                    found: found.clone(),
+                });
+            }
+            (None, Some(found)) => {
+                return Err(SamlError::UnsolicitedWithInResponseTo(found.clone()));
+            }
+            _ => {}
+        }
+    }
+    // Guaranteed by the loop above (at least one bearer with a NotOnOrAfter).
+    let not_on_or_after = not_on_or_after.unwrap_or(now);
+
+    // Destination: present and ours on a signed Response (SAML core §3.4.5.2), ours if present.
+    match &pre.destination {
+        Some(destination) if destination == &sp.acs_url => {}
+        None if !pre.response_signed => {}
+        found => {
+            return Err(SamlError::Destination {
+                expected: sp.acs_url.clone(),
+                found: found.clone(),
+            });
+        }
+    }
+
+    // The subject.
+    let name_id = subject.name_id.as_ref().ok_or(SamlError::NameIdMissing)?;
+    let subject_id = name_id.value.trim();
+    if subject_id.is_empty() {
+        return Err(SamlError::NameIdMissing);
+    }
+    let format = name_id.format.as_deref();
+    if format == Some(NAMEID_FORMAT_TRANSIENT) {
+        return Err(SamlError::NameIdFormat {
+            found: format.map(str::to_owned),
+            why: "a transient NameID cannot identify a returning user".into(),
+        });
+    }
+    if let Some(wanted) = &sp.name_id_format
+        && format != Some(wanted.as_str())
+    {
+        return Err(SamlError::NameIdFormat {
+            found: format.map(str::to_owned),
+            why: format!("the authority requires {wanted}"),
+        });
+    }
+
+    let identity = identity(sp, assertion, subject_id, format);
+    let replay_until = not_on_or_after
+        .saturating_add(skew)
+        .min(issue_instant.saturating_add(MAX_RESPONSE_AGE_SECS + skew));
+    Ok(VerifiedAssertion {
+        identity,
+        assertion_id: assertion.id.clone(),
+        issuer: idp.entity_id().to_owned(),
+        in_response_to: expected_request_id.map(str::to_owned),
+        not_on_or_after,
+        replay_until,
+    })
+}
+
+/// `NotBefore - skew <= now < NotOnOrAfter + skew`.
+fn check_window(
+    not_before: Option<DateTime<Utc>>,
+    not_on_or_after: Option<DateTime<Utc>>,
+    now: i64,
+    skew: i64,
+) -> Result<(), SamlError> {
+    if let Some(not_before) = not_before.map(|t| t.timestamp())
+        && now < not_before.saturating_sub(skew)
+    {
+        return Err(SamlError::NotYetValid { not_before });
+    }
+    if let Some(not_on_or_after) = not_on_or_after.map(|t| t.timestamp())
+        && now >= not_on_or_after.saturating_add(skew)
+    {
+        return Err(SamlError::Expired { not_on_or_after });
+    }
+    Ok(())
+}
+
+/// An xs:dateTime (SAML requires UTC) as unix seconds.
+fn parse_instant(text: &str) -> Result<i64, SamlError> {
+    DateTime::parse_from_rfc3339(text.trim())
+        .map(|t| t.timestamp())
+        .map_err(|_| SamlError::Timestamp(text.to_owned()))
+}
+
+/// The identity from the verified assertion: NameID and the configured attributes.
+fn identity(
+    sp: &SpConfig,
+    assertion: &Assertion,
+    subject_id: &str,
+    name_id_format: Option<&str>,
+) -> UpstreamIdentity {
+    let given_name = sp
+        .given_name_attribute
+        .as_deref()
+        .and_then(|name| attribute(assertion, name));
+    let family_name = sp
+        .family_name_attribute
+        .as_deref()
+        .and_then(|name| attribute(assertion, name));
+    let display_name = match (&given_name, &family_name) {
+        (None, None) => None,
+        (given, family) => Some(
+            [given.as_deref(), family.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+    };
+    let email = match &sp.email_attribute {
+        Some(name) => attribute(assertion, name),
+        None if name_id_format == Some(NAMEID_FORMAT_EMAIL) => Some(subject_id.to_owned()),
+        None => None,
+    }
+    .filter(|email| looks_like_email(email));
+
+    let identity =
+        UpstreamIdentity::new(sp.authority_id.clone(), subject_id).with_profile(UpstreamProfile {
+            display_name,
+            given_name,
+            family_name,
+            picture: None,
+        });
+    match email {
+        // Verified: signed by the IdP, from the configured source (see the module documentation).
+        Some(email) => identity.with_email(&email, true),
+        None => identity,
+    }
+}
+
+/// The first non-empty value of the attribute whose Name (else FriendlyName) is `name`.
+fn attribute(assertion: &Assertion, name: &str) -> Option<String> {
+    let attributes: Vec<_> = assertion
+        .attribute_statements
+        .iter()
+        .flatten()
+        .flat_map(|s| s.attributes.iter())
+        .collect();
+    let by_name = attributes
+        .iter()
+        .find(|a| a.name.as_deref() == Some(name))
+        .or_else(|| {
+            attributes
+                .iter()
+                .find(|a| a.friendly_name.as_deref() == Some(name))
+        })?;
+    by_name
+        .values
+        .iter()
+        .filter_map(|v| v.value.as_deref())
+        .map(str::trim)
+        .find(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+/// A plausible single address: `local@domain`, no white space, at most 254 bytes.
+fn looks_like_email(email: &str) -> bool {
+    email.len() <= 254
+        && !email.contains(char::is_whitespace)
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.contains('@')
+        })
+}

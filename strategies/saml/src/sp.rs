@@ -1,0 +1,85 @@
+//! Our side of the federation: the service-provider configuration and its metadata.
+//!
+//! [`SpConfig`] joins an authority's validated details with the URLs only the server knows: the
+//! Assertion Consumer Service URL (`{issuer}/login/{authority_id}/acs`), which every Recipient and
+//! Destination must equal, and optionally where our metadata is served. [`sp_metadata_xml`]
+//! renders the metadata an administrator hands to the IdP: our entity id, the ACS URL with the
+//! HTTP-POST binding, the requested NameID format, `WantAssertionsSigned="true"` and
+//! `AuthnRequestsSigned="false"`. It lists no key: we do not sign requests and accept no
+//! encrypted assertions, so there is no SP private key to protect.
+
+use samael::metadata::{EntityDescriptor, HTTP_POST_BINDING, IndexedEndpoint, SpSsoDescriptor};
+use samael::traits::ToXml as _;
+
+use crate::SamlError;
+use crate::details::SamlDetails;
+use crate::xml::NS_PROTOCOL;
+
+/// Everything the SAML flows need to know about us for one authority.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpConfig {
+    /// The authority's id (goes into the [`authx_strategy_core::UpstreamIdentity`]).
+    pub authority_id: String,
+    /// Our entity id at the IdP (`details.sp_entity_id`); every AudienceRestriction must name it.
+    pub entity_id: String,
+    /// Our ACS URL; every Recipient and Destination must equal it.
+    pub acs_url: String,
+    /// Where our SP metadata is served, if anywhere.
+    pub metadata_url: Option<String>,
+    /// NameID format to request and require (`details.name_id_format`).
+    pub name_id_format: Option<String>,
+    /// Attribute carrying the email address (`details.email_attribute`).
+    pub email_attribute: Option<String>,
+    /// Attribute carrying the given name (`details.given_name_attribute`).
+    pub given_name_attribute: Option<String>,
+    /// Attribute carrying the family name (`details.family_name_attribute`).
+    pub family_name_attribute: Option<String>,
+}
+
+impl SpConfig {
+    /// The configuration of authority `authority_id` with validated `details`, answering at
+    /// `acs_url` (the server passes `{issuer}/login/{authority_id}/acs`).
+    pub fn new(
+        authority_id: impl Into<String>,
+        details: &SamlDetails,
+        acs_url: impl Into<String>,
+        metadata_url: Option<String>,
+    ) -> Self {
+        Self {
+            authority_id: authority_id.into(),
+            entity_id: details.sp_entity_id.clone(),
+            acs_url: acs_url.into(),
+            metadata_url,
+            name_id_format: details.name_id_format.clone(),
+            email_attribute: details.email_attribute.clone(),
+            given_name_attribute: details.given_name_attribute.clone(),
+            family_name_attribute: details.family_name_attribute.clone(),
+        }
+    }
+}
+
+/// Our SP metadata for `sp` (see the module documentation).
+pub fn sp_metadata_xml(sp: &SpConfig) -> Result<String, SamlError> {
+    let descriptor = SpSsoDescriptor {
+        protocol_support_enumeration: Some(NS_PROTOCOL.to_owned()),
+        authn_requests_signed: Some(false),
+        want_assertions_signed: Some(true),
+        name_id_formats: sp.name_id_format.clone().map(|format| vec![format]),
+        assertion_consumer_services: vec![IndexedEndpoint {
+            binding: HTTP_POST_BINDING.to_owned(),
+            location: sp.acs_url.clone(),
+            response_location: None,
+            index: 0,
+            is_default: Some(true),
+        }],
+        ..SpSsoDescriptor::default()
+    };
+    let entity = EntityDescriptor {
+        entity_id: Some(sp.entity_id.clone()),
+        sp_sso_descriptors: Some(vec![descriptor]),
+        ..EntityDescriptor::default()
+    };
+    entity
+        .to_string()
+        .map_err(|e| SamlError::Internal(format!("rendering SP metadata: {e}")))
+}

@@ -1,0 +1,81 @@
+//! Test fixtures shared by the unit tests: certificates made at test time (no key is committed)
+//! and IdP metadata around them.
+
+use base64::Engine as _;
+use openssl::asn1::Asn1Time;
+use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::rsa::Rsa;
+use openssl::x509::{X509, X509NameBuilder};
+
+fn self_signed(key: &PKey<Private>) -> String {
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", "authx test idp").unwrap();
+    let name = name.build();
+    let mut builder = X509::builder().unwrap();
+    builder.set_version(2).unwrap();
+    builder.set_subject_name(&name).unwrap();
+    builder.set_issuer_name(&name).unwrap();
+    builder.set_pubkey(key).unwrap();
+    builder
+        .set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    builder
+        .set_not_after(&Asn1Time::days_from_now(30).unwrap())
+        .unwrap();
+    builder.sign(key, MessageDigest::sha256()).unwrap();
+    base64::engine::general_purpose::STANDARD.encode(builder.build().to_der().unwrap())
+}
+
+/// A fresh self-signed certificate with an RSA-2048 key, base64 DER.
+pub(crate) fn rsa_certificate() -> String {
+    self_signed(&PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap())
+}
+
+/// A fresh self-signed certificate with a P-256 key, base64 DER.
+pub(crate) fn ec_certificate() -> String {
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+    self_signed(&PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap())
+}
+
+/// One `md:KeyDescriptor` (`use` omitted when `None`) holding `certificate`, line-wrapped the way
+/// metadata files usually are.
+pub(crate) fn key_descriptor(key_use: Option<&str>, certificate: &str) -> String {
+    let key_use = key_use.map(|u| format!(" use=\"{u}\"")).unwrap_or_default();
+    let wrapped: Vec<&str> = certificate
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "<md:KeyDescriptor{key_use}><ds:KeyInfo><ds:X509Data><ds:X509Certificate>\n{}\n\
+         </ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>",
+        wrapped.join("\n")
+    )
+}
+
+/// IdP metadata with the given key descriptors and redirect SSO location.
+pub(crate) fn metadata(key_descriptors: &str, sso_location: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<!-- a comment, as real metadata files have -->
+<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.example/metadata">
+  <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol" WantAuthnRequestsSigned="false">
+    {key_descriptors}
+    <md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress</md:NameIDFormat>
+    <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://idp.example/sso/post"/>
+    <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="{sso_location}"/>
+  </md:IDPSSODescriptor>
+</md:EntityDescriptor>"#
+    )
+}
+
+/// Valid IdP metadata with one fresh RSA signing certificate.
+pub(crate) fn valid_metadata() -> String {
+    metadata(
+        &key_descriptor(Some("signing"), &rsa_certificate()),
+        "https://idp.example/sso/redirect",
+    )
+}
