@@ -41,6 +41,9 @@ pub enum StartupError {
     /// The `[email]` configuration cannot make a mailer (bad sender address, TLS setup, …).
     #[error("[email] settings: {0}")]
     Mailer(authx_strategy_email::MailerError),
+    /// The OpenID Connect client (upstream logins) cannot be built (its HTTP client, TLS setup).
+    #[error("OpenID Connect client: {0}")]
+    Oidc(authx_strategy_google::OidcError),
 }
 
 /// A server that has connected to its database and bound its port, ready to run.
@@ -84,6 +87,10 @@ impl App {
             authx_strategy_email::Mailer::from_config(&config.email)
                 .map_err(StartupError::Mailer)?,
         );
+        let oidc = Arc::new(
+            authx_strategy_google::OidcClient::new(authx_strategy_google::OidcOptions::default())
+                .map_err(StartupError::Oidc)?,
+        );
         if config.email.transport() == "log" {
             tracing::warn!(
                 "email.transport is `log`: login and reset links are written to this log instead \
@@ -123,6 +130,7 @@ impl App {
             mailer,
             checks,
             keys: Arc::new(crate::oauth2::keys::Keys::new()),
+            oidc,
         };
         Ok(Self {
             listener,

@@ -21,4 +21,7 @@ pub struct AppState {
     pub checks: Arc<CheckCache>,
     /// This node's cache of the JWT signing keys (the keys themselves live in the database).
     pub keys: Arc<crate::oauth2::keys::Keys>,
+    /// The OpenID Connect relying party every `google` authority logs in through (its caches of
+    /// discovery documents and key sets are per issuer, shared by all of them).
+    pub oidc: Arc<authx_strategy_google::OidcClient>,
 }

@@ -1,6 +1,6 @@
 //! The sweeper (SPEC §8): deletes what has expired — sessions, email tokens, authorization codes,
-//! refresh tokens, access-token records, API keys, retired signing keys and idle rate-limit
-//! counters — so tables do not grow without bound.
+//! refresh tokens, access-token records, API keys, retired signing keys, idle rate-limit
+//! counters, pending upstream logins and remembered SAML assertions — so tables do not grow without bound.
 //!
 //! Every node runs it every `server.sweep_interval_secs` (10 min by default; 0 turns it off).
 //! Each sweep is a handful of indexed `DELETE … WHERE expires_at < …` statements, idempotent, so
@@ -37,6 +37,7 @@ pub async fn sweep(store: &dyn Store) -> Result<u64, StoreError> {
         .delete_expired_api_keys(at - API_KEY_RETENTION_SECS)
         .await?;
     deleted += store.delete_expired_signing_keys(at).await?;
+    deleted += store.delete_expired_upstream_logins(at).await?;
     deleted += store
         .delete_stale_rate_limits(at - RATE_LIMIT_RETENTION_SECS, at)
         .await?;

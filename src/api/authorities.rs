@@ -2,8 +2,11 @@
 //!
 //! Scopes: `AuthX:authority:create`, `AuthX:authority.<id>:read|update|delete`. Lists show only
 //! the authorities the caller may read. `details` are validated per strategy by
-//! [`validate_details`]; secret fields (`client_secret`) are write-only: answers say
-//! `client_secret_set` instead, and an update that omits the secret keeps the stored one.
+//! [`validate_details`] (the strategy crate's own validation where there is one, see
+//! `crate::strategies`); secret fields (`client_secret`) are write-only: answers say
+//! `client_secret_set` instead, and an update that omits the secret keeps the stored one — for
+//! `google`, only while the issuer and client id stay the same
+//! ([`authx_strategy_google::merge_details`]: a secret must never travel to another provider).
 
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
@@ -90,7 +93,9 @@ pub struct UpdateAuthorityRequest {
     pub name: Option<String>,
     /// Enabled.
     pub enabled: Option<bool>,
-    /// The whole settings object (replaces the stored one; an omitted `client_secret` is kept).
+    /// The whole settings object (replaces the stored one). An omitted `client_secret` is kept
+    /// as long as `issuer` and `client_id` stay the same; a new issuer or client id needs its own
+    /// secret.
     pub details: Option<Value>,
 }
 
@@ -180,6 +185,14 @@ impl AuthoritiesApi {
             ));
         }
         let strategy = strategy_from_dto(body.strategy);
+        if matches!(strategy, Strategy::Google | Strategy::Saml)
+            && RESERVED_LOGIN_IDS.contains(&body.id.as_str())
+        {
+            return Err(ApiError::invalid_field(
+                "id",
+                "is reserved: /login/<id> is the sign-in page's own route for this id",
+            ));
+        }
         let details = body.details.unwrap_or_else(|| Value::Object(Map::new()));
         let details = validate_details(strategy, &details)?;
         let authority = state
@@ -249,7 +262,11 @@ impl AuthoritiesApi {
         let body = body.0;
         let details = match body.details {
             Some(mut details) => {
-                keep_stored_secrets(&mut details, &current.details);
+                if current.strategy == Strategy::Google {
+                    details = authx_strategy_google::merge_details(&current.details, &details);
+                } else {
+                    keep_stored_secrets(&mut details, &current.details);
+                }
                 Some(validate_details(current.strategy, &details)?)
             }
             None => None,
@@ -325,10 +342,15 @@ async fn load(state: &AppState, id: &str) -> Result<Authority, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("no authority '{id}'")))
 }
 
-/// Fields of `details` that are write-only.
+/// Ids an upstream (google, saml) authority may not take: its sign-in starts at `/login/<id>`,
+/// where these name the password and email forms' own routes.
+const RESERVED_LOGIN_IDS: &[&str] = &["password", "email"];
+
+/// Fields of `details` that are write-only (for strategies without a crate of their own).
 const SECRET_FIELDS: &[&str] = &["client_secret"];
 
-/// Copies stored secret fields into `details` where the update omits them.
+/// Copies stored secret fields into `details` where the update omits them (strategies without
+/// their own merge rule).
 fn keep_stored_secrets(details: &mut Value, stored: &Value) {
     let (Some(new), Some(old)) = (details.as_object_mut(), stored.as_object()) else {
         return;
@@ -377,10 +399,15 @@ fn strategy_to_dto(s: Strategy) -> StrategyDto {
     }
 }
 
-/// A stored authority as the API shows it (secrets redacted).
+/// A stored authority as the API shows it (secrets redacted, by the strategy crate where there is
+/// one).
 pub fn authority_to_dto(a: Authority) -> AuthorityDto {
+    let details = match crate::strategies::strategy(a.strategy) {
+        Some(implementation) => implementation.redact_details(&a.details),
+        None => redact(&a.details),
+    };
     AuthorityDto {
-        details: redact(&a.details),
+        details,
         id: a.id,
         strategy: strategy_to_dto(a.strategy),
         name: a.name,
@@ -389,9 +416,6 @@ pub fn authority_to_dto(a: Authority) -> AuthorityDto {
         updated_at: timestamp(a.updated_at),
     }
 }
-
-/// Google's OpenID Connect issuer, the default of `google` authorities.
-pub const GOOGLE_ISSUER: &str = "https://accounts.google.com";
 
 /// Validates the `details` of an authority of `strategy` and returns their normal form (defaults
 /// filled in). Errors name the bad field as `details.<key>`; unknown keys are refused.
@@ -416,36 +440,7 @@ pub fn validate_details(strategy: Strategy, details: &Value) -> Result<Value, Ap
     };
     match strategy {
         // Served by their strategy crates above.
-        Strategy::Password | Strategy::Email => {}
-        Strategy::Google => {
-            d.allow(&[
-                "issuer",
-                "client_id",
-                "client_secret",
-                "hosted_domains",
-                "match_users_by_email",
-                "creates_users",
-                "role_ids",
-                "extra_scopes",
-            ])?;
-            if !d.https_url("issuer")? {
-                d.out
-                    .insert("issuer".to_owned(), Value::String(GOOGLE_ISSUER.to_owned()));
-            }
-            d.required_string("client_id")?;
-            d.required_string("client_secret")?;
-            d.strings("hosted_domains", |s| {
-                s.contains('.') && !s.contains(char::is_whitespace)
-            })?;
-            d.bool("match_users_by_email")?;
-            d.bool("creates_users")?;
-            d.strings("role_ids", is_valid_slug)?;
-            d.strings("extra_scopes", |s| {
-                !s.is_empty()
-                    && s.bytes()
-                        .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
-            })?;
-        }
+        Strategy::Password | Strategy::Email | Strategy::Google => {}
         Strategy::Saml => {
             d.allow(&[
                 "idp_metadata_xml",
@@ -662,7 +657,7 @@ mod tests {
         .ok();
         assert_eq!(
             ok.as_ref().and_then(|v| v["issuer"].as_str()),
-            Some(GOOGLE_ISSUER)
+            Some(authx_strategy_google::GOOGLE_ISSUER)
         );
         let e = validate_details(
             Strategy::Google,

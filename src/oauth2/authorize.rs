@@ -436,25 +436,21 @@ async fn authorize(
             .collect::<crate::scopes::ScopeSet>()
             .simplify();
     }
-    let grant = if covered && decision.is_none() {
-        grant
-    } else {
-        let updated = state
-            .store
-            .upsert_grant(&user.id, &client.id, to_stored(&oidc, &granted))
-            .await?;
-        if decision == Some(Decision::Allow) {
-            let mut event =
-                audit_event(req, Some(&user.id), "grant.consent").target("client", &client.id);
-            event.details = json!({ "grant_id": updated.id, "scopes": updated.scopes });
-            audit::record(state, event).await;
+    let grant = match grant {
+        Some(grant) if covered && decision.is_none() => grant,
+        _ => {
+            let updated = state
+                .store
+                .upsert_grant(&user.id, &client.id, to_stored(&oidc, &granted))
+                .await?;
+            if decision == Some(Decision::Allow) {
+                let mut event =
+                    audit_event(req, Some(&user.id), "grant.consent").target("client", &client.id);
+                event.details = json!({ "grant_id": updated.id, "scopes": updated.scopes });
+                audit::record(state, event).await;
+            }
+            updated
         }
-        Some(updated)
-    };
-    let Some(grant) = grant else {
-        return Err(Failure::Page(PageError::internal(
-            &crate::store::StoreError::NotFound,
-        )));
     };
     let code = secret::generate(CODE_PREFIX);
     let ttl = i64::try_from(state.config.tokens.authorization_code_ttl_secs).unwrap_or(60);

@@ -146,6 +146,7 @@ pub trait Store:
     + RateLimitStore
     + SigningKeyStore
     + TokenStore
+    + UpstreamLoginStore
     + Send
     + Sync
 {
@@ -486,6 +487,104 @@ pub trait TokenStore: Send + Sync {
     ) -> Result<u64, StoreError>;
 }
 
+/// A login started at an upstream identity provider (OpenID Connect, SAML) and not finished yet:
+/// what the strategy needs when the provider sends the browser back. One row per attempt, bound to
+/// the browser by a cookie whose SHA-256 is `id_hash`, used at most once.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewUpstreamLogin {
+    /// SHA-256 (hex) of the random value in the browser's cookie.
+    pub id_hash: String,
+    /// The authority the login was started for.
+    pub authority_id: String,
+    /// SHA-256 (hex) of a correlation id the provider echoes back (the SAML AuthnRequest id, found
+    /// again through the response's `InResponseTo`), for callbacks that arrive without the cookie.
+    pub request_hash: Option<String>,
+    /// The strategy's secrets for the callback (OIDC state, nonce, PKCE verifier; SAML request id).
+    pub data: serde_json::Value,
+    /// Where to send the browser afterwards (a validated local path).
+    pub return_to: Option<String>,
+    /// The signed-in user who is linking this authority to their account, if any.
+    pub linking_user_id: Option<String>,
+    /// Unix seconds after which the row is worthless.
+    pub expires_at: i64,
+}
+
+/// A stored pending upstream login (see [`NewUpstreamLogin`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct UpstreamLogin {
+    pub id_hash: String,
+    pub authority_id: String,
+    pub request_hash: Option<String>,
+    pub data: serde_json::Value,
+    pub return_to: Option<String>,
+    pub linking_user_id: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+// `data` holds secrets (PKCE verifier, nonce): never print it.
+impl std::fmt::Debug for NewUpstreamLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUpstreamLogin")
+            .field("authority_id", &self.authority_id)
+            .field("return_to", &self.return_to)
+            .field("linking_user_id", &self.linking_user_id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for UpstreamLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamLogin")
+            .field("authority_id", &self.authority_id)
+            .field("return_to", &self.return_to)
+            .field("linking_user_id", &self.linking_user_id)
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Pending upstream logins and the SAML assertion replay cache (SPEC §3 google, saml).
+#[async_trait]
+pub trait UpstreamLoginStore: Send + Sync {
+    /// Stores a pending login; `created_at` is now. `Conflict` for an existing `id_hash` or
+    /// `request_hash`, `Reference` for an unknown authority or linking user.
+    async fn create_upstream_login(
+        &self,
+        login: NewUpstreamLogin,
+    ) -> Result<UpstreamLogin, StoreError>;
+    /// Deletes the pending login with this cookie hash and returns it, in one statement, so of
+    /// concurrent callbacks exactly one gets it. `None` when there is none, or when it has expired
+    /// at `now` (deleted all the same).
+    async fn consume_upstream_login(
+        &self,
+        id_hash: &str,
+        now: i64,
+    ) -> Result<Option<UpstreamLogin>, StoreError>;
+    /// As [`Self::consume_upstream_login`], finding the row by its authority and `request_hash`
+    /// instead (a SAML ACS, which the browser posts without the cookie).
+    async fn consume_upstream_login_by_request(
+        &self,
+        authority_id: &str,
+        request_hash: &str,
+        now: i64,
+    ) -> Result<Option<UpstreamLogin>, StoreError>;
+    /// Remembers that `authority_id` accepted the assertion `assertion_id`, until `expires_at`.
+    /// `false` when that assertion was already recorded and has not expired: a replay. One
+    /// statement on the primary key, so of concurrent deliveries exactly one gets `true`.
+    async fn record_saml_assertion(
+        &self,
+        authority_id: &str,
+        assertion_id: &str,
+        expires_at: i64,
+    ) -> Result<bool, StoreError>;
+    /// Sweeps pending logins and remembered assertions that expired at or before `now`; returns
+    /// how many rows were deleted.
+    async fn delete_expired_upstream_logins(&self, now: i64) -> Result<u64, StoreError>;
+}
+
 /// A throttling counter shared by every node (`rate_limits` row).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateLimit {
@@ -564,6 +663,8 @@ pub(crate) fn conflict_message(table: &str, hint: &str) -> String {
         "api_keys" if hint.contains("key_hash") => "api key hash already exists",
         "api_keys" => "api key id already exists",
         "sessions" => "session already exists",
+        "upstream_logins" => "pending upstream login already exists",
+        "saml_assertions" => "assertion already recorded",
         "signing_keys" if hint.contains("status") || hint.contains("one_active") => {
             "another signing key is already active"
         }

@@ -18,7 +18,7 @@ use poem::http::header::{
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Request, Response, Route, get, post};
 
 use crate::oauth2::{authorize, logout as oauth2_logout};
-use pages::{account, account_grants, email, login, logout, reset};
+use pages::{account, account_grants, email, login, logout, reset, upstream, upstream_oidc};
 
 /// The Content-Security-Policy of every page: nothing from elsewhere, no scripts at all, forms
 /// only to this server, never framed.
@@ -32,6 +32,11 @@ pub fn routes() -> Route {
         .at("/login", page(get(login::login_page)))
         .at("/login/password", page(post(login::password_login)))
         .at("/login/email", page(post(email::request_login_link)))
+        .at("/login/:authority_id", page(get(upstream::start_login)))
+        .at(
+            "/login/:authority_id/callback",
+            page(get(upstream_oidc::callback)),
+        )
         .at(
             "/login/email/verify",
             page(get(email::login_link_page).post(email::login_with_link)),
@@ -60,6 +65,10 @@ pub fn routes() -> Route {
         .at(
             "/account/credentials/:id/remove",
             page(post(account::remove_credential)),
+        )
+        .at(
+            "/account/link/:authority_id",
+            page(get(upstream::start_link)),
         )
         .at("/account/api-keys", page(post(account::create_api_key)))
         .at(

@@ -156,19 +156,26 @@ async fn authorities_crud_and_details(db: TestDb) {
     assert!(!g.to_string().contains("s3cret"), "{g}");
     assert_eq!(g["details"]["client_secret_set"], true);
 
-    // An update without client_secret keeps the stored one.
+    // An update without client_secret keeps the stored one while the issuer and client id stay
+    // (echoing the `client_secret_set` marker is fine).
     let (s, g) = patch(
         &app,
         &admin,
         "/api/v1/authorities/google",
-        json!({"name": "Google Workspace", "enabled": false, "details": {"client_id": "cid2"}}),
+        json!({"name": "Google Workspace", "enabled": false,
+               "details": {"client_id": "cid", "client_secret_set": true,
+                           "hosted_domains": ["acme.example", "b.example"]}}),
     )
     .await;
     assert_eq!(s, 200, "{g}");
     assert_eq!(g["name"], "Google Workspace");
     assert_eq!(g["enabled"], false);
-    assert_eq!(g["details"]["client_id"], "cid2");
+    assert_eq!(g["details"]["client_id"], "cid");
     assert_eq!(g["details"]["client_secret_set"], true);
+    assert_eq!(
+        g["details"]["hosted_domains"],
+        json!(["acme.example", "b.example"])
+    );
     let stored = app
         .state
         .store
@@ -177,6 +184,60 @@ async fn authorities_crud_and_details(db: TestDb) {
         .unwrap()
         .unwrap();
     assert_eq!(stored.details["client_secret"], "s3cret");
+    // Another client id (or issuer) needs its own secret: the stored one never moves to another
+    // client or provider.
+    let (s, p) = patch(
+        &app,
+        &admin,
+        "/api/v1/authorities/google",
+        json!({"details": {"client_id": "cid2"}}),
+    )
+    .await;
+    assert_eq!(bad_field(s, &p), "details.client_secret");
+    let (s, p) = patch(
+        &app,
+        &admin,
+        "/api/v1/authorities/google",
+        json!({"details": {"client_id": "cid", "issuer": "https://login.other.example"}}),
+    )
+    .await;
+    assert_eq!(bad_field(s, &p), "details.client_secret");
+    let (s, g) = patch(
+        &app,
+        &admin,
+        "/api/v1/authorities/google",
+        json!({"details": {"client_id": "cid2", "client_secret": "n3w-s3cret"}}),
+    )
+    .await;
+    assert_eq!(s, 200, "{g}");
+    assert_eq!(g["details"]["client_id"], "cid2");
+    assert!(!g.to_string().contains("n3w-s3cret"), "{g}");
+    let stored = app
+        .state
+        .store
+        .get_authority("google")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.details["client_secret"], "n3w-s3cret");
+    // Plain http is only for loopback issuers; ids of the login page's own routes are reserved.
+    let (s, p) = patch(
+        &app,
+        &admin,
+        "/api/v1/authorities/google",
+        json!({"details": {"client_id": "cid2", "client_secret": "x", "issuer": "http://idp.example"}}),
+    )
+    .await;
+    assert_eq!(bad_field(s, &p), "details.issuer");
+    let (s, p) = post(
+        &app,
+        &admin,
+        "/api/v1/authorities",
+        json!({"id": "email", "strategy": "google", "name": "Google",
+               "details": {"client_id": "cid", "client_secret": "s3cret"}}),
+    )
+    .await;
+    assert_eq!(bad_field(s, &p), "id");
 
     // Other validation errors name their field.
     let (s, p) = post(
@@ -290,7 +351,10 @@ async fn authorities_crud_and_details(db: TestDb) {
         .await
         .unwrap();
     let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(actions, ["authority.update", "authority.create"]);
+    assert_eq!(
+        actions,
+        ["authority.update", "authority.update", "authority.create"]
+    );
     app.stop().await.unwrap();
 }
 on_both_backends!(authorities_crud_and_details);

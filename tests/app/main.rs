@@ -32,5 +32,7 @@ mod store;
 mod store_keys;
 mod store_sessions;
 mod store_tokens;
+mod store_upstream;
+mod upstream_oidc;
 mod web_email;
 mod web_password;

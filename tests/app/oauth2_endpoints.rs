@@ -309,6 +309,12 @@ async fn consent_rules(db: TestDb) {
     params.push(("prompt", "consent"));
     let r = fx.browser.get(&authorize_path(&params)).await;
     assert_eq!(r.status(), 200);
+    // Never framed (clickjacking, RFC 9700 §4.16), never cached, no Referer leaving the page.
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    let csp = r.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(r.headers()["cache-control"], "no-store");
     let html = r.text().await.unwrap();
     assert!(
         html.contains("App shop wants to access your account"),

@@ -54,6 +54,9 @@ mod signing_key;
 #[path = "../sql/token.rs"]
 #[allow(clippy::duplicate_mod)] // shared on purpose: the other backend compiles it too
 mod token;
+#[path = "../sql/upstream_login.rs"]
+#[allow(clippy::duplicate_mod)] // shared on purpose: the other backend compiles it too
+mod upstream_login;
 #[path = "../sql/user.rs"]
 #[allow(clippy::duplicate_mod)] // shared on purpose: the other backend compiles it too
 mod user;

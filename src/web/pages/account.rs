@@ -36,7 +36,7 @@ use crate::web::pages::layout::{
     csrf_field, datetime, error_box, html_response, notice_box, page, see_other,
 };
 use crate::web::pages::login::{password_authority, user_label};
-use crate::web::pages::{Fields, audit_event};
+use crate::web::pages::{Fields, audit_event, encode_query_value, upstream};
 use crate::web::rate_limit::{self, Limit, RetryAfter};
 use crate::web::session::{Session, current_session, end_user_sessions, start_session};
 
@@ -87,7 +87,10 @@ impl SignedIn {
 }
 
 /// The signed-in user, or `None` (the caller redirects to the login page).
-async fn signed_in(state: &AppState, req: &Request) -> Result<Option<SignedIn>, PageError> {
+pub(super) async fn signed_in(
+    state: &AppState,
+    req: &Request,
+) -> Result<Option<SignedIn>, PageError> {
     let Some(session) = current_session(state, req).await? else {
         return Ok(None);
     };
@@ -131,6 +134,7 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "password" => "Your password was changed. Your other sessions were signed out.",
         "password_set" => "Your password was set. You can now sign in with it.",
         "removed" => "The sign-in method was removed.",
+        "linked" => "The sign-in method is linked to your account.",
         "revoked" => "The API key was revoked. It no longer works.",
         "grant_revoked" => "The application's access was withdrawn. Its tokens no longer work.",
         _ => return None,
@@ -219,6 +223,13 @@ async fn render(
     let email_enabled = authorities
         .iter()
         .any(|a| a.enabled && a.strategy == Strategy::Email);
+    // Upstream authorities the user may still link (one credential per authority is enough).
+    let linkable: Vec<&Authority> = authorities
+        .iter()
+        .filter(|a| a.enabled && upstream::has_flow(a.strategy))
+        .filter(|a| !credentials.iter().any(|c| c.authority_id == a.id))
+        .filter(|a| me.may(state, &format!("credential.{}.me", a.id), "create"))
+        .collect();
     let body = html! {
         @if let Some(notice) = messages.notice {
             (notice_box(notice))
@@ -283,6 +294,13 @@ async fn render(
             }
             @if email_enabled {
                 p { a href="/account/emails" { "Add an email address" } }
+            }
+            @for authority in &linkable {
+                p {
+                    a.button.secondary href={ "/account/link/" (encode_query_value(&authority.id)) } {
+                        "Link " (authority.name)
+                    }
+                }
             }
         }
         @if let Some(authority) = &password_authority {

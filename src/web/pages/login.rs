@@ -1,8 +1,9 @@
 //! `GET /`, `GET /login` and `POST /login/password` (SPEC §3 password strategy, §6 login page).
 //!
 //! The login page lists the enabled authorities: a password form, an email form (handled by
-//! `POST /login/email`), and a button per Google / SAML authority (`/login/<id>`). `return_to`
-//! travels through every form and is validated with [`safe_return_to`] before use.
+//! `POST /login/email`), and a button per upstream authority whose round trip authx runs
+//! (`/login/<id>`, see [`super::upstream`]: Google / OpenID Connect now, SAML when it is wired in).
+//! `return_to` travels through every form and is validated with [`safe_return_to`] before use.
 //!
 //! A password login answers the same page, with the same status (401) and the same message, for an
 //! unknown identifier, a wrong password and a disabled account, after the same bcrypt work (an
@@ -28,7 +29,7 @@ use crate::store::StoreError;
 use crate::web::csrf::csrf_token;
 use crate::web::pages::errors::PageError;
 use crate::web::pages::layout::{csrf_field, error_box, html_response, page, see_other};
-use crate::web::pages::{Fields, audit_event, encode_query_value};
+use crate::web::pages::{Fields, audit_event, encode_query_value, upstream};
 use crate::web::rate_limit::{self, Limit, RetryAfter};
 use crate::web::return_to::safe_return_to;
 use crate::web::session::{client_ip, current_session, start_session};
@@ -80,9 +81,10 @@ pub async fn render_login(
         .collect();
     let (csrf, new_cookie) = csrf_token(req);
     let has = |s: Strategy| authorities.iter().any(|a| a.strategy == s);
+    // Only strategies whose round trip authx runs (`/login/<id>` answers for them).
     let buttons: Vec<&Authority> = authorities
         .iter()
-        .filter(|a| matches!(a.strategy, Strategy::Google | Strategy::Saml))
+        .filter(|a| upstream::has_flow(a.strategy))
         .collect();
     let body = html! {
         @if let Some(message) = error {

@@ -12,6 +12,8 @@ pub mod layout;
 pub mod login;
 pub mod logout;
 pub mod reset;
+pub mod upstream;
+pub mod upstream_oidc;
 
 use poem::Request;
 

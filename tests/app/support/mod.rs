@@ -23,5 +23,6 @@ pub mod app;
 pub mod binary;
 pub mod db;
 pub mod oauth;
+pub mod oidc_provider;
 pub mod principals;
 pub mod smtp;
