@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Load benchmark of the token check (not a test): for SQLite and PostgreSQL, bootstrap an admin
-# with an API key, create a confidential client, start `authx serve` on a free loopback port and
-# drive it with wrk against GET /healthz (the baseline), POST /oauth2/introspect and Ego's
-# POST /o/check_api_key. Prints req/s, p50 and p99 per endpoint and the ratio check/healthz:
-# absolute figures on shared machines vary by 2x between runs, ratios much less (TESTING.md).
+# Load benchmark of the token check and the token endpoint (not a test): for SQLite and
+# PostgreSQL, bootstrap an admin with a password and an API key, start `authx serve` on a free
+# loopback port, create a trusted confidential client, and drive it with wrk against GET /healthz
+# (the baseline), POST /oauth2/introspect with the API key, Ego's POST /o/check_api_key,
+# POST /oauth2/token (client_credentials, then refresh_token walking rotation chains) and
+# POST /oauth2/introspect with a JWT access token. Prints req/s, p50 and p99 per endpoint and the
+# ratio to /healthz: absolute figures on shared machines vary by 2x between runs, ratios much less
+# (TESTING.md).
 #
 # Usage: bench/load.sh            (both backends)
 #        BENCH_BACKENDS=sqlite bench/load.sh
 # Environment: BENCH_DURATION (default 10s), BENCH_THREADS (2), BENCH_CONNECTIONS (64),
-#              BENCH_POSTGRES_URL (admin connection, default postgres://postgres@127.0.0.1:5432/postgres).
+#              BENCH_POSTGRES_URL (admin connection, default postgres://postgres@127.0.0.1:5432/postgres),
+#              BENCH_SKIP_BUILD=1 (use the existing target/release/authx, e.g. while the tree does
+#              not build).
 # Everything is bounded in time and stays on 127.0.0.1; the PostgreSQL database
 # authx_bench_<random> is created for the run and dropped at the end, also on failure.
 
@@ -22,6 +27,10 @@ CONNECTIONS="${BENCH_CONNECTIONS:-64}"
 BACKENDS="${BENCH_BACKENDS:-sqlite postgres}"
 PG_ADMIN="${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 BIN="$ROOT/target/release/authx"
+# The bench client's redirect URI (nothing listens there: refresh_chains.py reads the Location)
+# and its scope ceiling.
+REDIRECT_URI="http://127.0.0.1/callback"
+BENCH_SCOPE="AuthX:me:read"
 
 WORK="$(mktemp -d -t authx-bench.XXXXXX)"
 SERVER_PID=""
@@ -68,12 +77,16 @@ if ! command -v wrk >/dev/null 2>&1; then
         || { timeout 300 apt-get update >/dev/null 2>&1 && timeout 300 apt-get install -y wrk >/dev/null 2>&1; } \
         || die "cannot install wrk"
 fi
-for tool in curl python3 sha256sum openssl; do
+for tool in curl python3 openssl; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool is required"
 done
 
-log "building authx (release)"
-(cd "$ROOT" && timeout 1800 cargo build --release --quiet) || die "cargo build --release failed"
+if [[ "${BENCH_SKIP_BUILD:-0}" == 1 ]]; then
+    log "using the existing $BIN (BENCH_SKIP_BUILD=1)"
+else
+    log "building authx (release)"
+    (cd "$ROOT" && timeout 1800 cargo build --release --quiet) || die "cargo build --release failed"
+fi
 [[ -x "$BIN" ]] || die "no binary at $BIN"
 
 free_port() {
@@ -134,9 +147,12 @@ bench_backend() {
         *) die "unknown backend $backend" ;;
     esac
 
-    log "$backend: bootstrap-admin --issue-api-key"
-    local boot key
-    boot="$(timeout 120 "${CLEAN_ENV[@]}" "$BIN" --database-url "$url" bootstrap-admin --email bench@example.com --issue-api-key)" \
+    log "$backend: bootstrap-admin --password-stdin --issue-api-key"
+    local boot key password
+    # The password signs the admin in through the login form, to mint refresh tokens below.
+    password="bench-$(openssl rand -hex 16)"
+    boot="$(printf '%s\n' "$password" | timeout 120 "${CLEAN_ENV[@]}" "$BIN" --database-url "$url" \
+        bootstrap-admin --email bench@example.com --password-stdin --issue-api-key)" \
         || die "bootstrap-admin failed"
     key="$(grep -o 'axk_[A-Za-z0-9_-]*' <<<"$boot" | head -n1)"
     [[ -n "$key" ]] || die "bootstrap-admin printed no API key"
@@ -154,27 +170,18 @@ bench_backend() {
     done
     curl -fsS -o /dev/null --max-time 2 "$base/readyz" || die "server not ready after 30 s"
 
-    # A confidential client for the checker: through the admin API, or straight into the database
-    # when the clients resource is not there.
+    # A confidential client through the admin API: the checker of the key checks, and the OAuth
+    # client of the token endpoint runs. Trusted (no consent page) with a loopback redirect URI, so
+    # refresh_chains.py can run the code flow; its ceiling AuthX:me:read is what its machine user
+    # (every user has the bootstrap's `default` role, AuthX:me:*) gets by client_credentials.
     local client_id="bench" client_secret="" created
     created="$(curl -sS --max-time 10 -X POST "$base/api/v1/clients" \
         -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
-        -d '{"id":"bench","name":"Benchmark checker","type":"confidential"}' || true)"
+        -d "{\"id\":\"$client_id\",\"name\":\"Benchmark client\",\"type\":\"confidential\",\"trusted\":true,
+             \"redirect_uris\":[\"$REDIRECT_URI\"],\"scopes\":[\"$BENCH_SCOPE\"]}")" \
+        || die "POST /api/v1/clients failed"
     client_secret="$(json_field secret <<<"$created" 2>/dev/null || true)"
-    if [[ "$client_secret" != axs_* ]]; then
-        log "$backend: POST /api/v1/clients unavailable; inserting the client with SQL"
-        client_secret="axs_$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=\n')"
-        local hash now sql
-        hash="$(printf '%s' "$client_secret" | sha256sum | cut -d' ' -f1)"
-        now="$(date +%s)"
-        sql="INSERT INTO clients (id, name, type, created_at, updated_at) VALUES ('$client_id', 'Benchmark checker', 'confidential', $now, $now);
-             INSERT INTO client_secrets (id, client_id, secret_hash, created_at) VALUES ('$(python3 -c 'import uuid; print(uuid.uuid4())')', '$client_id', '$hash', $now);"
-        if [[ "$backend" == sqlite ]]; then
-            timeout 30 sqlite3 "$WORK/bench.db" "$sql" || die "cannot insert the client (sqlite)"
-        else
-            timeout 30 psql "$url" -v ON_ERROR_STOP=1 -qc "$sql" >/dev/null || die "cannot insert the client (postgres)"
-        fi
-    fi
+    [[ "$client_secret" == axs_* ]] || die "POST /api/v1/clients gave no secret: $created"
 
     export BENCH_BASIC BENCH_TOKEN
     BENCH_BASIC="$(printf '%s:%s' "$client_id" "$client_secret" | base64 -w0)"
@@ -185,13 +192,38 @@ bench_backend() {
         --data-urlencode "token=$key")"
     [[ "$(json_field active <<<"$answer")" == "True" ]] || die "introspection is not active: $answer"
 
+    # The refresh chains: one family per chain, BENCH_CONNECTIONS / BENCH_THREADS + 4 per thread
+    # so every connection has its own and a few spare (refresh.lua explains why tokens are never
+    # shared).
+    local chains=$(( (CONNECTIONS / THREADS + 4) * THREADS ))
+    log "$backend: minting $chains refresh-token chains (login form + code flow)"
+    export BENCH_REFRESH_TOKENS BENCH_THREADS="$THREADS"
+    BENCH_REFRESH_TOKENS="$(BENCH_LOGIN=bench@example.com BENCH_PASSWORD="$password" timeout 300 \
+        python3 "$BENCH_DIR/refresh_chains.py" "$base" "$client_id" "$REDIRECT_URI" "offline_access $BENCH_SCOPE" "$chains" \
+        | tr '\n' ' ')" || die "cannot mint refresh tokens"
+
     run_wrk "$backend" "GET /healthz" "$base/healthz"
     run_wrk "$backend" "POST /oauth2/introspect" "$base/oauth2/introspect" "$BENCH_DIR/introspect.lua"
     run_wrk "$backend" "POST /o/check_api_key" "$base/o/check_api_key" "$BENCH_DIR/check_api_key.lua"
+    run_wrk "$backend" "POST /oauth2/token (client_credentials)" "$base/oauth2/token" "$BENCH_DIR/client_credentials.lua"
+    run_wrk "$backend" "POST /oauth2/token (refresh_token)" "$base/oauth2/token" "$BENCH_DIR/refresh.lua"
+    log "$backend: $(grep -h '^refresh chains broken:' "$WORK"/wrk-"$backend"-*refresh_token*.txt || echo 'refresh chains broken: ?')"
+
+    # Introspection of a JWT access token (signature, claims, the jti's revocation state and the
+    # user's current access), issued just now so it outlives the run (10 min by default).
+    local jwt
+    jwt="$(curl -sS --max-time 5 -X POST "$base/oauth2/token" -H "Authorization: Basic $BENCH_BASIC" \
+        --data-urlencode grant_type=client_credentials | json_field access_token)"
+    [[ "$jwt" == *.*.* ]] || die "client_credentials gave no JWT"
+    BENCH_TOKEN="$jwt"
+    answer="$(curl -sS --max-time 5 -X POST "$base/oauth2/introspect" -H "Authorization: Basic $BENCH_BASIC" \
+        --data-urlencode "token=$jwt")"
+    [[ "$(json_field active <<<"$answer")" == "True" ]] || die "JWT introspection is not active: $answer"
+    run_wrk "$backend" "POST /oauth2/introspect (JWT)" "$base/oauth2/introspect" "$BENCH_DIR/introspect.lua"
 
     stop_server
     [[ "$backend" == postgres ]] && drop_pg_db
-    unset BENCH_BASIC BENCH_TOKEN
+    unset BENCH_BASIC BENCH_TOKEN BENCH_REFRESH_TOKENS
 }
 
 for backend in $BACKENDS; do

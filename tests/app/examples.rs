@@ -127,7 +127,11 @@ async fn api_key_service_checks_keys_with_authx() {
 }
 
 /// Starts example `name` (built first) with stdout and stderr piped; killed when dropped.
-async fn start_example(name: &'static str, args: &[&str], envs: &[(&str, &str)]) -> tokio::process::Child {
+async fn start_example(
+    name: &'static str,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> tokio::process::Child {
     let path = tokio::task::spawn_blocking(move || build_example(name))
         .await
         .unwrap();
@@ -193,7 +197,11 @@ fn b64_json(value: &Value) -> String {
 }
 
 /// `GET /orders` with `token`: the status, the `WWW-Authenticate` header and the body.
-async fn get_orders(http: &reqwest::Client, url: &str, token: Option<&str>) -> (u16, String, String) {
+async fn get_orders(
+    http: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+) -> (u16, String, String) {
     let mut request = http.get(url);
     if let Some(token) = token {
         request = request.bearer_auth(token);
@@ -252,9 +260,17 @@ async fn resource_server_verifies_access_tokens_offline() {
         .unwrap();
     app.state
         .store
-        .add_role_member("reads-all-but-orders", auditor.machine_user_id.as_deref().unwrap())
+        .add_role_member(
+            "reads-all-but-orders",
+            auditor.machine_user_id.as_deref().unwrap(),
+        )
         .await
         .unwrap();
+
+    // authx creates its first signing key when it first signs: issue a token before the resource
+    // server reads the JWKS, or it would find the set empty and (rate limit) refuse that kid for
+    // a second.
+    let good = client_token(&app, &reader).await;
 
     let listen = format!("127.0.0.1:{}", free_port());
     let mut server = start_example(
@@ -278,11 +294,14 @@ async fn resource_server_verifies_access_tokens_offline() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(up, "the resource server did not start: {:?}", log.lock().unwrap());
+    assert!(
+        up,
+        "the resource server did not start: {:?}",
+        log.lock().unwrap()
+    );
     assert_eq!(fetches(&log), 1, "the JWKS is fetched at start");
 
     // A token with the scope.
-    let good = client_token(&app, &reader).await;
     let (status, _, body) = get_orders(&http, &url, Some(&good)).await;
     assert_eq!(status, 200, "{body}");
     let body: Value = serde_json::from_str(&body).unwrap();
@@ -341,7 +360,10 @@ async fn resource_server_verifies_access_tokens_offline() {
         &jsonwebtoken::EncodingKey::from_secret(public_x.as_bytes()),
     )
     .unwrap();
-    invalid(get_orders(&http, &url, Some(&confused)).await, "HS256 with the public key");
+    invalid(
+        get_orders(&http, &url, Some(&confused)).await,
+        "HS256 with the public key",
+    );
 
     // Tokens signed by authx's real key, each wrong in one claim or header.
     let now = authx::domain::now();
@@ -363,13 +385,33 @@ async fn resource_server_verifies_access_tokens_offline() {
         async move { state.keys.sign(&state, &claims, typ).await.unwrap() }
     };
     let crafted = signed(json!({}), "at+jwt").await;
-    assert_eq!(get_orders(&http, &url, Some(&crafted)).await.0, 200, "the unchanged token");
+    assert_eq!(
+        get_orders(&http, &url, Some(&crafted)).await.0,
+        200,
+        "the unchanged token"
+    );
     for (what, changes, typ) in [
-        ("expired", json!({"iat": now - 720, "exp": now - 120}), "at+jwt"),
-        ("issued in the future", json!({"iat": now + 300, "exp": now + 900}), "at+jwt"),
+        (
+            "expired",
+            json!({"iat": now - 720, "exp": now - 120}),
+            "at+jwt",
+        ),
+        (
+            "issued in the future",
+            json!({"iat": now + 300, "exp": now + 900}),
+            "at+jwt",
+        ),
         ("no iat", json!({"iat": null}), "at+jwt"),
-        ("other issuer", json!({"iss": "https://id.other.example"}), "at+jwt"),
-        ("other audience", json!({"aud": "https://api.other.example"}), "at+jwt"),
+        (
+            "other issuer",
+            json!({"iss": "https://id.other.example"}),
+            "at+jwt",
+        ),
+        (
+            "other audience",
+            json!({"aud": "https://api.other.example"}),
+            "at+jwt",
+        ),
         ("no exp", json!({"exp": null}), "at+jwt"),
         // An ID token is signed by the same key; it is not an access token (RFC 9068 §4).
         ("typ JWT", json!({}), "JWT"),
@@ -391,7 +433,10 @@ async fn resource_server_verifies_access_tokens_offline() {
     )
     .await;
     let foreign_token = client_token(&other, &foreign).await;
-    invalid(get_orders(&http, &url, Some(&foreign_token)).await, "another authx");
+    invalid(
+        get_orders(&http, &url, Some(&foreign_token)).await,
+        "another authx",
+    );
     other.stop().await.unwrap();
 
     // Unknown kids make the server fetch the JWKS again, at most once a second: a burst of them
@@ -458,13 +503,19 @@ async fn cli_setup(app: &TestApp) -> (crate::web_password::Person, Browser) {
     )
     .await;
     let browser = Browser::new(app);
-    assert_eq!(browser.login(&ada.username, &ada.password).await.status(), 303);
+    assert_eq!(
+        browser.login(&ada.username, &ada.password).await.status(),
+        303
+    );
     (ada, browser)
 }
 
 /// Starts `pkce_cli` for client `cli` and returns it, its stderr lines and the authorization URL
 /// it printed.
-async fn start_cli(app: &TestApp, scopes: &[&str]) -> (tokio::process::Child, Arc<Mutex<Vec<String>>>, String) {
+async fn start_cli(
+    app: &TestApp,
+    scopes: &[&str],
+) -> (tokio::process::Child, Arc<Mutex<Vec<String>>>, String) {
     let mut args = vec!["cli"];
     args.extend_from_slice(scopes);
     let mut cli = start_example("pkce_cli", &args, &[("AUTHX_URL", app.base.as_str())]).await;
@@ -495,7 +546,8 @@ async fn finish(mut cli: tokio::process::Child) -> (std::process::ExitStatus, St
 async fn pkce_cli_signs_in_through_a_loopback_redirect() {
     let app = TestApp::spawn(TestDb::sqlite().await).await;
     let (ada, browser) = cli_setup(&app).await;
-    let (cli, stderr, url) = start_cli(&app, &["openid", "offline_access", "Shop:orders:read"]).await;
+    let (cli, stderr, url) =
+        start_cli(&app, &["openid", "offline_access", "Shop:orders:read"]).await;
     let asked = query_of(&url);
     assert_eq!(asked["client_id"], "cli");
     assert_eq!(asked["code_challenge_method"], "S256");
@@ -507,7 +559,10 @@ async fn pkce_cli_signs_in_through_a_loopback_redirect() {
     );
 
     // The browser opens the URL, consents, and is sent back to the loopback listener.
-    let params: Vec<(&str, &str)> = asked.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let params: Vec<(&str, &str)> = asked
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let back = authorize_with(&app, &browser.client, &params, "allow").await;
     assert!(back.starts_with(&format!("{redirect_uri}?")), "{back}");
     assert_eq!(query_of(&back)["iss"], app.base);
@@ -518,13 +573,21 @@ async fn pkce_cli_signs_in_through_a_loopback_redirect() {
     let pairs: Vec<(String, String)> = forged
         .query_pairs()
         .map(|(k, v)| {
-            let v = if k == "state" { "forged".into() } else { v.into_owned() };
+            let v = if k == "state" {
+                "forged".into()
+            } else {
+                v.into_owned()
+            };
             (k.into_owned(), v)
         })
         .collect();
     forged.query_pairs_mut().clear().extend_pairs(pairs);
     assert_eq!(http.get(forged).send().await.unwrap().status(), 400);
-    let r = http.get(redirect_uri.replace("/callback", "/favicon.ico")).send().await.unwrap();
+    let r = http
+        .get(redirect_uri.replace("/callback", "/favicon.ico"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     // The real redirect.
     let r = http.get(&back).send().await.unwrap();
@@ -538,7 +601,12 @@ async fn pkce_cli_signs_in_through_a_loopback_redirect() {
     assert_eq!(tokens["scope"], "openid offline_access Shop:orders:read");
     assert_eq!(tokens["expires_in"], 600);
     assert!(tokens["expires_at"].as_u64().unwrap() > 0);
-    assert!(tokens["refresh_token"].as_str().unwrap().starts_with("axr_"));
+    assert!(
+        tokens["refresh_token"]
+            .as_str()
+            .unwrap()
+            .starts_with("axr_")
+    );
     assert!(tokens["id_token"].as_str().is_some(), "{tokens}");
     let claims = &tokens["access_token_claims"];
     assert_eq!(claims["sub"], ada.user_id.as_str());
