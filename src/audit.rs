@@ -14,9 +14,15 @@ use crate::state::AppState;
 /// short-lived token-check decisions (`check_cache`): the node that made a change never answers
 /// from before it.
 pub async fn record(state: &AppState, event: NewAuditEvent) {
+    // Issuing a code or a token changes nothing a check depends on (revocations, role and key
+    // changes do), so it keeps the caches: the token endpoint would otherwise empty them on every
+    // request and authenticate each client the slow way.
     let is_change = event.outcome == crate::domain::audit::Outcome::Success
         && !event.action.starts_with("login")
-        && event.action != "logout";
+        && !matches!(
+            event.action.as_str(),
+            "logout" | "oauth2.token.issue" | "oauth2.code.issue"
+        );
     if is_change {
         state.checks.clear();
     }

@@ -18,6 +18,7 @@ pub mod http;
 pub mod login;
 pub mod oauth2;
 pub mod password;
+pub mod saml_metadata;
 pub mod scopes;
 pub mod secret;
 pub mod startup;

@@ -38,6 +38,8 @@ pub struct VerifiedIdentity {
     pub display_name: Option<String>,
     pub given_name: Option<String>,
     pub family_name: Option<String>,
+    /// URL of a profile picture.
+    pub picture: Option<String>,
 }
 
 /// Why a sign-in could not be resolved to a user. The messages are safe to show: they reveal
@@ -258,7 +260,17 @@ async fn create_user(
                 primary: true,
             })
             .collect(),
-        photos: Vec::new(),
+        // Only web URLs are kept: the picture is shown by relying parties (OIDC `picture`).
+        photos: identity
+            .picture
+            .iter()
+            .filter(|p| p.starts_with("https://") || p.starts_with("http://"))
+            .map(|p| ProfileValue {
+                value: p.clone(),
+                kind: None,
+                primary: true,
+            })
+            .collect(),
     };
     let user = store
         .create_user_with_credentials(
@@ -302,6 +314,7 @@ fn snapshot(identity: &VerifiedIdentity) -> Value {
             "display_name": identity.display_name,
             "given_name": identity.given_name,
             "family_name": identity.family_name,
+            "picture": identity.picture,
         }
     })
 }

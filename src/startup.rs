@@ -44,6 +44,9 @@ pub enum StartupError {
     /// The OpenID Connect client (upstream logins) cannot be built (its HTTP client, TLS setup).
     #[error("OpenID Connect client: {0}")]
     Oidc(authx_strategy_google::OidcError),
+    /// The HTTP client that fetches SAML IdP metadata cannot be built (its TLS setup).
+    #[error("SAML metadata client: {0}")]
+    SamlMetadata(reqwest::Error),
 }
 
 /// A server that has connected to its database and bound its port, ready to run.
@@ -91,6 +94,9 @@ impl App {
             authx_strategy_google::OidcClient::new(authx_strategy_google::OidcOptions::default())
                 .map_err(StartupError::Oidc)?,
         );
+        let saml_metadata = Arc::new(
+            crate::saml_metadata::MetadataCache::new().map_err(StartupError::SamlMetadata)?,
+        );
         if config.email.transport() == "log" {
             tracing::warn!(
                 "email.transport is `log`: login and reset links are written to this log instead \
@@ -131,6 +137,7 @@ impl App {
             checks,
             keys: Arc::new(crate::oauth2::keys::Keys::new()),
             oidc,
+            saml_metadata,
         };
         Ok(Self {
             listener,
@@ -202,6 +209,11 @@ impl App {
             .with(RequestIdMiddleware);
         let timeout = Duration::from_secs(state.config.server.shutdown_timeout_secs);
         tracing::info!(%addr, %issuer, backend = state.store.backend(), "authx listening");
+        // A signing key exists before the first request: resource servers that fetch the JWKS
+        // at start-up would otherwise cache an empty set.
+        if let Err(error) = state.keys.ensure_active(&state).await {
+            tracing::warn!(error = %crate::api::error::ErrorChain(&error), "no signing key yet");
+        }
         let acceptor = TcpAcceptor::from_tokio(listener)?;
         let sweeper = (state.config.server.sweep_interval_secs > 0).then(|| {
             tokio::spawn(crate::sweeper::run(

@@ -24,4 +24,7 @@ pub struct AppState {
     /// The OpenID Connect relying party every `google` authority logs in through (its caches of
     /// discovery documents and key sets are per issuer, shared by all of them).
     pub oidc: Arc<authx_strategy_google::OidcClient>,
+    /// The IdP metadata of `saml` authorities as this node uses it (fetched metadata is cached
+    /// and refreshed, see `saml_metadata`).
+    pub saml_metadata: Arc<crate::saml_metadata::MetadataCache>,
 }

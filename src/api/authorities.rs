@@ -1,13 +1,19 @@
 //! `/api/v1/authorities`: configured ways to log in (SPEC §1, §3, §2.6).
 //!
 //! Scopes: `AuthX:authority:create`, `AuthX:authority.<id>:read|update|delete`. Lists show only
-//! the authorities the caller may read. `details` are validated per strategy by
-//! [`validate_details`] (the strategy crate's own validation where there is one, see
-//! `crate::strategies`); secret fields (`client_secret`) are write-only: answers say
-//! `client_secret_set` instead, and an update that omits the secret keeps the stored one — for
-//! `google`, only while the issuer and client id stay the same
+//! the authorities the caller may read. `details` are validated and redacted by the strategy's
+//! crate ([`validate_details`], `crate::strategies`); secret fields (google's `client_secret`)
+//! are write-only: answers say `client_secret_set` instead, and an update that omits the secret
+//! keeps the stored one only while the issuer and client id stay the same
 //! ([`authx_strategy_google::merge_details`]: a secret must never travel to another provider).
+//!
+//! A `saml` authority whose IdP metadata comes by URL is checked online when it is saved enabled
+//! (created enabled, or updated with new details or `enabled: true`): the metadata is fetched and
+//! must yield a signing certificate, else the answer is a 400 naming `details.idp_metadata_url`.
+//! Pasted metadata is checked the same way by the strategy's validation. What was fetched primes
+//! this node's metadata cache (`crate::saml_metadata`), which re-checks on every refresh.
 
+use authx_strategy_saml::{IdentityProvider, MetadataSource, SamlDetails};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -20,6 +26,7 @@ use crate::api::security::BearerAuth;
 use crate::domain::audit::Outcome;
 use crate::domain::authority::{Authority, AuthorityPatch, NewAuthority, Strategy};
 use crate::domain::id::is_valid_slug;
+use crate::saml_metadata::MetadataCache;
 use crate::state::AppState;
 use crate::store::StoreError;
 
@@ -195,16 +202,26 @@ impl AuthoritiesApi {
         }
         let details = body.details.unwrap_or_else(|| Value::Object(Map::new()));
         let details = validate_details(strategy, &details)?;
+        let enabled = body.enabled.unwrap_or(true);
+        let fetched = if enabled {
+            check_saml_metadata(&state.saml_metadata, strategy, &details).await?
+        } else {
+            None
+        };
         let authority = state
             .store
             .create_authority(NewAuthority {
                 id: body.id,
                 strategy,
                 name: body.name,
-                enabled: body.enabled.unwrap_or(true),
+                enabled,
                 details,
             })
             .await?;
+        state.saml_metadata.forget(&authority.id);
+        if let Some((source, idp)) = fetched {
+            state.saml_metadata.remember(&authority.id, &source, idp);
+        }
         crate::audit::record(
             &state,
             p.audit_event("authority.create", Outcome::Success)
@@ -264,12 +281,19 @@ impl AuthoritiesApi {
             Some(mut details) => {
                 if current.strategy == Strategy::Google {
                     details = authx_strategy_google::merge_details(&current.details, &details);
-                } else {
-                    keep_stored_secrets(&mut details, &current.details);
                 }
                 Some(validate_details(current.strategy, &details)?)
             }
             None => None,
+        };
+        // An authority left enabled is checked when its settings change or it is switched on; a
+        // rename or a switch-off does not depend on the IdP being reachable.
+        let enabled = body.enabled.unwrap_or(current.enabled);
+        let fetched = if enabled && (details.is_some() || body.enabled == Some(true)) {
+            let in_force = details.as_ref().unwrap_or(&current.details);
+            check_saml_metadata(&state.saml_metadata, current.strategy, in_force).await?
+        } else {
+            None
         };
         let authority = state
             .store
@@ -286,6 +310,10 @@ impl AuthoritiesApi {
                 StoreError::NotFound => ApiError::not_found(format!("no authority '{id}'")),
                 e => e.into(),
             })?;
+        state.saml_metadata.forget(&id);
+        if let Some((source, idp)) = fetched {
+            state.saml_metadata.remember(&id, &source, idp);
+        }
         crate::audit::record(
             &state,
             p.audit_event("authority.update", Outcome::Success)
@@ -324,6 +352,7 @@ impl AuthoritiesApi {
                 StoreError::Reference(_) => ApiError::conflict("authority has credentials"),
                 e => e.into(),
             })?;
+        state.saml_metadata.forget(&id);
         crate::audit::record(
             &state,
             p.audit_event("authority.delete", Outcome::Success)
@@ -346,41 +375,6 @@ async fn load(state: &AppState, id: &str) -> Result<Authority, ApiError> {
 /// where these name the password and email forms' own routes.
 const RESERVED_LOGIN_IDS: &[&str] = &["password", "email"];
 
-/// Fields of `details` that are write-only (for strategies without a crate of their own).
-const SECRET_FIELDS: &[&str] = &["client_secret"];
-
-/// Copies stored secret fields into `details` where the update omits them (strategies without
-/// their own merge rule).
-fn keep_stored_secrets(details: &mut Value, stored: &Value) {
-    let (Some(new), Some(old)) = (details.as_object_mut(), stored.as_object()) else {
-        return;
-    };
-    for field in SECRET_FIELDS {
-        if !new.contains_key(*field)
-            && let Some(value) = old.get(*field)
-        {
-            new.insert((*field).to_owned(), value.clone());
-        }
-    }
-}
-
-/// The stored settings as shown: secret fields replaced by `<field>_set: true`.
-fn redact(details: &Value) -> Value {
-    let Some(map) = details.as_object() else {
-        return details.clone();
-    };
-    let mut out = Map::new();
-    for (key, value) in map {
-        if SECRET_FIELDS.contains(&key.as_str()) {
-            let set = value.as_str().is_some_and(|s| !s.is_empty());
-            out.insert(format!("{key}_set"), Value::Bool(set));
-        } else {
-            out.insert(key.clone(), value.clone());
-        }
-    }
-    Value::Object(out)
-}
-
 fn strategy_from_dto(s: StrategyDto) -> Strategy {
     match s {
         StrategyDto::Password => Strategy::Password,
@@ -402,10 +396,7 @@ fn strategy_to_dto(s: Strategy) -> StrategyDto {
 /// A stored authority as the API shows it (secrets redacted, by the strategy crate where there is
 /// one).
 pub fn authority_to_dto(a: Authority) -> AuthorityDto {
-    let details = match crate::strategies::strategy(a.strategy) {
-        Some(implementation) => implementation.redact_details(&a.details),
-        None => redact(&a.details),
-    };
+    let details = crate::strategies::strategy(a.strategy).redact_details(&a.details);
     AuthorityDto {
         details,
         id: a.id,
@@ -417,213 +408,44 @@ pub fn authority_to_dto(a: Authority) -> AuthorityDto {
     }
 }
 
-/// Validates the `details` of an authority of `strategy` and returns their normal form (defaults
-/// filled in). Errors name the bad field as `details.<key>`; unknown keys are refused.
+/// Validates the `details` of an authority of `strategy` with the strategy's crate and returns
+/// their normal form (defaults filled in). Errors name the bad field as `details.<key>`; unknown
+/// keys are refused.
 pub fn validate_details(strategy: Strategy, details: &Value) -> Result<Value, ApiError> {
-    // Strategies with their own crate validate their own details.
-    if let Some(implementation) = crate::strategies::strategy(strategy) {
-        return implementation
-            .validate_details(details)
-            .map_err(|e| match e {
-                authx_strategy_core::StrategyError::InvalidDetails { field, message } => {
-                    ApiError::invalid_field(field, message)
-                }
-                other => ApiError::invalid_field("details", other.to_string()),
-            });
+    crate::strategies::strategy(strategy)
+        .validate_details(details)
+        .map_err(|e| match e {
+            authx_strategy_core::StrategyError::InvalidDetails { field, message } => {
+                ApiError::invalid_field(field, message)
+            }
+            other => ApiError::invalid_field("details", other.to_string()),
+        })
+}
+
+/// For a `saml` authority with validated `details` whose metadata comes by URL: fetches and
+/// checks it now (reachable, an IdP, a signing certificate), refusing with a 400 naming
+/// `details.idp_metadata_url`. Returns what was fetched, for the metadata cache once the
+/// authority is saved; `None` for other strategies and pasted metadata (validation checked it).
+async fn check_saml_metadata(
+    cache: &MetadataCache,
+    strategy: Strategy,
+    details: &Value,
+) -> Result<Option<(MetadataSource, IdentityProvider)>, ApiError> {
+    if strategy != Strategy::Saml {
+        return Ok(None);
     }
-    let Some(map) = details.as_object() else {
-        return Err(ApiError::invalid_field("details", "must be a JSON object"));
+    let saml = SamlDetails::from_details(details)
+        .map_err(|e| ApiError::invalid_field("details", e.to_string()))?;
+    let MetadataSource::Url(url) = &saml.metadata else {
+        return Ok(None);
     };
-    let mut d = Details {
-        map,
-        out: Map::new(),
-    };
-    match strategy {
-        // Served by their strategy crates above.
-        Strategy::Password | Strategy::Email | Strategy::Google => {}
-        Strategy::Saml => {
-            d.allow(&[
-                "idp_metadata_xml",
-                "idp_metadata_url",
-                "sp_entity_id",
-                "name_id_format",
-                "email_attribute",
-                "given_name_attribute",
-                "family_name_attribute",
-                "match_users_by_email",
-                "creates_users",
-                "role_ids",
-                "allowed_clock_skew_secs",
-                "allow_idp_initiated",
-            ])?;
-            let xml = d.string("idp_metadata_xml")?;
-            let url = d.https_url("idp_metadata_url")?;
-            match (xml, url) {
-                (true, true) => {
-                    return Err(ApiError::invalid_field(
-                        "details.idp_metadata_url",
-                        "give either idp_metadata_xml or idp_metadata_url, not both",
-                    ));
-                }
-                (false, false) => {
-                    return Err(ApiError::invalid_field(
-                        "details.idp_metadata_xml",
-                        "one of idp_metadata_xml or idp_metadata_url is required",
-                    ));
-                }
-                _ => {}
-            }
-            d.required_string("sp_entity_id")?;
-            for key in [
-                "name_id_format",
-                "email_attribute",
-                "given_name_attribute",
-                "family_name_attribute",
-            ] {
-                d.string(key)?;
-            }
-            d.bool("match_users_by_email")?;
-            d.bool("creates_users")?;
-            d.strings("role_ids", is_valid_slug)?;
-            d.int("allowed_clock_skew_secs", 0, 600)?;
-            d.bool("allow_idp_initiated")?;
-        }
+    match cache.fetch(url).await {
+        Ok(idp) => Ok(Some((saml.metadata, idp))),
+        Err(error) => Err(ApiError::invalid_field(
+            "details.idp_metadata_url",
+            error.to_string(),
+        )),
     }
-    Ok(Value::Object(d.out))
-}
-
-/// A `details` object being validated: reads from `map`, writes the accepted fields to `out`.
-struct Details<'a> {
-    map: &'a Map<String, Value>,
-    out: Map<String, Value>,
-}
-
-fn field(key: &str) -> String {
-    format!("details.{key}")
-}
-
-impl Details<'_> {
-    fn allow(&self, known: &[&str]) -> Result<(), ApiError> {
-        match self.map.keys().find(|k| !known.contains(&k.as_str())) {
-            Some(unknown) => Err(ApiError::invalid_field(
-                field(unknown),
-                format!("unknown setting (allowed: {})", known.join(", ")),
-            )),
-            None => Ok(()),
-        }
-    }
-
-    fn int(&mut self, key: &str, min: i64, max: i64) -> Result<(), ApiError> {
-        let Some(value) = self.map.get(key) else {
-            return Ok(());
-        };
-        match value.as_i64() {
-            Some(n) if (min..=max).contains(&n) => {
-                self.out.insert(key.to_owned(), Value::from(n));
-                Ok(())
-            }
-            _ => Err(ApiError::invalid_field(
-                field(key),
-                format!("must be an integer from {min} to {max}"),
-            )),
-        }
-    }
-
-    fn bool(&mut self, key: &str) -> Result<(), ApiError> {
-        let Some(value) = self.map.get(key) else {
-            return Ok(());
-        };
-        match value.as_bool() {
-            Some(b) => {
-                self.out.insert(key.to_owned(), Value::Bool(b));
-                Ok(())
-            }
-            None => Err(ApiError::invalid_field(field(key), "must be true or false")),
-        }
-    }
-
-    /// An optional non-empty string (at most 100 000 bytes); whether it was given.
-    fn string(&mut self, key: &str) -> Result<bool, ApiError> {
-        let Some(value) = self.map.get(key) else {
-            return Ok(false);
-        };
-        match value.as_str() {
-            Some(s) if !s.trim().is_empty() && s.len() <= 100_000 => {
-                self.out.insert(key.to_owned(), Value::String(s.to_owned()));
-                Ok(true)
-            }
-            _ => Err(ApiError::invalid_field(
-                field(key),
-                "must be a non-empty string",
-            )),
-        }
-    }
-
-    fn required_string(&mut self, key: &str) -> Result<(), ApiError> {
-        if self.string(key)? {
-            Ok(())
-        } else {
-            Err(ApiError::invalid_field(field(key), "is required"))
-        }
-    }
-
-    /// An optional absolute `https` URL; whether it was given.
-    fn https_url(&mut self, key: &str) -> Result<bool, ApiError> {
-        let Some(value) = self.map.get(key) else {
-            return Ok(false);
-        };
-        let ok = value.as_str().filter(|s| is_https_url(s));
-        match ok {
-            Some(s) => {
-                self.out.insert(key.to_owned(), Value::String(s.to_owned()));
-                Ok(true)
-            }
-            None => Err(ApiError::invalid_field(
-                field(key),
-                "must be an absolute https URL",
-            )),
-        }
-    }
-
-    fn strings(&mut self, key: &str, valid: impl Fn(&str) -> bool) -> Result<(), ApiError> {
-        let Some(value) = self.map.get(key) else {
-            return Ok(());
-        };
-        let Some(items) = value.as_array() else {
-            return Err(ApiError::invalid_field(
-                field(key),
-                "must be an array of strings",
-            ));
-        };
-        let mut out = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            match item.as_str() {
-                Some(s) if valid(s) => out.push(Value::String(s.to_owned())),
-                _ => {
-                    return Err(ApiError::invalid_field(
-                        format!("details.{key}/{i}"),
-                        "is not a valid entry",
-                    ));
-                }
-            }
-        }
-        self.out.insert(key.to_owned(), Value::Array(out));
-        Ok(())
-    }
-}
-
-/// Whether `s` is an absolute `https://host…` URL without whitespace or a fragment.
-fn is_https_url(s: &str) -> bool {
-    let Some(rest) = s.strip_prefix("https://") else {
-        return false;
-    };
-    let host = rest.split(['/', '?']).next().unwrap_or_default();
-    !host.is_empty()
-        && !host.contains('@')
-        && !s.contains('#')
-        && s.len() <= 2000
-        && s.bytes().all(|b| b.is_ascii_graphic())
-        && s.parse::<poem::http::Uri>().is_ok()
 }
 
 #[cfg(test)]
@@ -680,17 +502,13 @@ mod tests {
             )
             .is_ok()
         );
+        let e = validate_details(
+            Strategy::Saml,
+            &json!({"sp_entity_id": "sp", "idp_metadata_xml": "<x/>"}),
+        )
+        .err();
+        assert_eq!(e.map(field_of).as_deref(), Some("details.idp_metadata_xml"));
         let e = validate_details(Strategy::Saml, &json!([])).err();
         assert_eq!(e.map(field_of).as_deref(), Some("details"));
-    }
-
-    #[test]
-    fn secrets_are_redacted_and_kept() {
-        let stored = json!({"client_id": "c", "client_secret": "hunter2"});
-        let shown = redact(&stored);
-        assert_eq!(shown, json!({"client_id": "c", "client_secret_set": true}));
-        let mut update = json!({"client_id": "d"});
-        keep_stored_secrets(&mut update, &stored);
-        assert_eq!(update["client_secret"], "hunter2");
     }
 }

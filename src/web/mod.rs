@@ -18,7 +18,9 @@ use poem::http::header::{
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Request, Response, Route, get, post};
 
 use crate::oauth2::{authorize, logout as oauth2_logout};
-use pages::{account, account_grants, email, login, logout, reset, upstream, upstream_oidc};
+use pages::{
+    account, account_grants, email, login, logout, reset, upstream, upstream_oidc, upstream_saml,
+};
 
 /// The Content-Security-Policy of every page: nothing from elsewhere, no scripts at all, forms
 /// only to this server, never framed.
@@ -37,6 +39,11 @@ pub fn routes() -> Route {
             "/login/:authority_id/callback",
             page(get(upstream_oidc::callback)),
         )
+        .at(
+            "/login/:authority_id/metadata",
+            page(get(upstream_saml::metadata)),
+        )
+        .at("/login/:authority_id/acs", page(post(upstream_saml::acs)))
         .at(
             "/login/email/verify",
             page(get(email::login_link_page).post(email::login_with_link)),

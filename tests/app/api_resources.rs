@@ -273,15 +273,47 @@ async fn authorities_crud_and_details(db: TestDb) {
     )
     .await;
     assert_eq!(bad_field(s, &p), "details.allowed_clock_skew_secs");
-    let (s, idp) = post(
+    // Metadata by URL is fetched when an enabled authority is saved: unreachable is refused
+    // (naming the field), and a disabled authority is saved without fetching.
+    let (s, p) = post(
         &app,
         &admin,
         "/api/v1/authorities",
         json!({"id": "idp", "strategy": "saml", "name": "IdP",
+               "details": {"idp_metadata_url": "https://127.0.0.1:1/md", "sp_entity_id": "authx"}}),
+    )
+    .await;
+    assert_eq!(bad_field(s, &p), "details.idp_metadata_url");
+    let (s, idp) = post(
+        &app,
+        &admin,
+        "/api/v1/authorities",
+        json!({"id": "idp", "strategy": "saml", "name": "IdP", "enabled": false,
                "details": {"idp_metadata_url": "https://idp.example/md", "sp_entity_id": "authx"}}),
     )
     .await;
     assert_eq!(s, 201, "{idp}");
+    // Normalised by the strategy crate: the defaults are filled in.
+    assert_eq!(idp["details"]["allowed_clock_skew_secs"], 120);
+    assert_eq!(idp["details"]["allow_idp_initiated"], false);
+    let (s, p) = patch(
+        &app,
+        &admin,
+        "/api/v1/authorities/idp",
+        json!({"details": {"idp_metadata_url": "https://127.0.0.1:1/md", "sp_entity_id": "authx"},
+               "enabled": true}),
+    )
+    .await;
+    assert_eq!(bad_field(s, &p), "details.idp_metadata_url");
+    // Pasted metadata must be metadata, with a signing certificate.
+    let (s, p) = patch(
+        &app,
+        &admin,
+        "/api/v1/authorities/idp",
+        json!({"details": {"idp_metadata_xml": "<md/>", "sp_entity_id": "authx"}}),
+    )
+    .await;
+    assert_eq!(bad_field(s, &p), "details.idp_metadata_xml");
     let (s, p) = patch(
         &app,
         &admin,

@@ -222,3 +222,132 @@ async fn run(
     wait_for_path(c, "/login?return_to=/account").await;
     Ok(())
 }
+
+/// A stand-in for the client's redirect endpoint, mounted on the test server itself (a loopback
+/// redirect URI): it just says the browser arrived.
+#[poem::handler]
+fn client_callback() -> &'static str {
+    "client callback reached"
+}
+
+#[tokio::test]
+async fn authorization_consent_and_withdrawal_in_chromium() {
+    let Some(path) = chromedriver_path() else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "chromedriver is missing (set AUTHX_TEST_CHROMEDRIVER or install chromium-driver)"
+        );
+        eprintln!("skipping: no chromedriver");
+        return;
+    };
+    use poem::EndpointExt;
+    let app = TestApp::spawn_with(
+        TestDb::sqlite().await,
+        |_| {},
+        vec![("/client/callback", poem::get(client_callback).boxed())],
+    )
+    .await;
+    let ada = person(&app, "ada").await;
+    crate::support::oauth::grant_role(
+        &app,
+        "shopper",
+        &ada.user_id,
+        &["Shop:orders:read", "AuthX:grant.*.me:*"],
+    )
+    .await;
+    let redirect_uri = app.url("/client/callback");
+    let shop = crate::support::oauth::client(
+        &app,
+        "shop",
+        crate::support::oauth::ClientOptions {
+            scopes: &["Shop:**:*"],
+            redirect_uris: &[redirect_uri.as_str()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let driver = start_driver(&path).await;
+    let profile = tempfile::tempdir().unwrap();
+    let c = browser(&driver, &profile).await;
+    let result = consent_run(&c, &app, &ada, &shop, &redirect_uri).await;
+    let _ = c.close().await;
+    drop(driver);
+    app.stop().await.unwrap();
+    result.unwrap();
+}
+
+async fn consent_run(
+    c: &Client,
+    app: &TestApp,
+    ada: &crate::web_password::Person,
+    shop: &crate::support::oauth::TestClient,
+    redirect_uri: &str,
+) -> Result<(), fantoccini::error::CmdError> {
+    use crate::support::oauth::{authorize_path, pkce_pair, query_of, token_request};
+    let (verifier, challenge) = pkce_pair();
+    let authorize = authorize_path(&[
+        ("response_type", "code"),
+        ("client_id", "shop"),
+        ("redirect_uri", redirect_uri),
+        ("scope", "openid Shop:orders:read"),
+        ("state", "from-chromium"),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ]);
+    // Not signed in: the login page first, then straight back to the request.
+    c.goto(&app.url(&authorize)).await?;
+    c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css("#identifier"))
+        .await?;
+    type_into(c, "#identifier", &ada.username).await;
+    type_into(c, "#password", &ada.password).await;
+    click(c, "form[action='/login/password'] button[type=submit]").await;
+    // The consent page names the client and the permission in words.
+    c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css("button[name=decision][value=allow]"))
+        .await?;
+    let source = c.source().await?;
+    assert!(
+        source.contains("App shop wants to access your account"),
+        "{source}"
+    );
+    assert!(source.contains("read orders in Shop"), "{source}");
+    click(c, "button[name=decision][value=allow]").await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let url = loop {
+        let url = c.current_url().await?;
+        if url.path() == "/client/callback" {
+            break url;
+        }
+        assert!(Instant::now() < deadline, "never reached the client: {url}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(c.source().await?.contains("client callback reached"));
+    let answer = query_of(url.as_str());
+    assert_eq!(answer["state"], "from-chromium");
+    assert_eq!(answer["iss"], app.base);
+    let (status, tokens) = token_request(
+        app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", answer["code"].as_str()),
+            ("redirect_uri", redirect_uri),
+            ("code_verifier", verifier.as_str()),
+        ],
+        Some(("shop", shop.secret.as_deref().unwrap())),
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    assert!(tokens["id_token"].as_str().is_some());
+
+    // The account page lists the application; withdrawing it works with a click.
+    c.goto(&app.url("/account")).await?;
+    let source = c.source().await?;
+    assert!(source.contains("App shop"), "{source}");
+    click(c, "form[action^='/account/grants/'] button").await;
+    wait_for_path(c, "/account?notice=grant_revoked").await;
+    assert!(c.source().await?.contains("access was withdrawn"));
+    Ok(())
+}

@@ -53,6 +53,7 @@ fn identity(sub: &str, email: Option<&str>, verified: bool) -> VerifiedIdentity 
         display_name: None,
         given_name: Some("Ada".to_owned()),
         family_name: Some("Lovelace".to_owned()),
+        picture: Some("https://img.example/ada.png".to_owned()),
     }
 }
 
@@ -167,6 +168,7 @@ async fn resolution_steps(db: TestDb) {
     .unwrap();
     assert_eq!(new.email.as_deref(), Some("new@example.com"));
     assert_eq!(new.display_name.as_deref(), Some("Ada Lovelace"));
+    assert_eq!(new.profile.photos[0].value, "https://img.example/ada.png");
     assert_eq!(
         new.profile.name.as_ref().unwrap().family_name.as_deref(),
         Some("Lovelace")

@@ -34,5 +34,6 @@ mod store_sessions;
 mod store_tokens;
 mod store_upstream;
 mod upstream_oidc;
+mod upstream_saml;
 mod web_email;
 mod web_password;

@@ -14,6 +14,7 @@ pub mod logout;
 pub mod reset;
 pub mod upstream;
 pub mod upstream_oidc;
+pub mod upstream_saml;
 
 use poem::Request;
 

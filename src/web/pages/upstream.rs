@@ -13,7 +13,8 @@
 //!   delete the row in the statement that reads it, so each attempt finishes at most once;
 //! - **finishing** — [`complete`]: the verified identity goes through the SPEC §3 resolution
 //!   (`crate::login::resolve_identity`), then either a new session (`login.success`) or, for
-//!   linking, a check that the identity landed on the linking user;
+//!   linking, a check that the identity landed on the linking user. An IdP-initiated SAML login
+//!   finishes without any attempt (a sign-in, never a link, landing on the account page);
 //! - **refusing** — [`fail`]: a page with the status, a message that says nothing about which
 //!   accounts exist, and a way back (the login page, or the account page when linking), plus a
 //!   `login.failure` audit event `{"authority", "reason"}`; the detail goes to the log only.
@@ -23,14 +24,10 @@
 //! the signed-in user to the provider, where they must prove an identity of their own; the
 //! callback then requires the same user to still be signed in (see [`complete`]).
 //!
-//! Plugging in SAML: [`has_flow`] admits `Strategy::Saml`; `start` gets a branch returning a
-//! [`Started`] with the AuthnRequest's redirect URL, `data: {"request_id": …}` and
-//! `request_id: Some(…)` (stored hashed as `upstream_logins.request_hash`); the SAML page module
-//! serves `GET /login/:id/metadata` and `POST /login/:id/acs`, which reads `InResponseTo` from the
-//! (pre-checked, not yet trusted) response, calls [`take_pending_by_request`], verifies the
-//! response against that request id, records the assertion id with
-//! `store.record_saml_assertion` (`false` = replay, refuse), and ends with [`complete`] or
-//! [`fail`] exactly as the OpenID Connect callback does.
+//! The strategies: `upstream_oidc` (google: `GET /login/:id/callback`) and `upstream_saml`
+//! (saml: `GET /login/:id/metadata` and `POST /login/:id/acs`, which finds its attempt with
+//! [`take_pending_by_request`] by the response's `InResponseTo`, verifies, records the assertion
+//! id against replays, and ends with [`complete`] or [`fail`] like the OpenID Connect callback).
 
 use std::fmt::Display;
 
@@ -54,7 +51,7 @@ use crate::web::pages::audit_event;
 use crate::web::pages::errors::PageError;
 use crate::web::pages::layout::{html_response, page, see_other};
 use crate::web::pages::login::LoginQuery;
-use crate::web::pages::{encode_query_value, upstream_oidc};
+use crate::web::pages::{encode_query_value, upstream_oidc, upstream_saml};
 use crate::web::return_to::safe_return_to;
 use crate::web::session::{
     cookie, current_session, is_random_token, request_cookie, start_session,
@@ -74,10 +71,9 @@ const PENDING_COOKIE_PATH: &str = "/login/";
 const LINKED_RETURN_TO: &str = "/account?notice=linked";
 
 /// Whether authx runs sign-ins through authorities of `strategy`: they get a button on the login
-/// page and a "Link" button on the account page, and `/login/<id>` starts them. SAML joins when
-/// its flow is wired in.
+/// page and a "Link" button on the account page, and `/login/<id>` starts them.
 pub fn has_flow(strategy: Strategy) -> bool {
-    matches!(strategy, Strategy::Google)
+    matches!(strategy, Strategy::Google | Strategy::Saml)
 }
 
 /// What a strategy returns when it starts a login.
@@ -264,8 +260,9 @@ async fn start(
     }
     let started = match authority.strategy {
         Strategy::Google => upstream_oidc::start(state, &authority).await,
+        Strategy::Saml => upstream_saml::start(state, &authority).await,
         // `has_flow` admitted only the strategies above.
-        Strategy::Password | Strategy::Email | Strategy::Saml => {
+        Strategy::Password | Strategy::Email => {
             return Err(PageError::not_found());
         }
     };
@@ -371,8 +368,9 @@ pub async fn take_pending_by_request(
 
 /// Finishes a sign-in whose identity `authority`'s strategy has verified: resolves it to a user
 /// (SPEC §3) and starts a session, or, when `pending` is a linking attempt, checks that the
-/// identity now belongs to the linking user. `cookies` (the pending cookie's removal) go on
-/// every answer.
+/// identity now belongs to the linking user. `pending` is `None` only for an IdP-initiated SAML
+/// login, which has no attempt: a plain sign-in that lands on the account page. `cookies` (the
+/// pending cookie's removal) go on every answer.
 ///
 /// Linking needs the linking user to be the one signed in here. A callback found by cookie
 /// carries the session cookie too, so the session must be that user's. A cross-site POST found
@@ -383,14 +381,14 @@ pub async fn complete(
     state: &AppState,
     req: &Request,
     authority: &Authority,
-    pending: &Pending,
+    pending: Option<&Pending>,
     identity: UpstreamIdentity,
     mut cookies: Vec<Cookie>,
 ) -> Response {
-    let found_by = pending.found_by;
-    let pending = &pending.login;
-    let linking = pending.linking_user_id.as_deref();
-    let back = Back::of(pending);
+    let found_by = pending.map(|p| p.found_by);
+    let pending = pending.map(|p| &p.login);
+    let linking = pending.and_then(|p| p.linking_user_id.as_deref());
+    let back = pending.map_or_else(Back::login, Back::of);
     let refuse = async |refusal: Refusal, cookies: Vec<Cookie>| {
         fail(state, req, &authority.id, linking, &back, refusal, cookies).await
     };
@@ -402,7 +400,7 @@ pub async fn complete(
         // Linking is for the user who started it, still signed in in this browser.
         match current_session(state, req).await {
             Ok(Some(session)) if session.user_id == user_id => {}
-            Ok(None) if found_by == FoundBy::RequestId => {}
+            Ok(None) if found_by == Some(FoundBy::RequestId) => {}
             Ok(_) => {
                 let refusal = Refusal::new(
                     StatusCode::FORBIDDEN,
@@ -419,7 +417,7 @@ pub async fn complete(
         Ok(user) => user,
         Err(error) => return refuse(error.into(), cookies).await,
     };
-    let return_to = safe_return_to(pending.return_to.as_deref());
+    let return_to = safe_return_to(pending.and_then(|p| p.return_to.as_deref()));
     if let Some(user_id) = linking {
         if user.id != user_id {
             // Step 1 of the resolution found the identity on another account: never move it.
@@ -455,6 +453,7 @@ fn verified_identity(identity: &UpstreamIdentity) -> VerifiedIdentity {
         display_name: identity.profile.display_name.clone(),
         given_name: identity.profile.given_name.clone(),
         family_name: identity.profile.family_name.clone(),
+        picture: identity.profile.picture.clone(),
     }
 }
 
@@ -598,6 +597,7 @@ mod tests {
     #[test]
     fn only_wired_strategies_have_a_flow() {
         assert!(has_flow(Strategy::Google));
+        assert!(has_flow(Strategy::Saml));
         assert!(!has_flow(Strategy::Password));
         assert!(!has_flow(Strategy::Email));
     }

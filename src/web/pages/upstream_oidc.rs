@@ -128,7 +128,7 @@ async fn handle_callback(state: &AppState, req: &Request, authority_id: &str) ->
     };
     match checked.await {
         Ok((authority, identity)) => {
-            complete(state, req, &authority, &pending, identity, cookies).await
+            complete(state, req, &authority, Some(&pending), identity, cookies).await
         }
         Err(refusal) => {
             fail(

@@ -14,7 +14,8 @@
 //! - [`request`]: the AuthnRequest (HTTP-Redirect binding) with a random, server-stored id.
 //! - `precheck` (private): the strict structural check that runs before samael sees a response.
 //! - [`response`]: [`verify_response`] — pre-check, samael's signature verification against the
-//!   metadata certificates only, then our own checks on the assertion samael returns.
+//!   metadata certificates only, then our own checks on the assertion samael returns; and
+//!   [`unverified_in_response_to`], the pre-checked but untrusted key to find the pending request by.
 //! - [`error`]: [`SamlError`], detailed for logs, with short [`SamlError::reason`] codes for audit
 //!   and one generic message for people.
 //!
@@ -38,6 +39,6 @@ pub use details::{MetadataSource, SamlDetails, SamlStrategy};
 pub use error::SamlError;
 pub use metadata::{IdentityProvider, MetadataError, fetch_identity_provider, fetch_metadata};
 pub use request::{AuthnRedirect, authn_request};
-pub use response::{VerifiedAssertion, verify_response};
+pub use response::{VerifiedAssertion, unverified_in_response_to, verify_response};
 pub use sp::{SpConfig, sp_metadata_xml};
 pub use xml::XmlError;

@@ -143,6 +143,19 @@ pub fn verify_response(
     )
 }
 
+/// The Response's `InResponseTo`, **not verified**: only the key under which the server finds the
+/// pending request (and so the `expected_request_id`) before it calls [`verify_response`]. The
+/// message goes through the same bound, strict decoding and pre-check first, so what the
+/// pre-check refuses is refused here already, before any lookup. Nothing is trusted:
+/// [`verify_response`] then checks the value against the signed assertion like everything else. A Response without
+/// the attribute reads as unsolicited (`None`); if its signed confirmations still name a
+/// request, [`verify_response`] refuses it.
+pub fn unverified_in_response_to(saml_response_b64: &str) -> Result<Option<String>, SamlError> {
+    let xml = decode(saml_response_b64)?;
+    let xml = xml.strip_prefix('\u{feff}').unwrap_or(&xml);
+    Ok(precheck(xml)?.in_response_to)
+}
+
 /// Strict base64 (line breaks and other ASCII white space, which some IdPs insert, are dropped
 /// first) of a bounded input, then UTF-8.
 fn decode(saml_response_b64: &str) -> Result<String, SamlError> {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use authx_strategy_core::{Strategy, StrategyError};
 use authx_strategy_saml::{
     IdentityProvider, MetadataError, SamlError, SamlStrategy, SpConfig, VerifiedAssertion,
-    XmlError, authn_request, verify_response,
+    XmlError, authn_request, unverified_in_response_to, verify_response,
 };
 use serde_json::json;
 use support::*;
@@ -700,6 +700,23 @@ fn refuses_unsolicited_unless_allowed_and_truly_unsolicited() {
         verify_as(&sp(), &answer, None, true),
         Err(SamlError::UnsolicitedWithInResponseTo("_stolen".into()))
     );
+}
+
+#[test]
+fn reads_the_lookup_key_only_from_a_prechecked_message() {
+    require_idp!();
+    let idp = idp().unwrap();
+    let (answer, _) = idp.mint(json!({"in_response_to": "_req9"}));
+    assert_eq!(unverified_in_response_to(&answer), Ok(Some("_req9".into())));
+    let (unsolicited, _) = idp.mint(json!({}));
+    assert_eq!(unverified_in_response_to(&unsolicited), Ok(None));
+    // What the pre-check refuses yields no key at all.
+    let (unsigned, _) = idp.mint(json!({"in_response_to": "_req9", "sign_assertion": false}));
+    assert_eq!(
+        unverified_in_response_to(&unsigned),
+        Err(SamlError::Unsigned)
+    );
+    assert_eq!(unverified_in_response_to("%%%"), Err(SamlError::Base64));
 }
 
 #[test]

@@ -25,4 +25,5 @@ pub mod db;
 pub mod oauth;
 pub mod oidc_provider;
 pub mod principals;
+pub mod saml_idp;
 pub mod smtp;

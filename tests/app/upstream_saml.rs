@@ -1,0 +1,883 @@
+//! Signing in through a SAML 2.0 identity provider (SPEC §3 saml, §6), end to end: a real IdP
+//! (pysaml2 on loopback, `support::saml_idp`), authorities created through the admin API, and a
+//! browser without JavaScript (a cookie jar, redirects followed by hand) that clicks the login
+//! page's button, goes through the IdP and posts its form to authx's ACS.
+//!
+//! Covered: a new user from the assertion's attributes, the credential reused on the next sign-in
+//! (also from a browser that sends no cookie with the cross-site POST), the SP metadata (pysaml2
+//! configured from it), IdP-initiated logins when allowed, linking from the account page,
+//! metadata by URL (checked when saved, refreshed with the certificate check repeated), and the
+//! refusals — each with a generic page, a `login.failure` audit event with its reason, and no
+//! user or session created. Crafted responses come from the IdP's `POST /mint` (pysaml2-built,
+//! xmlsec1-signed, with the defect asked for); the verifier is authx's own code.
+
+use authx::domain::Page;
+use authx::domain::audit::{AuditFilter, Outcome};
+use authx::domain::user::UserFilter;
+use base64::Engine as _;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::app::TestApp;
+use crate::support::db::TestDb;
+use crate::support::principals::{Caller, caller};
+use crate::support::saml_idp::{AutoPost, Idp, MetadataServer, sso, without_certificates};
+use crate::web_password::{Browser, person};
+
+const AUTHORITY: &str = "corp";
+const SP_ENTITY_ID: &str = "https://authx.test/saml/corp";
+const PERSISTENT: &str = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent";
+const NAME_ID: &str = "ada-1001";
+/// The one message of every refused response.
+const GENERIC: &str = "The sign-in response from the identity provider could not be accepted.";
+const NO_PENDING: &str = "This sign-in attempt has expired or was already used.";
+const UNAVAILABLE: &str = "This way of signing in is not available right now.";
+
+/// The person the IdP logs in, with OneLogin-style attribute names.
+fn idp_user() -> Value {
+    json!({
+        "name_id": NAME_ID,
+        "name_id_format": PERSISTENT,
+        "attributes": {
+            "User.email": ["Ada@Example.COM"],
+            "User.FirstName": ["Ada"],
+            "User.LastName": ["Lovelace"],
+        },
+    })
+}
+
+/// The authority's details with `metadata` (`{"idp_metadata_xml": …}` or `…_url`) and `extra`.
+fn details(metadata: Value, extra: Value) -> Value {
+    let mut all = json!({
+        "sp_entity_id": SP_ENTITY_ID,
+        "email_attribute": "User.email",
+        "given_name_attribute": "User.FirstName",
+        "family_name_attribute": "User.LastName",
+    });
+    for (k, v) in metadata
+        .as_object()
+        .unwrap()
+        .iter()
+        .chain(extra.as_object().unwrap())
+    {
+        all[k] = v.clone();
+    }
+    all
+}
+
+fn acs(app: &TestApp, authority: &str) -> String {
+    app.url(&format!("/login/{authority}/acs"))
+}
+
+/// A running authx, the IdP (knowing authx's `corp` SP by entity id and ACS URL), and an admin
+/// that created `corp` through the API with the IdP's metadata XML and `extra` details. `None`
+/// when the IdP can't run here (the test is skipped).
+async fn setup(db: TestDb, extra: Value) -> Option<(TestApp, Idp, Caller)> {
+    let app = TestApp::spawn(db).await;
+    let idp = Idp::start(json!({
+        "sp_entity_id": SP_ENTITY_ID,
+        "acs_url": acs(&app, AUTHORITY),
+        "user": idp_user(),
+    }))
+    .await;
+    let Some(idp) = idp else {
+        app.stop().await.unwrap();
+        return None;
+    };
+    let admin = caller(&app, &["AuthX:authority:create", "AuthX:authority.*:*"]).await;
+    let all = details(json!({"idp_metadata_xml": idp.metadata_xml}), extra);
+    let (s, a) = api(
+        &app,
+        &admin,
+        Method::POST,
+        "/api/v1/authorities",
+        Some(json!({"id": AUTHORITY, "strategy": "saml", "name": "Corp SSO", "details": all})),
+    )
+    .await;
+    assert_eq!(s, 201, "{a}");
+    assert_eq!(a["details"]["allowed_clock_skew_secs"], 120);
+    Some((app, idp, admin))
+}
+
+async fn api(
+    app: &TestApp,
+    who: &Caller,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = app
+        .client
+        .request(method, app.url(path))
+        .header("authorization", who.bearer());
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let r = request.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers()["location"].to_str().unwrap().to_owned()
+}
+
+fn set_cookie(r: &reqwest::Response, prefix: &str) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with(prefix))
+}
+
+/// GETs authx's `start` path in `b` and returns the IdP URL it redirects to, checking the
+/// pending-login cookie and the AuthnRequest's redirect binding.
+async fn start(idp: &Idp, b: &Browser, start: &str) -> String {
+    let r = b.get(start).await;
+    assert_eq!(r.status(), 303, "GET {start}: {}", r.text().await.unwrap());
+    let cookie = set_cookie(&r, "authx_upstream=").expect("the pending-login cookie");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(cookie.contains("Path=/login/"), "{cookie}");
+    let url = location(&r);
+    let sso_prefix = format!("{}/sso/redirect?SAMLRequest=", idp.base_url);
+    assert!(url.starts_with(&sso_prefix), "{url}");
+    assert!(url.contains("&RelayState=axrs_"), "{url}");
+    url
+}
+
+/// From authx's `start` path through the IdP: the IdP's form (not posted yet).
+async fn to_form(idp: &Idp, b: &Browser, path: &str) -> AutoPost {
+    let url = start(idp, b, path).await;
+    sso(&b.client, &url).await
+}
+
+/// POSTs `fields` to `action` with `client`, as the IdP's page makes the browser do.
+async fn post_form(
+    client: &reqwest::Client,
+    action: &str,
+    fields: &[(&str, String)],
+) -> reqwest::Response {
+    client.post(action).form(fields).send().await.unwrap()
+}
+
+/// The whole round trip in `b`; returns authx's answer to the ACS POST.
+async fn sign_in(app: &TestApp, idp: &Idp, b: &Browser, path: &str) -> reqwest::Response {
+    let form = to_form(idp, b, path).await;
+    assert_eq!(form.action, acs(app, AUTHORITY));
+    post_form(&b.client, &form.action, &form.fields()).await
+}
+
+/// A pending attempt of `b` at `corp` and the AuthnRequest id the IdP received, with the
+/// RelayState it would echo. (The IdP's own answer is discarded.)
+async fn pending(idp: &Idp, b: &Browser) -> (String, String) {
+    let form = to_form(idp, b, "/login/corp").await;
+    (idp.last_request_id().await, form.relay_state.unwrap())
+}
+
+fn b64(xml: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(xml)
+}
+
+async fn user_count(app: &TestApp) -> usize {
+    app.state
+        .store
+        .list_users(&UserFilter::default(), &Page::first(100))
+        .await
+        .unwrap()
+        .len()
+}
+
+/// Every session of every user.
+async fn session_count(app: &TestApp) -> usize {
+    let store = &app.state.store;
+    let mut n = 0;
+    for user in store
+        .list_users(&UserFilter::default(), &Page::first(100))
+        .await
+        .unwrap()
+    {
+        n += store.list_user_sessions(&user.id).await.unwrap().len();
+    }
+    n
+}
+
+/// The `(reason, outcome)` of every `login.failure` event of `authority`, oldest first.
+async fn failures(app: &TestApp, authority: &str) -> Vec<(String, Outcome)> {
+    let mut events = app
+        .state
+        .store
+        .list_audit(
+            &AuditFilter {
+                action: Some("login.failure".into()),
+                ..Default::default()
+            },
+            &Page::first(100),
+        )
+        .await
+        .unwrap();
+    events.reverse();
+    events
+        .into_iter()
+        .filter(|e| e.details["authority"] == authority)
+        .map(|e| (e.details["reason"].as_str().unwrap().to_owned(), e.outcome))
+        .collect()
+}
+
+/// The last `login.failure` reason of `authority`.
+async fn last_reason(app: &TestApp, authority: &str) -> String {
+    failures(app, authority).await.pop().expect("a failure").0
+}
+
+/// Asserts a refusal page: `status`, `message`, a way back, no session cookie, the pending cookie
+/// removed, and nothing of the verifier's detail on the page.
+async fn assert_refused(r: reqwest::Response, status: u16, message: &str, back: &str) {
+    assert_eq!(r.status(), status);
+    assert!(set_cookie(&r, "authx_session=").is_none());
+    let removal = set_cookie(&r, "authx_upstream=").expect("the pending cookie is removed");
+    assert!(removal.contains("Path=/login/"), "{removal}");
+    let html = r.text().await.unwrap();
+    assert!(html.contains(message), "{html}");
+    assert!(html.contains(&format!("href=\"{back}\"")), "{html}");
+    for detail in ["samael", "xmlsec", "audience", "InResponseTo", "ada-1001"] {
+        assert!(!html.contains(detail), "{detail} shown: {html}");
+    }
+}
+
+/// Checks that a refusal created no user and no session, and was audited with `reason`.
+struct Ledger {
+    users: usize,
+    sessions: usize,
+}
+
+impl Ledger {
+    async fn now(app: &TestApp) -> Self {
+        Self {
+            users: user_count(app).await,
+            sessions: session_count(app).await,
+        }
+    }
+
+    async fn unchanged(&self, app: &TestApp, authority: &str, reason: &str) {
+        assert_eq!(user_count(app).await, self.users, "a user was created");
+        assert_eq!(
+            session_count(app).await,
+            self.sessions,
+            "a session was started"
+        );
+        assert_eq!(last_reason(app, authority).await, reason);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async fn sign_in_creates_then_reuses_the_user(db: TestDb) {
+    let Some((app, idp, admin)) = setup(db, json!({"creates_users": true})).await else {
+        return;
+    };
+    let store = &app.state.store;
+    let before = user_count(&app).await;
+
+    // The SP metadata to give the IdP: our entity id and the ACS with the HTTP-POST binding.
+    let r = app.get("/login/corp/metadata").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["content-type"].to_str().unwrap(),
+        "application/samlmetadata+xml"
+    );
+    let sp_metadata = r.text().await.unwrap();
+    assert!(
+        sp_metadata.contains(&format!("entityID=\"{SP_ENTITY_ID}\"")),
+        "{sp_metadata}"
+    );
+    assert!(
+        sp_metadata.contains(&format!("Location=\"{}\"", acs(&app, AUTHORITY))),
+        "{sp_metadata}"
+    );
+    assert!(sp_metadata.contains("urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"));
+    assert!(sp_metadata.contains("WantAssertionsSigned=\"true\""));
+    assert_eq!(app.get("/login/nope/metadata").await.status(), 404);
+
+    // The login page shows the button, which keeps return_to.
+    let b = Browser::new(&app);
+    let html = b.page("/login?return_to=/account").await;
+    assert!(html.contains("Sign in with Corp SSO"), "{html}");
+    assert!(
+        html.contains("href=\"/login/corp?return_to=/account\""),
+        "{html}"
+    );
+
+    // SP-initiated: the AuthnRequest reached the IdP with our entity id, ACS and an opaque
+    // RelayState, and the IdP's form posts to our ACS.
+    let form = to_form(&idp, &b, "/login/corp?return_to=/account").await;
+    let requests = idp.requests().await;
+    let request = requests.last().unwrap();
+    assert_eq!(request["issuer"], SP_ENTITY_ID);
+    assert_eq!(request["acs_url"], acs(&app, AUTHORITY));
+    assert_eq!(
+        request["protocol_binding"],
+        "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
+    );
+    let relay_state = form.relay_state.clone().unwrap();
+    assert_eq!(request["relay_state"], relay_state.as_str());
+    assert!(!relay_state.contains('/'), "{relay_state}");
+    assert_eq!(form.action, acs(&app, AUTHORITY));
+    let r = post_form(&b.client, &form.action, &form.fields()).await;
+    assert_eq!(
+        r.status(),
+        303,
+        "{}\n{}",
+        r.text().await.unwrap(),
+        idp.stderr()
+    );
+    assert_eq!(location(&r), "/account");
+    assert!(set_cookie(&r, "authx_session=").is_some());
+    assert!(b.page("/account").await.contains("Ada Lovelace"));
+
+    // A new user with the assertion's attributes and the credential (authority, NameID).
+    assert_eq!(user_count(&app).await, before + 1);
+    let credential = store
+        .find_credential(AUTHORITY, NAME_ID)
+        .await
+        .unwrap()
+        .unwrap();
+    let user = store.get_user(&credential.user_id).await.unwrap().unwrap();
+    assert_eq!(user.email.as_deref(), Some("ada@example.com"));
+    let name = user.profile.name.clone().unwrap();
+    assert_eq!(name.given_name.as_deref(), Some("Ada"));
+    assert_eq!(name.family_name.as_deref(), Some("Lovelace"));
+    let events = store
+        .list_audit(
+            &AuditFilter {
+                actor_id: Some(user.id.clone()),
+                ..Default::default()
+            },
+            &Page::first(100),
+        )
+        .await
+        .unwrap();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["login.success", "user.create"]);
+    assert_eq!(events[0].details["strategy"], "saml");
+    let sessions = session_count(&app).await;
+
+    // The same form posted again: its attempt is spent.
+    let r = post_form(&b.client, &form.action, &form.fields()).await;
+    assert_refused(r, 400, NO_PENDING, "/login").await;
+    assert_eq!(session_count(&app).await, sessions);
+
+    // The next sign-in reuses the credential — posted from a client that sends no cookie, as a
+    // browser does with a cross-site POST (SameSite=Lax): the request id finds the attempt.
+    let b2 = Browser::new(&app);
+    let form = to_form(
+        &idp,
+        &b2,
+        "/login/corp?return_to=/account%3Fnotice%3Dprofile",
+    )
+    .await;
+    let cookieless = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = post_form(&cookieless, &form.action, &form.fields()).await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    assert_eq!(location(&r), "/account?notice=profile");
+    assert!(set_cookie(&r, "authx_session=").is_some());
+    assert_eq!(user_count(&app).await, before + 1);
+    let again = store
+        .find_credential(AUTHORITY, NAME_ID)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.id, credential.id);
+    assert!(again.last_used_at.is_some());
+
+    // An IdP configured from our served metadata (pysaml2 reads it, takes the ACS from it), its
+    // metadata pasted by the admin: sign-in works through it too, into the same account.
+    let idp2 = Idp::start(json!({"sp_metadata": sp_metadata, "user": idp_user()}))
+        .await
+        .unwrap();
+    let (s, a) = api(
+        &app,
+        &admin,
+        Method::PATCH,
+        "/api/v1/authorities/corp",
+        Some(json!({"details": details(
+            json!({"idp_metadata_xml": idp2.metadata_xml}),
+            json!({"creates_users": true}),
+        )})),
+    )
+    .await;
+    assert_eq!(s, 200, "{a}");
+    let b3 = Browser::new(&app);
+    let r = sign_in(&app, &idp2, &b3, "/login/corp").await;
+    assert_eq!(r.status(), 303, "{}", idp2.stderr());
+    assert!(b3.page("/account").await.contains("Ada Lovelace"));
+    assert_eq!(user_count(&app).await, before + 1);
+    // The first IdP's responses are no longer trusted.
+    let b4 = Browser::new(&app);
+    let (request_id, _) = pending(&idp2, &b4).await;
+    let (forged, _) = idp.mint(json!({"in_response_to": request_id})).await;
+    let r = post_form(
+        &b4.client,
+        &acs(&app, AUTHORITY),
+        &[("SAMLResponse", forged)],
+    )
+    .await;
+    assert_refused(r, 400, GENERIC, "/login?return_to=/account").await;
+
+    assert_eq!(
+        failures(&app, AUTHORITY).await,
+        [
+            ("no_pending_login".to_owned(), Outcome::Failure),
+            ("signature_invalid".to_owned(), Outcome::Failure),
+        ]
+    );
+    app.stop().await.unwrap();
+}
+on_both_backends!(sign_in_creates_then_reuses_the_user);
+
+async fn refusals_create_nothing(db: TestDb) {
+    let Some((app, idp, admin)) = setup(db, json!({"creates_users": true})).await else {
+        return;
+    };
+    let acs_url = acs(&app, AUTHORITY);
+    let back = "/login?return_to=/account";
+
+    // Each SP-initiated case: a fresh attempt, a response minted for it with one defect.
+    let cases: &[(&str, Value, u16, &str)] = &[
+        (
+            "unsigned",
+            json!({"sign_assertion": false, "sign_response": false}),
+            400,
+            "unsigned",
+        ),
+        (
+            "signed by another key",
+            json!({"key": "other", "sign_response": true}),
+            400,
+            "signature_invalid",
+        ),
+        (
+            "wrong audience",
+            json!({"audiences": [["https://other.example/sp"]]}),
+            400,
+            "audience_mismatch",
+        ),
+        (
+            "no audience",
+            json!({"audiences": []}),
+            400,
+            "audience_missing",
+        ),
+        (
+            "wrong recipient",
+            json!({"recipient": "https://evil.example/login/corp/acs"}),
+            400,
+            "recipient_mismatch",
+        ),
+        ("expired", json!({"not_on_or_after": -180}), 400, "expired"),
+        (
+            "issued in the future",
+            json!({"issue_instant": 180}),
+            400,
+            "issued_in_future",
+        ),
+        (
+            "status not Success",
+            json!({"status": "urn:oasis:names:tc:SAML:2.0:status:Requester"}),
+            403,
+            "status_not_success",
+        ),
+    ];
+    for (what, defect, status, reason) in cases {
+        let ledger = Ledger::now(&app).await;
+        let b = Browser::new(&app);
+        let (request_id, relay_state) = pending(&idp, &b).await;
+        let mut options = defect.clone();
+        options["in_response_to"] = json!(request_id);
+        let (response, _) = idp.mint(options).await;
+        let fields = [("SAMLResponse", response), ("RelayState", relay_state)];
+        let r = post_form(&b.client, &acs_url, &fields).await;
+        assert_eq!(r.status(), *status, "{what}");
+        // The pre-check refuses before the attempt is looked up, so the way back is the plain
+        // sign-in page; later refusals lead back to where the attempt started.
+        let back = if matches!(*reason, "unsigned" | "status_not_success") {
+            "/login"
+        } else {
+            back
+        };
+        assert_refused(r, *status, GENERIC, back).await;
+        ledger.unchanged(&app, AUTHORITY, reason).await;
+    }
+
+    // Modified after signing: the NameID of a correctly signed assertion changed.
+    let ledger = Ledger::now(&app).await;
+    let b = Browser::new(&app);
+    let (request_id, _) = pending(&idp, &b).await;
+    let (_, xml) = idp.mint(json!({"in_response_to": request_id})).await;
+    assert!(xml.contains(NAME_ID));
+    let tampered = b64(&xml.replace(NAME_ID, "eve-666"));
+    let r = post_form(&b.client, &acs_url, &[("SAMLResponse", tampered)]).await;
+    assert_refused(r, 400, GENERIC, back).await;
+    ledger.unchanged(&app, AUTHORITY, "signature_invalid").await;
+    assert!(
+        app.state
+            .store
+            .find_credential(AUTHORITY, "eve-666")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A response minted for another attempt, relabelled (in the unsigned envelope) as the
+    // answer to this one: the signed confirmation still names the other request.
+    let ledger = Ledger::now(&app).await;
+    let other = Browser::new(&app);
+    let (other_request, _) = pending(&idp, &other).await;
+    let b = Browser::new(&app);
+    let (request_id, _) = pending(&idp, &b).await;
+    let (_, xml) = idp.mint(json!({"in_response_to": other_request})).await;
+    let relabelled = xml.replacen(
+        &format!("InResponseTo=\"{other_request}\""),
+        &format!("InResponseTo=\"{request_id}\""),
+        1,
+    );
+    assert_ne!(relabelled, xml);
+    let r = post_form(&b.client, &acs_url, &[("SAMLResponse", b64(&relabelled))]).await;
+    assert_refused(r, 400, GENERIC, back).await;
+    ledger
+        .unchanged(&app, AUTHORITY, "in_response_to_mismatch")
+        .await;
+
+    // A response to a request authx never issued.
+    let ledger = Ledger::now(&app).await;
+    let (response, _) = idp
+        .mint(json!({"in_response_to": "_00112233445566778899aabbccddeeff"}))
+        .await;
+    let b = Browser::new(&app);
+    let r = post_form(&b.client, &acs_url, &[("SAMLResponse", response)]).await;
+    assert_refused(r, 400, NO_PENDING, "/login").await;
+    ledger.unchanged(&app, AUTHORITY, "no_pending_login").await;
+
+    // A RelayState that is not the attempt's.
+    let ledger = Ledger::now(&app).await;
+    let b = Browser::new(&app);
+    let (request_id, _) = pending(&idp, &b).await;
+    let (response, _) = idp.mint(json!({"in_response_to": request_id})).await;
+    let fields = [
+        ("SAMLResponse", response),
+        ("RelayState", "/account".to_owned()),
+    ];
+    let r = post_form(&b.client, &acs_url, &fields).await;
+    assert_refused(r, 400, GENERIC, back).await;
+    ledger
+        .unchanged(&app, AUTHORITY, "relay_state_mismatch")
+        .await;
+
+    // A body over the bound, and a form without a SAMLResponse.
+    let ledger = Ledger::now(&app).await;
+    let b = Browser::new(&app);
+    let huge = "A".repeat(400 * 1024);
+    let r = post_form(&b.client, &acs_url, &[("SAMLResponse", huge)]).await;
+    assert_refused(r, 413, GENERIC, "/login").await;
+    ledger.unchanged(&app, AUTHORITY, "too_large").await;
+    let r = post_form(&b.client, &acs_url, &[("RelayState", "x".to_owned())]).await;
+    assert_refused(r, 400, GENERIC, "/login").await;
+    ledger.unchanged(&app, AUTHORITY, "bad_form").await;
+
+    // Unsolicited while IdP-initiated logins are off.
+    let ledger = Ledger::now(&app).await;
+    let (unsolicited, _) = idp.mint(json!({})).await;
+    let b = Browser::new(&app);
+    let r = post_form(
+        &b.client,
+        &acs_url,
+        &[("SAMLResponse", unsolicited.clone())],
+    )
+    .await;
+    assert_refused(r, 403, GENERIC, "/login").await;
+    ledger
+        .unchanged(&app, AUTHORITY, "unsolicited_not_allowed")
+        .await;
+
+    // With them on: an unsolicited response signs in once (to the account page, whatever the
+    // IdP's RelayState says); the same assertion again is a replay.
+    let (s, a) = api(
+        &app,
+        &admin,
+        Method::PATCH,
+        "/api/v1/authorities/corp",
+        Some(json!({"details": details(
+            json!({"idp_metadata_xml": idp.metadata_xml}),
+            json!({"creates_users": true, "allow_idp_initiated": true}),
+        )})),
+    )
+    .await;
+    assert_eq!(s, 200, "{a}");
+    let users = user_count(&app).await;
+    let (unsolicited, _) = idp.mint(json!({})).await;
+    let b = Browser::new(&app);
+    let fields = [
+        ("SAMLResponse", unsolicited.clone()),
+        ("RelayState", "https://evil.example/".to_owned()),
+    ];
+    let r = post_form(&b.client, &acs_url, &fields).await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    assert_eq!(location(&r), "/account");
+    assert!(b.page("/account").await.contains("Ada Lovelace"));
+    assert_eq!(user_count(&app).await, users + 1);
+    let ledger = Ledger::now(&app).await;
+    let replay = Browser::new(&app);
+    let r = post_form(&replay.client, &acs_url, &[("SAMLResponse", unsolicited)]).await;
+    assert_refused(r, 400, GENERIC, "/login").await;
+    ledger.unchanged(&app, AUTHORITY, "assertion_replay").await;
+
+    // Still with them on: a response naming a request authx did not issue is not unsolicited.
+    let (stolen, _) = idp
+        .mint(json!({"in_response_to": "_ffeeddccbbaa99887766554433221100"}))
+        .await;
+    let b = Browser::new(&app);
+    let r = post_form(&b.client, &acs_url, &[("SAMLResponse", stolen)]).await;
+    assert_refused(r, 400, GENERIC, "/login").await;
+    ledger
+        .unchanged(&app, AUTHORITY, "unsolicited_with_in_response_to")
+        .await;
+
+    // Another authority (same IdP, same entity id, IdP-initiated on) does not take responses
+    // meant for corp's ACS, unsolicited or answering corp's attempt — which stays usable.
+    let (s, a) = api(
+        &app,
+        &admin,
+        Method::POST,
+        "/api/v1/authorities",
+        Some(
+            json!({"id": "other", "strategy": "saml", "name": "Other SSO",
+            "details": details(
+                json!({"idp_metadata_xml": idp.metadata_xml}),
+                json!({"creates_users": true, "allow_idp_initiated": true}),
+            )}),
+        ),
+    )
+    .await;
+    assert_eq!(s, 201, "{a}");
+    let (for_corp, _) = idp.mint(json!({})).await;
+    let b = Browser::new(&app);
+    let r = post_form(
+        &b.client,
+        &acs(&app, "other"),
+        &[("SAMLResponse", for_corp)],
+    )
+    .await;
+    assert_refused(r, 400, GENERIC, "/login").await;
+    ledger.unchanged(&app, "other", "recipient_mismatch").await;
+    let b = Browser::new(&app);
+    let form = to_form(&idp, &b, "/login/corp").await;
+    let r = post_form(&b.client, &acs(&app, "other"), &form.fields()).await;
+    assert_refused(r, 400, GENERIC, "/login").await;
+    ledger
+        .unchanged(&app, "other", "unsolicited_with_in_response_to")
+        .await;
+    let r = post_form(&b.client, &form.action, &form.fields()).await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+
+    // A disabled authority takes nothing.
+    let (s, _) = api(
+        &app,
+        &admin,
+        Method::PATCH,
+        "/api/v1/authorities/corp",
+        Some(json!({"enabled": false})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let ledger = Ledger::now(&app).await;
+    let (response, _) = idp.mint(json!({})).await;
+    let b = Browser::new(&app);
+    let r = post_form(&b.client, &acs_url, &[("SAMLResponse", response)]).await;
+    assert_refused(r, 403, "This way of signing in is not available.", "/login").await;
+    ledger
+        .unchanged(&app, AUTHORITY, "authority_disabled")
+        .await;
+    assert!(!b.page("/login").await.contains("Corp SSO"));
+
+    // Metadata without a signing certificate is refused by the admin API, pasted or by URL;
+    // so is an unreachable URL. Nothing is created.
+    let bare = without_certificates(&idp.metadata_xml);
+    let (s, p) = api(
+        &app,
+        &admin,
+        Method::POST,
+        "/api/v1/authorities",
+        Some(json!({"id": "bare", "strategy": "saml", "name": "Bare",
+            "details": details(json!({"idp_metadata_xml": bare}), json!({}))})),
+    )
+    .await;
+    assert_eq!(s, 400, "{p}");
+    assert_eq!(p["errors"][0]["field"], "details.idp_metadata_xml");
+    let server = MetadataServer::start(&bare).await;
+    let (s, p) = api(
+        &app,
+        &admin,
+        Method::POST,
+        "/api/v1/authorities",
+        Some(json!({"id": "bare", "strategy": "saml", "name": "Bare",
+            "details": details(json!({"idp_metadata_url": server.url}), json!({}))})),
+    )
+    .await;
+    assert_eq!(s, 400, "{p}");
+    assert_eq!(p["errors"][0]["field"], "details.idp_metadata_url");
+    assert!(
+        p["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no signing certificate"),
+        "{p}"
+    );
+    let (s, _) = api(&app, &admin, Method::GET, "/api/v1/authorities/bare", None).await;
+    assert_eq!(s, 404);
+
+    app.stop().await.unwrap();
+}
+on_both_backends!(refusals_create_nothing);
+
+async fn metadata_by_url_is_checked_and_refreshed(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let Some(idp) = Idp::start(json!({
+        "sp_entity_id": SP_ENTITY_ID,
+        "acs_url": acs(&app, AUTHORITY),
+        "user": idp_user(),
+    }))
+    .await
+    else {
+        app.stop().await.unwrap();
+        return;
+    };
+    let admin = caller(&app, &["AuthX:authority:create", "AuthX:authority.*:*"]).await;
+    let server = MetadataServer::start(&idp.metadata_xml).await;
+    let by_url = details(
+        json!({"idp_metadata_url": server.url}),
+        json!({"creates_users": true}),
+    );
+
+    // An unreachable metadata URL is refused when the authority is saved enabled.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}/metadata", closed.local_addr().unwrap());
+    drop(closed);
+    let (s, p) = api(
+        &app,
+        &admin,
+        Method::POST,
+        "/api/v1/authorities",
+        Some(
+            json!({"id": AUTHORITY, "strategy": "saml", "name": "Corp SSO",
+            "details": details(json!({"idp_metadata_url": dead}), json!({}))}),
+        ),
+    )
+    .await;
+    assert_eq!(s, 400, "{p}");
+    assert_eq!(p["errors"][0]["field"], "details.idp_metadata_url");
+
+    // A reachable one with a signing certificate is accepted, and logins use it.
+    let (s, a) = api(
+        &app,
+        &admin,
+        Method::POST,
+        "/api/v1/authorities",
+        Some(json!({"id": AUTHORITY, "strategy": "saml", "name": "Corp SSO", "details": by_url})),
+    )
+    .await;
+    assert_eq!(s, 201, "{a}");
+    let b = Browser::new(&app);
+    let r = sign_in(&app, &idp, &b, "/login/corp").await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+
+    // The IdP now publishes metadata without a signing certificate. The cached copy is used
+    // until it is refreshed (an hour; forgetting the entry stands in for that here); the refresh
+    // is refused, and with it every login — nothing falls back on the old certificate.
+    server.set(&without_certificates(&idp.metadata_xml));
+    let started = Browser::new(&app);
+    let form = to_form(&idp, &started, "/login/corp").await;
+    app.state.saml_metadata.forget(AUTHORITY);
+    let ledger = Ledger::now(&app).await;
+    let r = post_form(&started.client, &form.action, &form.fields()).await;
+    assert_refused(r, 503, UNAVAILABLE, "/login?return_to=/account").await;
+    ledger
+        .unchanged(&app, AUTHORITY, "idp_metadata_no_signing_certificate")
+        .await;
+    let b = Browser::new(&app);
+    let r = b.get("/login/corp").await;
+    assert_eq!(r.status(), 503);
+    assert!(r.text().await.unwrap().contains(UNAVAILABLE));
+    ledger
+        .unchanged(&app, AUTHORITY, "idp_metadata_no_signing_certificate")
+        .await;
+    // Saving the authority again is refused for the same reason.
+    let (s, p) = api(
+        &app,
+        &admin,
+        Method::PATCH,
+        "/api/v1/authorities/corp",
+        Some(json!({"details": by_url})),
+    )
+    .await;
+    assert_eq!(s, 400, "{p}");
+    assert_eq!(p["errors"][0]["field"], "details.idp_metadata_url");
+
+    // Once the IdP publishes a certificate again, the next refresh takes it.
+    server.set(&idp.metadata_xml);
+    app.state.saml_metadata.forget(AUTHORITY);
+    let b = Browser::new(&app);
+    let r = sign_in(&app, &idp, &b, "/login/corp").await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    assert!(b.page("/account").await.contains("Ada Lovelace"));
+    app.stop().await.unwrap();
+}
+on_both_backends!(metadata_by_url_is_checked_and_refreshed);
+
+async fn linking_from_the_account_page(db: TestDb) {
+    let Some((app, idp, _admin)) = setup(db, json!({})).await else {
+        return;
+    };
+    let carol = person(&app, "carol").await;
+    let store = &app.state.store;
+
+    // Without creates_users, an unknown identity is refused.
+    let ledger = Ledger::now(&app).await;
+    let b = Browser::new(&app);
+    let r = sign_in(&app, &idp, &b, "/login/corp").await;
+    assert_refused(
+        r,
+        403,
+        "This sign-in is not linked to an account.",
+        "/login?return_to=/account",
+    )
+    .await;
+    ledger.unchanged(&app, AUTHORITY, "not_linked").await;
+
+    // Carol links it from her account page.
+    let b = Browser::new(&app);
+    let r = b.login(&carol.username, &carol.password).await;
+    assert_eq!(r.status(), 303);
+    let html = b.page("/account").await;
+    assert!(html.contains("href=\"/account/link/corp\""), "{html}");
+    assert!(html.contains("Link Corp SSO"), "{html}");
+    let r = sign_in(&app, &idp, &b, "/account/link/corp").await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    assert_eq!(location(&r), "/account?notice=linked");
+    let credential = store
+        .find_credential(AUTHORITY, NAME_ID)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(credential.user_id, carol.user_id);
+    assert!(!b.page("/account").await.contains("Link Corp SSO"));
+
+    // From now on the IdP signs Carol in.
+    let b2 = Browser::new(&app);
+    let r = sign_in(&app, &idp, &b2, "/login/corp").await;
+    assert_eq!(r.status(), 303);
+    assert!(b2.page("/account").await.contains(&carol.display_name));
+    app.stop().await.unwrap();
+}
+on_both_backends!(linking_from_the_account_page);
