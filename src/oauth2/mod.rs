@@ -107,16 +107,7 @@ pub async fn read_form(req: &Request, body: Body) -> Result<Params, OAuth2Error>
     if bytes.is_empty() {
         return Ok(Params::default());
     }
-    let is_form = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !is_form {
+    if !has_form_content_type(req) {
         return Err(OAuth2Error::invalid_request(
             "the body must be application/x-www-form-urlencoded",
         ));
@@ -124,6 +115,19 @@ pub async fn read_form(req: &Request, body: Body) -> Result<Params, OAuth2Error>
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| OAuth2Error::invalid_request("the body is not UTF-8"))?;
     Params::parse(text)
+}
+
+/// Whether the request says its body is `application/x-www-form-urlencoded` (parameters such as
+/// `charset` aside).
+pub fn has_form_content_type(req: &Request) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
 }
 
 /// Decodes one `application/x-www-form-urlencoded` component: `+` is a space, `%XX` a byte; the

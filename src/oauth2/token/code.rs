@@ -12,7 +12,7 @@
 use poem::Request;
 use serde_json::json;
 
-use super::{Issued, REFRESH_TOKEN_PREFIX, client_event, invalid_grant, secs};
+use super::{Issued, REFRESH_TOKEN_PREFIX, client_event, id_token_for, invalid_grant, secs};
 use crate::audit;
 use crate::domain::access::Access;
 use crate::domain::audit::Outcome;
@@ -21,10 +21,9 @@ use crate::domain::now;
 use crate::domain::token::{AuthorizationCode, NewAccessToken, NewRefreshToken};
 use crate::domain::user::UserStatus;
 use crate::oauth2::Params;
-use crate::oauth2::claims::user_claims;
 use crate::oauth2::client_auth::AuthenticatedClient;
 use crate::oauth2::error::OAuth2Error;
-use crate::oauth2::jwt::{AccessClaims, IdTokenInput, sign_id_token};
+use crate::oauth2::jwt::AccessClaims;
 use crate::oauth2::pkce;
 use crate::oauth2::scope::{RequestedScope, effective, realm_set, to_parameter, to_stored};
 use crate::secret;
@@ -148,25 +147,16 @@ pub async fn exchange(
         .sign(state)
         .await
         .map_err(|e| OAuth2Error::server_error(&e))?;
-    let id_token = if oidc.contains("openid") {
-        let user_claims = user_claims(state, &user, &requested).await?;
-        Some(
-            sign_id_token(
-                state,
-                IdTokenInput {
-                    client_id: client.id(),
-                    auth_time: Some(stored.auth_time),
-                    nonce: stored.nonce.as_deref(),
-                    access_token: Some(&access_token),
-                    user_claims,
-                },
-            )
-            .await
-            .map_err(|e| OAuth2Error::server_error(&e))?,
-        )
-    } else {
-        None
-    };
+    let id_token = id_token_for(
+        state,
+        client.id(),
+        &user,
+        &requested,
+        Some(stored.auth_time),
+        stored.nonce.as_deref(),
+        &access_token,
+    )
+    .await?;
     let mut event = client_event(req, client.id(), "oauth2.token.issue").target("user", &user.id);
     event.details = json!({
         "grant_type": "authorization_code",

@@ -17,10 +17,14 @@ use poem::web::Data;
 use poem::{Body, IntoResponse, Request, Response, handler};
 use serde_json::{Value, json};
 
+use super::claims::user_claims;
 use super::client_auth::{self, Public};
 use super::error::{ErrorCode, OAuth2Error};
+use super::jwt::{IdTokenInput, sign_id_token};
 use super::read_form;
+use super::scope::RequestedScope;
 use crate::domain::audit::NewAuditEvent;
+use crate::domain::user::User;
 use crate::state::AppState;
 use crate::web::session::client_ip;
 
@@ -100,6 +104,36 @@ pub fn client_event(req: &Request, client_id: &str, action: &str) -> NewAuditEve
         .data::<crate::http::request_id::RequestId>()
         .map(|r| r.0.clone());
     event
+}
+
+/// The ID token to return beside `access_token` when `scope` includes `openid` (OIDC Core
+/// §3.1.3.3; on refresh, §12.2: same `auth_time`, no `nonce`).
+pub async fn id_token_for(
+    state: &AppState,
+    client_id: &str,
+    user: &User,
+    scope: &RequestedScope,
+    auth_time: Option<i64>,
+    nonce: Option<&str>,
+    access_token: &str,
+) -> Result<Option<String>, OAuth2Error> {
+    if !scope.has("openid") {
+        return Ok(None);
+    }
+    let user_claims = user_claims(state, user, scope).await?;
+    sign_id_token(
+        state,
+        IdTokenInput {
+            client_id,
+            auth_time,
+            nonce,
+            access_token: Some(access_token),
+            user_claims,
+        },
+    )
+    .await
+    .map(Some)
+    .map_err(|e| OAuth2Error::server_error(&e))
 }
 
 /// Seconds as the `i64` the store and JWTs use.

@@ -13,7 +13,7 @@
 use poem::Request;
 use serde_json::json;
 
-use super::{Issued, REFRESH_TOKEN_PREFIX, client_event, invalid_grant, secs};
+use super::{Issued, REFRESH_TOKEN_PREFIX, client_event, id_token_for, invalid_grant, secs};
 use crate::audit;
 use crate::domain::access::Access;
 use crate::domain::audit::Outcome;
@@ -21,10 +21,9 @@ use crate::domain::now;
 use crate::domain::token::{NewAccessToken, NewRefreshToken, RefreshToken};
 use crate::domain::user::UserStatus;
 use crate::oauth2::Params;
-use crate::oauth2::claims::user_claims;
 use crate::oauth2::client_auth::AuthenticatedClient;
 use crate::oauth2::error::{ErrorCode, OAuth2Error};
-use crate::oauth2::jwt::{AccessClaims, IdTokenInput, sign_id_token};
+use crate::oauth2::jwt::AccessClaims;
 use crate::oauth2::scope::{RequestedScope, effective, realm_set, to_parameter};
 use crate::secret;
 use crate::state::AppState;
@@ -149,25 +148,16 @@ pub async fn exchange(
         .await
         .map_err(|e| OAuth2Error::server_error(&e))?;
     // OIDC Core §12.2: an ID token on refresh repeats the original auth_time and has no nonce.
-    let id_token = if asked.has("openid") {
-        let user_claims = user_claims(state, &user, &asked).await?;
-        Some(
-            sign_id_token(
-                state,
-                IdTokenInput {
-                    client_id: client.id(),
-                    auth_time: stored.auth_time,
-                    nonce: None,
-                    access_token: Some(&access_token),
-                    user_claims,
-                },
-            )
-            .await
-            .map_err(|e| OAuth2Error::server_error(&e))?,
-        )
-    } else {
-        None
-    };
+    let id_token = id_token_for(
+        state,
+        client.id(),
+        &user,
+        &asked,
+        stored.auth_time,
+        None,
+        &access_token,
+    )
+    .await?;
     let mut event = client_event(req, client.id(), "oauth2.token.issue").target("user", &user.id);
     event.details = json!({
         "grant_type": "refresh_token",

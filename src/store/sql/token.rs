@@ -205,6 +205,42 @@ where
 }
 
 impl Backend {
+    /// Runs the two revocation `UPDATE`s (refresh tokens, then access tokens; `$1` = `key`, `$2` =
+    /// `at`) in one transaction, so no reader sees half a revocation; returns how many rows changed.
+    async fn revoke_both(
+        &self,
+        refresh_sql: &'static str,
+        access_sql: &'static str,
+        key: &str,
+        at: i64,
+    ) -> Result<u64, StoreError> {
+        let mut tx = begin_write(&self.pool).await?;
+        let revoked = async {
+            let mut n = 0;
+            for sql in [refresh_sql, access_sql] {
+                let done = sqlx::query(sql)
+                    .bind(key)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                n += done.rows_affected();
+            }
+            Ok::<_, StoreError>(n)
+        }
+        .await;
+        match revoked {
+            Ok(n) => {
+                tx.commit().await.map_err(map_err)?;
+                Ok(n)
+            }
+            Err(err) => {
+                let _ = tx.rollback().await;
+                Err(err)
+            }
+        }
+    }
+
     /// Runs `guard` (an `UPDATE` binding `key` as `$1` and `at` as `$2` that marks a code or token
     /// used) and, when it changed a row, stores `refresh` and `access`, all in one transaction.
     /// `false` and nothing written when the guard matched no row.
@@ -339,39 +375,13 @@ impl TokenStore for Backend {
     }
 
     async fn revoke_tokens_of_code(&self, code_hash: &str, at: i64) -> Result<u64, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
-        let revoked = async {
-            let refresh = sqlx::query(
-                "UPDATE refresh_tokens SET revoked_at = $2 \
-                 WHERE code_hash = $1 AND revoked_at IS NULL",
-            )
-            .bind(code_hash)
-            .bind(at)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            let access = sqlx::query(
-                "UPDATE access_tokens SET revoked_at = $2 \
-                 WHERE code_hash = $1 AND revoked_at IS NULL",
-            )
-            .bind(code_hash)
-            .bind(at)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            Ok::<_, StoreError>(refresh.rows_affected() + access.rows_affected())
-        }
-        .await;
-        match revoked {
-            Ok(n) => {
-                tx.commit().await.map_err(map_err)?;
-                Ok(n)
-            }
-            Err(err) => {
-                let _ = tx.rollback().await;
-                Err(err)
-            }
-        }
+        self.revoke_both(
+            "UPDATE refresh_tokens SET revoked_at = $2 WHERE code_hash = $1 AND revoked_at IS NULL",
+            "UPDATE access_tokens SET revoked_at = $2 WHERE code_hash = $1 AND revoked_at IS NULL",
+            code_hash,
+            at,
+        )
+        .await
     }
 
     async fn record_access_token(&self, access: NewAccessToken) -> Result<(), StoreError> {
@@ -415,39 +425,13 @@ impl TokenStore for Backend {
     }
 
     async fn revoke_refresh_family(&self, family_id: &str, at: i64) -> Result<u64, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
-        let revoked = async {
-            let refresh = sqlx::query(
-                "UPDATE refresh_tokens SET revoked_at = $2 \
-                 WHERE family_id = $1 AND revoked_at IS NULL",
-            )
-            .bind(family_id)
-            .bind(at)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            let access = sqlx::query(
-                "UPDATE access_tokens SET revoked_at = $2 \
-                 WHERE family_id = $1 AND revoked_at IS NULL",
-            )
-            .bind(family_id)
-            .bind(at)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            Ok::<_, StoreError>(refresh.rows_affected() + access.rows_affected())
-        }
-        .await;
-        match revoked {
-            Ok(n) => {
-                tx.commit().await.map_err(map_err)?;
-                Ok(n)
-            }
-            Err(err) => {
-                let _ = tx.rollback().await;
-                Err(err)
-            }
-        }
+        self.revoke_both(
+            "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
+            "UPDATE access_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
+            family_id,
+            at,
+        )
+        .await
     }
 
     async fn get_access_token(&self, jti: &str) -> Result<Option<AccessTokenRecord>, StoreError> {

@@ -311,16 +311,7 @@ async fn read_form(req: &Request, body: Body) -> Result<Posted, Refusal> {
             )),
             other => bad(&other.to_string()),
         })?;
-    let is_form = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !is_form {
+    if !crate::oauth2::has_form_content_type(req) {
         return Err(bad("the body is not application/x-www-form-urlencoded"));
     }
     let text = std::str::from_utf8(&bytes).map_err(|_| bad("the body is not UTF-8"))?;
