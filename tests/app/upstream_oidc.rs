@@ -10,7 +10,6 @@
 
 use authx::domain::Page;
 use authx::domain::audit::{AuditFilter, Outcome};
-use authx::domain::user::UserFilter;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -18,6 +17,9 @@ use crate::support::app::TestApp;
 use crate::support::db::TestDb;
 use crate::support::oidc_provider::{AtProvider, Provider, drive};
 use crate::support::principals::{Caller, caller};
+use crate::support::upstream::{
+    api, assert_refused_page, failures, location, set_cookie, user_count,
+};
 use crate::web_password::{Browser, person};
 
 const CLIENT_ID: &str = "authx-rp";
@@ -81,25 +83,6 @@ async fn setup(db: TestDb, details: Value) -> Option<(TestApp, Provider, Caller)
     Some((app, provider, admin))
 }
 
-async fn api(
-    app: &TestApp,
-    who: &Caller,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = app
-        .client
-        .request(method, app.url(path))
-        .header("authorization", who.bearer());
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let r = request.send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 /// Starts at authx's `start` path, goes through the provider doing `action`, and returns the
 /// callback URL the provider sent the browser to (not requested yet).
 async fn to_callback(app: &TestApp, b: &Browser, start: &str, action: AtProvider<'_>) -> String {
@@ -128,60 +111,6 @@ async fn sign_in(
 ) -> reqwest::Response {
     let callback = to_callback(app, b, start, action).await;
     b.client.get(callback).send().await.unwrap()
-}
-
-fn location(r: &reqwest::Response) -> String {
-    r.headers()["location"].to_str().unwrap().to_owned()
-}
-
-fn set_cookie(r: &reqwest::Response, prefix: &str) -> Option<String> {
-    r.headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|c| c.starts_with(prefix))
-}
-
-async fn user_count(app: &TestApp) -> usize {
-    app.state
-        .store
-        .list_users(&UserFilter::default(), &Page::first(100))
-        .await
-        .unwrap()
-        .len()
-}
-
-/// The `(reason, outcome)` of every `login.failure` event of the `acme` authority, oldest first.
-async fn failures(app: &TestApp) -> Vec<(String, Outcome)> {
-    let mut events = app
-        .state
-        .store
-        .list_audit(
-            &AuditFilter {
-                action: Some("login.failure".into()),
-                ..Default::default()
-            },
-            &Page::first(100),
-        )
-        .await
-        .unwrap();
-    events.reverse();
-    events
-        .into_iter()
-        .filter(|e| e.details["authority"] == AUTHORITY)
-        .map(|e| (e.details["reason"].as_str().unwrap().to_owned(), e.outcome))
-        .collect()
-}
-
-/// Asserts a refusal page: `status`, the message, a way back, no session started.
-async fn assert_refused(r: reqwest::Response, status: u16, message: &str, back: &str) {
-    assert_eq!(r.status(), status);
-    assert!(set_cookie(&r, "authx_session=").is_none());
-    let removal = set_cookie(&r, "authx_upstream=").expect("the pending cookie is removed");
-    assert!(removal.contains("Path=/login/"), "{removal}");
-    let html = r.text().await.unwrap();
-    assert!(html.contains(message), "{html}");
-    assert!(html.contains(&format!("href=\"{back}\"")), "{html}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -292,7 +221,7 @@ async fn new_user_then_the_same_credential(db: TestDb) {
     let (s, a) = api(&app, &admin, Method::GET, "/api/v1/authorities/acme", None).await;
     assert_eq!(s, 200);
     assert!(!a.to_string().contains(CLIENT_SECRET));
-    assert!(failures(&app).await.is_empty());
+    assert!(failures(&app, AUTHORITY).await.is_empty());
     app.stop().await.unwrap();
 }
 on_both_backends!(new_user_then_the_same_credential);
@@ -324,7 +253,7 @@ async fn links_by_verified_email_only(db: TestDb) {
     // Bob's is not verified: nothing links, and without creates_users the sign-in is refused.
     let b = Browser::new(&app);
     let r = sign_in(&app, &b, "/login/acme", AtProvider::LogIn("bob")).await;
-    assert_refused(
+    assert_refused_page(
         r,
         403,
         "This sign-in is not linked to an account.",
@@ -339,7 +268,7 @@ async fn links_by_verified_email_only(db: TestDb) {
             .is_none()
     );
     assert_eq!(
-        failures(&app).await,
+        failures(&app, AUTHORITY).await,
         [("not_linked".to_owned(), Outcome::Denied)]
     );
 
@@ -391,12 +320,12 @@ async fn refusals_create_nothing(db: TestDb) {
     // An account of another Workspace domain.
     let b = Browser::new(&app);
     let r = sign_in(&app, &b, "/login/acme", AtProvider::LogIn("eve")).await;
-    assert_refused(r, 403, "This account may not log in here.", back).await;
+    assert_refused_page(r, 403, "This account may not log in here.", back).await;
 
     // Cancelled at the provider.
     let b = Browser::new(&app);
     let r = sign_in(&app, &b, "/login/acme", AtProvider::Cancel).await;
-    assert_refused(
+    assert_refused_page(
         r,
         403,
         "The login was cancelled at the identity provider.",
@@ -410,9 +339,9 @@ async fn refusals_create_nothing(db: TestDb) {
     let tampered = callback.replace("state=", "state=x");
     assert_ne!(tampered, callback);
     let r = b.client.get(&tampered).send().await.unwrap();
-    assert_refused(r, 400, "please start again", back).await;
+    assert_refused_page(r, 400, "please start again", back).await;
     let r = b.client.get(&callback).send().await.unwrap();
-    assert_refused(
+    assert_refused_page(
         r,
         400,
         "This sign-in attempt has expired or was already used.",
@@ -425,7 +354,7 @@ async fn refusals_create_nothing(db: TestDb) {
     let callback = to_callback(&app, &b, "/login/acme", AtProvider::LogIn("ada")).await;
     let stranger = Browser::new(&app);
     let r = stranger.client.get(&callback).send().await.unwrap();
-    assert_refused(
+    assert_refused_page(
         r,
         400,
         "This sign-in attempt has expired or was already used.",
@@ -454,7 +383,7 @@ async fn refusals_create_nothing(db: TestDb) {
         .send()
         .await
         .unwrap();
-    assert_refused(
+    assert_refused_page(
         r,
         400,
         "This sign-in attempt has expired or was already used.",
@@ -486,7 +415,7 @@ async fn refusals_create_nothing(db: TestDb) {
     assert_eq!(b.get("/login/nope").await.status(), 404);
 
     assert_eq!(user_count(&app).await, signed_up);
-    let reasons: Vec<(String, Outcome)> = failures(&app).await;
+    let reasons: Vec<(String, Outcome)> = failures(&app, AUTHORITY).await;
     assert_eq!(
         reasons,
         [
@@ -562,7 +491,7 @@ async fn linking_from_the_account_page(db: TestDb) {
     let d = Browser::new(&app);
     d.login(&dave.username, &dave.password).await;
     let r = sign_in(&app, &d, "/account/link/acme", AtProvider::LogIn("ada")).await;
-    assert_refused(
+    assert_refused_page(
         r,
         403,
         "This Acme ID account cannot be linked to yours",
@@ -594,7 +523,7 @@ async fn linking_from_the_account_page(db: TestDb) {
     let csrf = e.csrf("/account").await;
     e.post_raw("/logout", &[("csrf_token", &csrf)]).await;
     let r = e.client.get(&callback).send().await.unwrap();
-    assert_refused(r, 403, "no longer signed in", "/account").await;
+    assert_refused_page(r, 403, "no longer signed in", "/account").await;
     assert!(
         store
             .find_credential(AUTHORITY, "bob")
@@ -604,7 +533,7 @@ async fn linking_from_the_account_page(db: TestDb) {
     );
 
     assert_eq!(
-        failures(&app).await,
+        failures(&app, AUTHORITY).await,
         [
             ("credential_in_use".to_owned(), Outcome::Denied),
             ("session_changed".to_owned(), Outcome::Denied),

@@ -22,6 +22,9 @@ use crate::support::app::TestApp;
 use crate::support::db::TestDb;
 use crate::support::principals::{Caller, caller};
 use crate::support::saml_idp::{AutoPost, Idp, MetadataServer, sso, without_certificates};
+use crate::support::upstream::{
+    api, assert_refused_page, failures, location, set_cookie, user_count,
+};
 use crate::web_password::{Browser, person};
 
 const AUTHORITY: &str = "corp";
@@ -99,39 +102,6 @@ async fn setup(db: TestDb, extra: Value) -> Option<(TestApp, Idp, Caller)> {
     Some((app, idp, admin))
 }
 
-async fn api(
-    app: &TestApp,
-    who: &Caller,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = app
-        .client
-        .request(method, app.url(path))
-        .header("authorization", who.bearer());
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let r = request.send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
-fn location(r: &reqwest::Response) -> String {
-    r.headers()["location"].to_str().unwrap().to_owned()
-}
-
-fn set_cookie(r: &reqwest::Response, prefix: &str) -> Option<String> {
-    r.headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|c| c.starts_with(prefix))
-}
-
-/// GETs authx's `start` path in `b` and returns the IdP URL it redirects to, checking the
-/// pending-login cookie and the AuthnRequest's redirect binding.
 async fn start(idp: &Idp, b: &Browser, start: &str) -> String {
     let r = b.get(start).await;
     assert_eq!(r.status(), 303, "GET {start}: {}", r.text().await.unwrap());
@@ -179,15 +149,6 @@ fn b64(xml: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(xml)
 }
 
-async fn user_count(app: &TestApp) -> usize {
-    app.state
-        .store
-        .list_users(&UserFilter::default(), &Page::first(100))
-        .await
-        .unwrap()
-        .len()
-}
-
 /// Every session of every user.
 async fn session_count(app: &TestApp) -> usize {
     let store = &app.state.store;
@@ -202,29 +163,6 @@ async fn session_count(app: &TestApp) -> usize {
     n
 }
 
-/// The `(reason, outcome)` of every `login.failure` event of `authority`, oldest first.
-async fn failures(app: &TestApp, authority: &str) -> Vec<(String, Outcome)> {
-    let mut events = app
-        .state
-        .store
-        .list_audit(
-            &AuditFilter {
-                action: Some("login.failure".into()),
-                ..Default::default()
-            },
-            &Page::first(100),
-        )
-        .await
-        .unwrap();
-    events.reverse();
-    events
-        .into_iter()
-        .filter(|e| e.details["authority"] == authority)
-        .map(|e| (e.details["reason"].as_str().unwrap().to_owned(), e.outcome))
-        .collect()
-}
-
-/// The last `login.failure` reason of `authority`.
 async fn last_reason(app: &TestApp, authority: &str) -> String {
     failures(app, authority).await.pop().expect("a failure").0
 }
@@ -232,13 +170,7 @@ async fn last_reason(app: &TestApp, authority: &str) -> String {
 /// Asserts a refusal page: `status`, `message`, a way back, no session cookie, the pending cookie
 /// removed, and nothing of the verifier's detail on the page.
 async fn assert_refused(r: reqwest::Response, status: u16, message: &str, back: &str) {
-    assert_eq!(r.status(), status);
-    assert!(set_cookie(&r, "authx_session=").is_none());
-    let removal = set_cookie(&r, "authx_upstream=").expect("the pending cookie is removed");
-    assert!(removal.contains("Path=/login/"), "{removal}");
-    let html = r.text().await.unwrap();
-    assert!(html.contains(message), "{html}");
-    assert!(html.contains(&format!("href=\"{back}\"")), "{html}");
+    let html = assert_refused_page(r, status, message, back).await;
     for detail in ["samael", "xmlsec", "audience", "InResponseTo", "ada-1001"] {
         assert!(!html.contains(detail), "{detail} shown: {html}");
     }

@@ -27,3 +27,4 @@ pub mod oidc_provider;
 pub mod principals;
 pub mod saml_idp;
 pub mod smtp;
+pub mod upstream;
