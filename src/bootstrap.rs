@@ -1,21 +1,31 @@
 //! `authx bootstrap-admin`: makes a fresh installation usable (SPEC §2.6).
 //!
-//! Creates, only where missing: the `root` role (`<realm>:**:**`), the `default` role every user
-//! holds (their own profile, credentials, grants and API keys), the `email` and `password`
-//! authorities, and the administrator (an email credential, optionally a password credential)
-//! holding `root`. Running it again changes nothing except, when a password is given, the
-//! administrator's password. Every step is idempotent on its own, so a run interrupted halfway is
-//! completed by running it again; creations that race with another node are treated as "exists".
+//! Creates, only where missing: the `root` role (`**:**:**`: every realm, so the first
+//! administrator can create application roles and clients), the `default` role every user holds
+//! (their own profile, credentials, grants and API keys), the `email` and `password` authorities,
+//! and the administrator (an email credential, optionally a password credential) holding `root`.
+//! Running it again changes nothing except, when a password is given, the administrator's
+//! password. Every step is idempotent on its own, so a run interrupted halfway is completed by
+//! running it again; creations that race with another node are treated as "exists".
+//!
+//! `--restore-root` is the recovery from the machine that holds the database, for an installation
+//! whose administrators locked themselves out or that predates the every-realm `root`: it makes
+//! `root` bestow `**:**:**` again (enabled, not default, no deny), re-activates the named
+//! administrator and puts them in `root`, and lifts every deny pattern that would still keep them
+//! from administering authx (it leaves the roles that carry one, or strips the pattern from a
+//! default role). Each change is listed and audited as `bootstrap.restore_root`.
 
 use serde_json::json;
 
 use crate::config::Config;
+use crate::domain::Page;
 use crate::domain::api_key::NewApiKey;
 use crate::domain::audit::NewAuditEvent;
 use crate::domain::authority::{NewAuthority, Strategy};
 use crate::domain::credential::{NewCredential, NewUserCredential};
-use crate::domain::role::NewRole;
-use crate::domain::user::NewUser;
+use crate::domain::role::{NewRole, RolePatch};
+use crate::domain::user::{NewUser, UserPatch, UserStatus};
+use crate::scopes::Scope;
 use crate::store::{Store, StoreError};
 use crate::{address, password, secret};
 
@@ -23,6 +33,8 @@ use crate::{address, password, secret};
 pub const ROOT_ROLE: &str = "root";
 /// The role every user holds.
 pub const DEFAULT_ROLE: &str = "default";
+/// What `root` bestows: every scope of every realm.
+pub const ROOT_SCOPE: &str = "**:**:**";
 
 /// What the administrator is given.
 #[derive(Debug)]
@@ -31,6 +43,8 @@ pub struct BootstrapRequest {
     pub email: String,
     /// A password for the `password` authority, if wanted.
     pub password: Option<String>,
+    /// Restore `root` and the administrator's hold on it (see the module documentation).
+    pub restore_root: bool,
 }
 
 /// What a run did, step by step, for the operator to read.
@@ -94,10 +108,13 @@ pub async fn bootstrap_admin(
         NewRole {
             id: ROOT_ROLE.to_owned(),
             name: "Root".to_owned(),
-            description: Some("Every scope of authx itself: full administration.".to_owned()),
+            description: Some(
+                "Every scope of every realm: full administration of authx and its applications."
+                    .to_owned(),
+            ),
             is_default: false,
             enabled: true,
-            scopes: vec![format!("{realm}:**:**")],
+            scopes: vec![ROOT_SCOPE.to_owned()],
             deny: Vec::new(),
         },
     )
@@ -156,6 +173,9 @@ pub async fn bootstrap_admin(
             user.id
         }
     };
+    if request.restore_root {
+        restore_root(store, realm, &user_id, &mut report).await?;
+    }
     store.add_role_member(ROOT_ROLE, &user_id).await?;
     report
         .steps
@@ -187,13 +207,101 @@ pub async fn bootstrap_admin(
         }
     }
 
-    let mut event = NewAuditEvent::new("cli", None, "bootstrap.admin");
+    let action = if request.restore_root {
+        "bootstrap.restore_root"
+    } else {
+        "bootstrap.admin"
+    };
+    let mut event = NewAuditEvent::new("cli", None, action);
     event.target_type = Some("user".to_owned());
     event.target_id = Some(user_id.clone());
     event.details = json!({ "steps": report.steps });
     store.append_audit(event).await?;
     report.user_id = user_id;
     Ok(report)
+}
+
+/// The `--restore-root` steps for the administrator `user_id`.
+async fn restore_root(
+    store: &dyn Store,
+    realm: &str,
+    user_id: &str,
+    report: &mut BootstrapReport,
+) -> Result<(), BootstrapError> {
+    store
+        .update_role(
+            ROOT_ROLE,
+            RolePatch {
+                is_default: Some(false),
+                enabled: Some(true),
+                scopes: Some(vec![ROOT_SCOPE.to_owned()]),
+                deny: Some(Vec::new()),
+                ..RolePatch::default()
+            },
+        )
+        .await?;
+    report.steps.push(format!(
+        "restored role '{ROOT_ROLE}': enabled, bestows {ROOT_SCOPE}, no deny"
+    ));
+    let user = store.get_user(user_id).await?.ok_or(StoreError::NotFound)?;
+    if user.status != UserStatus::Active {
+        store
+            .update_user(
+                user_id,
+                UserPatch {
+                    status: Some(UserStatus::Active),
+                    ..UserPatch::default()
+                },
+            )
+            .await?;
+        report.steps.push(format!("re-activated user {user_id}"));
+    }
+    // A deny that touches authx's own realm could still keep the administrator out.
+    let own_realm = Scope::parse(&format!("{realm}:**:**"))
+        .map_err(|e| StoreError::InvalidValue(format!("realm: {e}")))?;
+    let blocks = |pattern: &String| Scope::parse(pattern).is_ok_and(|p| p.intersects(&own_realm));
+    for role in store.roles_of_user(user_id).await? {
+        if role.id != ROOT_ROLE && !role.is_default && role.deny.iter().any(blocks) {
+            store.remove_role_member(&role.id, user_id).await?;
+            report.steps.push(format!(
+                "removed user {user_id} from role '{}', whose deny ({}) covered administration",
+                role.id,
+                role.deny.join(" ")
+            ));
+        }
+    }
+    let mut page = Page::first(Page::MAX_LIMIT);
+    loop {
+        let roles = store.list_roles(&page).await?;
+        let last = roles.last().map(|r| r.id.clone());
+        for role in &roles {
+            if role.is_default && role.deny.iter().any(blocks) {
+                let (lifted, kept): (Vec<String>, Vec<String>) =
+                    role.deny.iter().cloned().partition(blocks);
+                store
+                    .update_role(
+                        &role.id,
+                        RolePatch {
+                            deny: Some(kept),
+                            ..RolePatch::default()
+                        },
+                    )
+                    .await?;
+                report.steps.push(format!(
+                    "lifted deny {} from default role '{}' (it applied to every user)",
+                    lifted.join(" "),
+                    role.id
+                ));
+            }
+        }
+        match last {
+            Some(id) if roles.len() as u32 >= page.clamped_limit() => {
+                page = Page::after(Page::MAX_LIMIT, id);
+            }
+            _ => break,
+        }
+    }
+    Ok(())
 }
 
 /// An API key issued by [`issue_admin_api_key`].
@@ -207,7 +315,7 @@ pub struct IssuedKey {
     pub expires_at: i64,
 }
 
-/// Issues `user_id` an API key for every scope of the realm (`<realm>:**:**`), living
+/// Issues `user_id` an API key for every scope (`**:**:**`, what `root` bestows), living
 /// `expires_in` seconds (default `api_keys.default_ttl_secs`, at most `api_keys.max_ttl_secs`).
 /// What it allows at any moment is still bounded by the user's access at that moment.
 pub async fn issue_admin_api_key(
@@ -229,7 +337,7 @@ pub async fn issue_admin_api_key(
             key_hash: secret::hash(&key),
             hint: secret::hint(&key),
             description: Some("issued by authx bootstrap-admin".to_owned()),
-            scopes: vec![format!("{}:**:**", config.realm)],
+            scopes: vec![ROOT_SCOPE.to_owned()],
             clients: Vec::new(),
             expires_at: crate::domain::now().saturating_add(ttl),
         })

@@ -61,15 +61,17 @@ pub enum Command {
 /// `authx keys …`.
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Retire the active signing key and create a new one. The old key stays published (and
-    /// verifies its tokens) until they have expired; prints the new kid and that time.
+    /// Retire the active signing keys (one per algorithm the server signs with) and create their
+    /// successors. The old keys stay published (and verify their tokens) until those have
+    /// expired; prints the new kids and that time.
     Rotate(RotateArgs),
 }
 
 /// `authx keys rotate`.
 #[derive(Debug, Args)]
 pub struct RotateArgs {
-    /// Algorithm of the new key: ES256, RS256 or EdDSA. Default: `tokens.signing_alg`.
+    /// Rotate only the key of this algorithm (ES256, RS256 or EdDSA; one the server signs with).
+    /// Default: all of them.
     #[arg(long, value_name = "ALG")]
     pub alg: Option<crate::domain::signing_key::SigningAlg>,
 }
@@ -94,11 +96,17 @@ pub struct BootstrapArgs {
     /// Also give them a password, read from this file (first line).
     #[arg(long, value_name = "FILE", conflicts_with = "password_stdin")]
     pub password_file: Option<PathBuf>,
-    /// Also give them a password, read from standard input (first line).
+    /// Also give them a password, read from standard input (first line). On a terminal it asks
+    /// for it, twice, without echo.
     #[arg(long)]
     pub password_stdin: bool,
-    /// Also issue the administrator an API key for every scope of the realm (`<realm>:**:**`) and
-    /// print it. It is shown only this once.
+    /// Recovery: make `root` bestow every scope again (enabled, no deny), re-activate this
+    /// administrator, put them in `root`, and lift any deny that keeps them from administering
+    /// authx. Run it on the machine that holds the database; every change is audited.
+    #[arg(long)]
+    pub restore_root: bool,
+    /// Also issue the administrator an API key for every scope (`**:**:**`, bounded at any moment
+    /// by their access) and print it. It is shown only this once.
     #[arg(long)]
     pub issue_api_key: bool,
     /// Life of that API key in seconds (default `api_keys.default_ttl_secs`, at most

@@ -319,9 +319,13 @@ impl Default for LoginConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TokensConfig {
-    /// Algorithm of signing keys created from now on (`ES256`, `RS256` or `EdDSA`); existing keys
-    /// keep theirs until rotated.
+    /// Algorithm of access tokens (`ES256`, `RS256` or `EdDSA`), and the default of ID tokens
+    /// besides RS256.
     pub signing_alg: SigningAlg,
+    /// Further algorithms ID tokens may be signed with, chosen per client
+    /// (`id_token_signed_response_alg`). RS256 is always among them (OpenID Connect Core §15.1:
+    /// the default for clients that register none), and so is `signing_alg`.
+    pub id_token_signing_algs: Vec<SigningAlg>,
     /// Life of an access token (JWT, default 10 min).
     pub access_token_ttl_secs: u64,
     /// Life of an ID token (default 10 min).
@@ -345,6 +349,7 @@ impl Default for TokensConfig {
     fn default() -> Self {
         Self {
             signing_alg: SigningAlg::Es256,
+            id_token_signing_algs: Vec::new(),
             access_token_ttl_secs: 600,
             id_token_ttl_secs: 600,
             refresh_token_ttl_secs: 2_592_000,
@@ -357,6 +362,23 @@ impl Default for TokensConfig {
 }
 
 impl TokensConfig {
+    /// The algorithm of ID tokens for clients that register none (OpenID Connect Core §15.1).
+    pub const DEFAULT_ID_TOKEN_ALG: SigningAlg = SigningAlg::Rs256;
+
+    /// Every algorithm this server signs with, each with an active key in the JWKS: the
+    /// access-token algorithm, RS256, and `id_token_signing_algs`, in that order, each once.
+    pub fn published_algs(&self) -> Vec<SigningAlg> {
+        let mut algs = vec![self.signing_alg];
+        for alg in std::iter::once(Self::DEFAULT_ID_TOKEN_ALG)
+            .chain(self.id_token_signing_algs.iter().copied())
+        {
+            if !algs.contains(&alg) {
+                algs.push(alg);
+            }
+        }
+        algs
+    }
+
     /// How long a key retired now must stay published: the longest life of a JWT it may have
     /// signed (access or ID token) plus the clock skew.
     pub fn retired_key_publish_secs(&self) -> i64 {
@@ -1073,6 +1095,10 @@ mod tests {
         assert_eq!(c.tokens.authorization_code_ttl_secs, 60);
         assert_eq!(c.tokens.clock_skew_secs, 60);
         assert_eq!(c.tokens.retired_key_publish_secs(), 660);
+        assert_eq!(
+            c.tokens.published_algs(),
+            [SigningAlg::Es256, SigningAlg::Rs256]
+        );
         let c = load(
             Some("[tokens]\nsigning_alg = \"EdDSA\"\n"),
             &[("AUTHX_TOKENS__ACCESS_TOKEN_TTL_SECS", "300")],
@@ -1080,6 +1106,15 @@ mod tests {
         .unwrap();
         assert_eq!(c.tokens.signing_alg, SigningAlg::EdDsa);
         assert_eq!(c.tokens.access_token_ttl_secs, 300);
+        let c = load(
+            Some("[tokens]\nsigning_alg = \"RS256\"\nid_token_signing_algs = [\"EdDSA\", \"RS256\"]\n"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            c.tokens.published_algs(),
+            [SigningAlg::Rs256, SigningAlg::EdDsa]
+        );
         let e = load(Some("[tokens]\nsigning_alg = \"HS256\"\n"), &[]).unwrap_err();
         assert!(e.to_string().contains("tokens.signing_alg"), "{e}");
         let e = load(Some("[tokens]\nauthorization_code_ttl_secs = 61\n"), &[]).unwrap_err();

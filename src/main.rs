@@ -139,6 +139,7 @@ async fn bootstrap(args: BootstrapArgs, config: Config) -> ExitCode {
     let request = BootstrapRequest {
         email: args.email,
         password,
+        restore_root: args.restore_root,
     };
     let mut result = bootstrap_admin(store.as_ref(), &config, request).await;
     let mut key = None;
@@ -155,12 +156,21 @@ async fn bootstrap(args: BootstrapArgs, config: Config) -> ExitCode {
             for step in &report.steps {
                 let _ = writeln!(out, "- {step}");
             }
-            let _ = writeln!(
-                out,
-                "\nAdministrator ready: user {}.\nNext: start the server with `authx serve` and open {}/",
-                report.user_id,
-                config.issuer_url()
-            );
+            let _ = writeln!(out, "\nAdministrator ready: user {}.", report.user_id);
+            let _ = if server_is_running(&config).await {
+                writeln!(
+                    out,
+                    "The server at {} is running: sign in at {}/login",
+                    config.listen,
+                    config.issuer_url()
+                )
+            } else {
+                writeln!(
+                    out,
+                    "Next: start the server with `authx serve` and open {}/",
+                    config.issuer_url()
+                )
+            };
             if let Some(key) = key {
                 let expires = time::OffsetDateTime::from_unix_timestamp(key.expires_at)
                     .ok()
@@ -171,9 +181,11 @@ async fn bootstrap(args: BootstrapArgs, config: Config) -> ExitCode {
                     .unwrap_or_default();
                 let _ = writeln!(
                     out,
-                    "\nAPI key {} for the administrator (scopes {}:**:**, expires {expires}).\n\
+                    "\nAPI key {} for the administrator (scopes {}, expires {expires}).\n\
                      It is shown only this once: store it now.\n{}",
-                    key.id, config.realm, key.secret
+                    key.id,
+                    authx::bootstrap::ROOT_SCOPE,
+                    key.secret
                 );
             }
             ExitCode::SUCCESS
@@ -199,41 +211,49 @@ async fn rotate_keys(args: RotateArgs, config: Config) -> ExitCode {
         }
     };
     let result = authx::oauth2::keys::rotate_in(store.as_ref(), &config.tokens, args.alg).await;
-    if let Ok(rotation) = &result {
-        let mut event = authx::domain::audit::NewAuditEvent::new("cli", None, "key.rotate")
-            .target("signing_key", &rotation.key.kid);
-        event.details = serde_json::json!({
-            "alg": rotation.key.alg.as_str(),
-            "retired": rotation.retired,
-            "publish_until": rotation.publish_until,
-        });
-        if let Err(error) = store.append_audit(event).await {
-            eprintln!("authx: warning: could not record the audit event: {error}");
+    if let Ok(rotations) = &result {
+        for rotation in rotations {
+            let mut event = authx::domain::audit::NewAuditEvent::new("cli", None, "key.rotate")
+                .target("signing_key", &rotation.key.kid);
+            event.details = serde_json::json!({
+                "alg": rotation.key.alg.as_str(),
+                "retired": rotation.retired,
+                "publish_until": rotation.publish_until,
+            });
+            if let Err(error) = store.append_audit(event).await {
+                eprintln!("authx: warning: could not record the audit event: {error}");
+            }
         }
     }
     store.close().await;
     match result {
-        Ok(rotation) => {
-            let until = time::OffsetDateTime::from_unix_timestamp(rotation.publish_until)
-                .ok()
-                .and_then(|t| {
-                    t.format(&time::format_description::well_known::Rfc3339)
-                        .ok()
-                })
-                .unwrap_or_default();
-            println!(
-                "new signing key: kid {} ({})",
-                rotation.key.kid, rotation.key.alg
-            );
-            if rotation.retired.is_empty() {
-                println!("there was no active key to retire");
-            } else {
+        Ok(rotations) => {
+            for rotation in rotations {
                 println!(
-                    "retired {} stay published until {until}",
-                    rotation.retired.join(", ")
+                    "new signing key: kid {} ({})",
+                    rotation.key.kid, rotation.key.alg
                 );
+                if rotation.retired.is_empty() {
+                    println!("  there was no active {} key to retire", rotation.key.alg);
+                } else {
+                    let until = time::OffsetDateTime::from_unix_timestamp(rotation.publish_until)
+                        .ok()
+                        .and_then(|t| {
+                            t.format(&time::format_description::well_known::Rfc3339)
+                                .ok()
+                        })
+                        .unwrap_or_default();
+                    println!(
+                        "  retired {} stay published until {until}",
+                        rotation.retired.join(", ")
+                    );
+                }
             }
             ExitCode::SUCCESS
+        }
+        Err(error @ authx::oauth2::keys::KeyError::Unpublished(_)) => {
+            eprintln!("authx: {error}");
+            ExitCode::from(EXIT_USAGE)
         }
         Err(error) => {
             eprintln!("authx: key rotation failed: {error}");
@@ -242,12 +262,45 @@ async fn rotate_keys(args: RotateArgs, config: Config) -> ExitCode {
     }
 }
 
-/// Reads the first line of the password file or of standard input, without its line ending.
+/// Whether an authx answers `/healthz` at the configured listen address (a quick local probe, so
+/// the closing hint does not tell the operator to start a server that already runs).
+async fn server_is_running(config: &Config) -> bool {
+    let mut addr = config.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let probe = async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).await.ok()?;
+        Some(head.starts_with(b"HTTP/1.1 200"))
+    };
+    matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(1), probe).await,
+        Ok(Some(true))
+    )
+}
+
+/// Reads the first line of the password file or of standard input, without its line ending. On
+/// a terminal, standard input is read without echo, after a prompt, and asked twice.
 fn read_password(args: &BootstrapArgs) -> Result<Option<String>, String> {
+    use std::io::IsTerminal;
     let line = if let Some(path) = &args.password_file {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read password file {}: {e}", path.display()))?;
         text.lines().next().unwrap_or_default().to_owned()
+    } else if args.password_stdin && std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password for the administrator: ")
+            .map_err(|e| format!("cannot read the password: {e}"))?;
+        let again = rpassword::prompt_password("The same password again: ")
+            .map_err(|e| format!("cannot read the password: {e}"))?;
+        if first != again {
+            return Err("the two passwords differ".to_owned());
+        }
+        first
     } else if args.password_stdin {
         let mut line = String::new();
         std::io::stdin()

@@ -16,6 +16,7 @@ use poem::{EndpointExt, Route, Server, get, post};
 
 use crate::config::{Config, mask_url_password};
 use crate::http::{metrics::MetricsMiddleware, ops, request_id::RequestIdMiddleware};
+use crate::oauth2::cors::cors;
 use crate::state::AppState;
 use crate::store::{self, ConnectOptions, StoreError};
 
@@ -138,6 +139,7 @@ impl App {
             keys: Arc::new(crate::oauth2::keys::Keys::new()),
             oidc,
             saml_metadata,
+            cors: Arc::default(),
         };
         Ok(Self {
             listener,
@@ -174,26 +176,32 @@ impl App {
             extra,
         } = self;
         let issuer = state.config.issuer_url();
+        // Browser-based public clients call these themselves: they answer CORS (see `cors`).
         let mut route = Route::new()
             .at("/metrics", get(ops::metrics))
-            .at("/oauth2/jwks", get(crate::oauth2::keys::jwks_endpoint))
+            .at(
+                "/oauth2/jwks",
+                cors(get(crate::oauth2::keys::jwks_endpoint)),
+            )
             .at(
                 "/oauth2/introspect",
                 post(crate::oauth2::introspect::introspect),
             )
-            .at("/oauth2/token", post(crate::oauth2::token::token))
-            .at("/oauth2/revoke", post(crate::oauth2::revoke::revoke))
+            .at("/oauth2/token", cors(post(crate::oauth2::token::token)))
+            .at("/oauth2/revoke", cors(post(crate::oauth2::revoke::revoke)))
             .at(
                 "/oauth2/userinfo",
-                get(crate::oauth2::userinfo::userinfo).post(crate::oauth2::userinfo::userinfo),
+                cors(
+                    get(crate::oauth2::userinfo::userinfo).post(crate::oauth2::userinfo::userinfo),
+                ),
             )
             .at(
                 "/.well-known/openid-configuration",
-                get(crate::oauth2::discovery::discovery),
+                cors(get(crate::oauth2::discovery::discovery)),
             )
             .at(
                 "/.well-known/oauth-authorization-server",
-                get(crate::oauth2::discovery::discovery),
+                cors(get(crate::oauth2::discovery::discovery)),
             )
             .at(
                 "/o/check_api_key",
@@ -209,9 +217,9 @@ impl App {
             .with(RequestIdMiddleware);
         let timeout = Duration::from_secs(state.config.server.shutdown_timeout_secs);
         tracing::info!(%addr, %issuer, backend = state.store.backend(), "authx listening");
-        // A signing key exists before the first request: resource servers that fetch the JWKS
-        // at start-up would otherwise cache an empty set.
-        if let Err(error) = state.keys.ensure_active(&state).await {
+        // A key of every published algorithm exists before the first request: resource servers
+        // that fetch the JWKS at start-up would otherwise cache an incomplete set.
+        if let Err(error) = state.keys.ensure_published(&state).await {
             tracing::warn!(error = %crate::api::error::ErrorChain(&error), "no signing key yet");
         }
         let acceptor = TcpAcceptor::from_tokio(listener)?;

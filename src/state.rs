@@ -27,4 +27,6 @@ pub struct AppState {
     /// The IdP metadata of `saml` authorities as this node uses it (fetched metadata is cached
     /// and refreshed, see `saml_metadata`).
     pub saml_metadata: Arc<crate::saml_metadata::MetadataCache>,
+    /// The web origins browser-based clients may call the token endpoints from (CORS).
+    pub cors: Arc<crate::oauth2::cors::AllowedOrigins>,
 }

@@ -24,6 +24,7 @@ use crate::store::StoreError;
 
 /// An API key's metadata (never its secret).
 #[derive(Object, Debug, Clone)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct ApiKeyDto {
     /// Id (UUID).
@@ -49,6 +50,7 @@ pub struct ApiKeyDto {
 
 /// A newly issued key: the only answer that carries the secret.
 #[derive(Object, Debug, Clone)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct IssuedApiKeyDto {
     /// Id (UUID).
@@ -73,6 +75,7 @@ pub struct IssuedApiKeyDto {
 
 /// A page of API keys.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct ApiKeyList {
     /// The keys of this page.
@@ -83,6 +86,7 @@ pub struct ApiKeyList {
 
 /// A key to issue.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct CreateApiKeyRequest {
     /// Scope patterns (`realm:resource:action`), each allowed by the caller's current access.

@@ -26,6 +26,7 @@ pub enum OutcomeDto {
 
 /// One audit event.
 #[derive(Object, Debug, Clone)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct AuditEventDto {
     /// Id (UUIDv7: sorts by time).
@@ -56,6 +57,7 @@ pub struct AuditEventDto {
 
 /// A page of audit events, newest first.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct AuditEventList {
     /// The events of this page.

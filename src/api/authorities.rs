@@ -46,6 +46,7 @@ pub enum StrategyDto {
 
 /// A configured way to log in.
 #[derive(Object, Debug, Clone)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct AuthorityDto {
     /// Id (slug).
@@ -66,6 +67,7 @@ pub struct AuthorityDto {
 
 /// A page of authorities.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct AuthorityList {
     /// The authorities of this page.
@@ -76,6 +78,7 @@ pub struct AuthorityList {
 
 /// A new authority.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct CreateAuthorityRequest {
     /// Id: `[a-z0-9][a-z0-9_-]{0,62}`.
@@ -93,6 +96,7 @@ pub struct CreateAuthorityRequest {
 
 /// Changes to an authority; absent fields stay as they are.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct UpdateAuthorityRequest {
     /// Display name.

@@ -12,10 +12,12 @@
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use crate::api::common::{Tag, next_cursor, page, timestamp, timestamp_opt};
 use crate::api::error::ApiError;
+use crate::api::keys::KeyAlgDto;
 use crate::api::security::BearerAuth;
 use crate::domain::audit::Outcome;
 use crate::domain::client::{
@@ -23,6 +25,7 @@ use crate::domain::client::{
 };
 use crate::domain::id::is_valid_slug;
 use crate::domain::now;
+use crate::domain::signing_key::SigningAlg;
 use crate::domain::user::{NewUser, Profile, UserKind, UserPatch, UserStatus};
 use crate::secret;
 use crate::state::AppState;
@@ -40,6 +43,7 @@ pub enum ClientTypeDto {
 
 /// A downstream application.
 #[derive(Object, Debug, Clone)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct ClientDto {
     /// Id (slug).
@@ -61,6 +65,8 @@ pub struct ClientDto {
     pub enabled: bool,
     /// The client's own service account (client_credentials), for confidential clients.
     pub machine_user_id: Option<String>,
+    /// The algorithm of its ID tokens (OpenID Connect `id_token_signed_response_alg`).
+    pub id_token_signed_response_alg: KeyAlgDto,
     /// Creation time (RFC 3339).
     pub created_at: String,
     /// Last change (RFC 3339).
@@ -82,6 +88,7 @@ pub struct CreatedClientDto {
 
 /// A page of clients.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct ClientList {
     /// The clients of this page the caller may read.
@@ -92,6 +99,7 @@ pub struct ClientList {
 
 /// A new client.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct CreateClientRequest {
     /// Id: `[a-z0-9][a-z0-9_-]{0,62}`.
@@ -118,10 +126,14 @@ pub struct CreateClientRequest {
     pub trusted: bool,
     /// Enabled (default true).
     pub enabled: Option<bool>,
+    /// The algorithm of its ID tokens (default RS256); one the server signs with (see
+    /// `/.well-known/openid-configuration`, `id_token_signing_alg_values_supported`).
+    pub id_token_signed_response_alg: Option<KeyAlgDto>,
 }
 
 /// Changes to a client; absent fields stay as they are, lists replace the stored ones.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct UpdateClientRequest {
     /// Display name.
@@ -140,10 +152,13 @@ pub struct UpdateClientRequest {
     pub trusted: Option<bool>,
     /// Enabled.
     pub enabled: Option<bool>,
+    /// The algorithm of its ID tokens, or null for the default (RS256).
+    pub id_token_signed_response_alg: MaybeUndefined<KeyAlgDto>,
 }
 
 /// A client secret's metadata (never the secret or its hash).
 #[derive(Object, Debug, Clone)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct ClientSecretDto {
     /// Id (UUID).
@@ -173,6 +188,7 @@ pub struct IssuedSecretDto {
 
 /// A client's secrets.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct ClientSecretList {
     /// Metadata of every secret, expired ones included, oldest first.
@@ -181,6 +197,7 @@ pub struct ClientSecretList {
 
 /// A new secret for a client.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct AddClientSecretRequest {
     /// What it is for.
@@ -193,6 +210,7 @@ pub struct AddClientSecretRequest {
 
 /// Rotation: a new secret, and the others retire after a grace period.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct RotateClientSecretRequest {
     /// Seconds the other secrets keep working (0–604800, default 0: at once).
@@ -287,6 +305,10 @@ impl ClientsApi {
         validate_uris("post_logout_redirect_uris", &body.post_logout_redirect_uris)?;
         let scopes = crate::api::common::parse_scope_list("scopes", &body.scopes)?;
         p.require_covers(&state, &scopes, "client.create").await?;
+        let id_token_alg = body
+            .id_token_signed_response_alg
+            .map(|a| id_token_alg(&state, a))
+            .transpose()?;
         let client_type = type_from_dto(body.client_type);
         let confidential = client_type == ClientType::Confidential;
 
@@ -321,6 +343,7 @@ impl ClientsApi {
                     trusted: body.trusted,
                     enabled: body.enabled.unwrap_or(true),
                     machine_user_id: machine_user.as_ref().map(|u| u.id.clone()),
+                    id_token_alg,
                 },
                 issued.as_ref().map(|s| InitialClientSecret {
                     secret_hash: secret::hash(s),
@@ -404,6 +427,11 @@ impl ClientsApi {
         if let Some(uris) = &body.post_logout_redirect_uris {
             validate_uris("post_logout_redirect_uris", uris)?;
         }
+        let id_token_alg = match body.id_token_signed_response_alg {
+            MaybeUndefined::Undefined => None,
+            MaybeUndefined::Null => Some(None),
+            MaybeUndefined::Value(a) => Some(Some(id_token_alg(&state, a)?)),
+        };
         let client = state
             .store
             .update_client(
@@ -415,6 +443,7 @@ impl ClientsApi {
                     scopes: body.scopes,
                     trusted: body.trusted,
                     enabled: body.enabled,
+                    id_token_alg,
                     ..ClientPatch::default()
                 },
             )
@@ -753,6 +782,7 @@ fn type_from_dto(t: ClientTypeDto) -> ClientType {
 
 /// A stored client as the API shows it.
 pub fn client_to_dto(c: Client) -> ClientDto {
+    let id_token_alg = c.id_token_alg();
     ClientDto {
         id: c.id,
         name: c.name,
@@ -765,10 +795,28 @@ pub fn client_to_dto(c: Client) -> ClientDto {
         scopes: c.scopes,
         trusted: c.trusted,
         enabled: c.enabled,
+        id_token_signed_response_alg: id_token_alg.into(),
         machine_user_id: c.machine_user_id,
         created_at: timestamp(c.created_at),
         updated_at: timestamp(c.updated_at),
     }
+}
+
+/// A requested ID-token algorithm, if the server signs with it.
+fn id_token_alg(state: &AppState, alg: KeyAlgDto) -> Result<SigningAlg, ApiError> {
+    let alg = SigningAlg::from(alg);
+    let published = state.config.tokens.published_algs();
+    if published.contains(&alg) {
+        return Ok(alg);
+    }
+    let names: Vec<&str> = published.iter().map(|a| a.as_str()).collect();
+    Err(ApiError::invalid_field(
+        "id_token_signed_response_alg",
+        format!(
+            "this server signs ID tokens with {} (tokens.id_token_signing_algs)",
+            names.join(", ")
+        ),
+    ))
 }
 
 /// A stored secret's metadata as the API shows it.

@@ -22,6 +22,7 @@ use crate::store::StoreError;
 
 /// A link between a user and an authority (its secret details are never shown).
 #[derive(Object, Debug, Clone)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct CredentialDto {
     /// Id (UUID).
@@ -43,6 +44,7 @@ pub struct CredentialDto {
 
 /// A user's credentials.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct CredentialList {
     /// The credentials the caller may read, ordered by id.
@@ -51,6 +53,7 @@ pub struct CredentialList {
 
 /// A new credential for a user.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct CreateCredentialRequest {
     /// The authority (must exist).

@@ -16,6 +16,7 @@ pub const TYPE_PREFIX: &str = "urn:authx:problem:";
 
 /// An RFC 9457 problem details object.
 #[derive(Object, Debug, Clone, PartialEq)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct Problem {
     /// Identifies the kind of problem: `urn:authx:problem:<kind>`. Stable; match on it.
@@ -38,6 +39,7 @@ pub struct Problem {
 
 /// One invalid field of a request.
 #[derive(Object, Debug, Clone, PartialEq, Eq)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct FieldError {
     /// The field, as a JSON pointer-like path (`scopes/2`) or a parameter name.

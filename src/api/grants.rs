@@ -21,6 +21,7 @@ use crate::store::StoreError;
 
 /// A user's consent to a client.
 #[derive(Object, Debug, Clone)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct GrantDto {
     /// Id (UUID).
@@ -39,6 +40,7 @@ pub struct GrantDto {
 
 /// A page of grants.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct GrantList {
     /// The grants of this page the caller may read.

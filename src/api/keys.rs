@@ -62,6 +62,7 @@ pub enum KeyStatusDto {
 
 /// A signing key: its public half and lifecycle.
 #[derive(Object, Debug, Clone)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct SigningKeyDto {
     /// Key id (RFC 7638 thumbprint), the `kid` of the tokens it signs.
@@ -84,6 +85,7 @@ pub struct SigningKeyDto {
 
 /// The signing keys, newest first.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 pub struct SigningKeyList {
     /// Every stored key (retired ones until swept).
     pub items: Vec<SigningKeyDto>,
@@ -91,14 +93,24 @@ pub struct SigningKeyList {
 
 /// Options of a rotation.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct RotateKeyRequest {
-    /// Algorithm of the new key (default: the configured `tokens.signing_alg`).
+    /// Rotate only the key of this algorithm (default: every algorithm the server signs with).
     pub alg: Option<KeyAlgDto>,
 }
 
-/// The outcome of a rotation.
+/// The outcome of a rotation: one entry per rotated algorithm.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
+pub struct RotationDto {
+    /// The rotated keys.
+    pub items: Vec<RotatedKeyDto>,
+}
+
+/// The rotation of one algorithm's key.
+#[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct RotatedKeyDto {
     /// The new active key.
@@ -111,9 +123,9 @@ pub struct RotatedKeyDto {
 
 #[derive(ApiResponse)]
 enum Rotated {
-    /// The new key is active.
+    /// The new keys are active.
     #[oai(status = 201)]
-    Created(Json<RotatedKeyDto>),
+    Created(Json<RotationDto>),
 }
 
 fn key_to_dto(key: &SigningKey, at: i64) -> SigningKeyDto {
@@ -135,6 +147,7 @@ fn key_to_dto(key: &SigningKey, at: i64) -> SigningKeyDto {
 fn key_error(error: KeyError) -> ApiError {
     match error {
         KeyError::Store(e) => e.into(),
+        e @ KeyError::Unpublished(_) => ApiError::invalid_field("alg", e.to_string()),
         e => ApiError::internal(&e),
     }
 }
@@ -161,8 +174,8 @@ impl KeysApi {
         }))
     }
 
-    /// Retire the active signing key and create a new one (`key:rotate`). The retired key stays
-    /// published until every token it signed has expired.
+    /// Retire the active signing keys (or the one of `alg`) and create their successors
+    /// (`key:rotate`). A retired key stays published until every token it signed has expired.
     #[oai(
         path = "/keys/rotate",
         method = "post",
@@ -177,26 +190,29 @@ impl KeysApi {
         let p = &auth.0;
         p.require(&state, &p.scope("key", "rotate"), "key.rotate")
             .await?;
-        let rotation = state
+        let rotations = state
             .keys
             .rotate(&state, body.0.alg.map(SigningAlg::from))
             .await
             .map_err(key_error)?;
-        let mut event = p
-            .audit_event("key.rotate", Outcome::Success)
-            .target("signing_key", &rotation.key.kid);
-        if let Value::Object(details) = &mut event.details {
-            details.insert("alg".to_owned(), rotation.key.alg.as_str().into());
-            details.insert("retired".to_owned(), rotation.retired.clone().into());
-            details.insert("publish_until".to_owned(), rotation.publish_until.into());
+        let mut items = Vec::new();
+        for rotation in rotations {
+            let mut event = p
+                .audit_event("key.rotate", Outcome::Success)
+                .target("signing_key", &rotation.key.kid);
+            if let Value::Object(details) = &mut event.details {
+                details.insert("alg".to_owned(), rotation.key.alg.as_str().into());
+                details.insert("retired".to_owned(), rotation.retired.clone().into());
+                details.insert("publish_until".to_owned(), rotation.publish_until.into());
+            }
+            crate::audit::record(&state, event).await;
+            items.push(RotatedKeyDto {
+                key: key_to_dto(&rotation.key, now()),
+                retired_published_until: (!rotation.retired.is_empty())
+                    .then(|| timestamp(rotation.publish_until)),
+                retired: rotation.retired,
+            });
         }
-        crate::audit::record(&state, event).await;
-        let retired_published_until =
-            (!rotation.retired.is_empty()).then(|| timestamp(rotation.publish_until));
-        Ok(Rotated::Created(Json(RotatedKeyDto {
-            key: key_to_dto(&rotation.key, now()),
-            retired: rotation.retired,
-            retired_published_until,
-        })))
+        Ok(Rotated::Created(Json(RotationDto { items })))
     }
 }

@@ -16,6 +16,7 @@ pub mod error;
 pub mod grants;
 pub mod keys;
 pub mod problem;
+pub mod request_check;
 pub mod roles;
 pub mod security;
 pub mod users;

@@ -11,51 +11,85 @@ use poem::http::{HeaderValue, Method, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 
 use crate::api::error::{ApiError, Problem};
+use crate::api::request_check::{OperationInputs, first_violation};
 
-/// The methods each documented path template accepts, read from our own OpenAPI document.
+/// One documented path template: its segments, the methods it accepts, and each operation's
+/// inputs.
+#[derive(Debug, Default)]
+struct Template {
+    segments: Vec<String>,
+    methods: Vec<Method>,
+    operations: Vec<(Method, OperationInputs)>,
+}
+
+/// The documented routes, read from our own OpenAPI document: the methods of each path template
+/// (for `Allow`) and what each operation takes (to refuse unknown query parameters and to name the
+/// field of a body that does not parse).
 #[derive(Debug, Default)]
 pub struct Routes {
-    templates: Vec<(Vec<String>, Vec<Method>)>,
+    templates: Vec<Template>,
+    doc: serde_json::Value,
 }
 
 impl Routes {
-    /// Builds the table from the `paths` object of an OpenAPI document.
+    /// Builds the table from an OpenAPI document.
     pub fn from_spec(spec: &serde_json::Value) -> Self {
         let mut templates = Vec::new();
         if let Some(paths) = spec.get("paths").and_then(|p| p.as_object()) {
             for (path, item) in paths {
-                let mut methods: Vec<Method> = item
-                    .as_object()
-                    .map(|ops| {
-                        ops.keys()
-                            .filter_map(|m| {
-                                Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok()
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                if methods.contains(&Method::GET) {
-                    methods.push(Method::HEAD);
+                let mut template = Template {
+                    segments: path.split('/').map(str::to_owned).collect(),
+                    ..Template::default()
+                };
+                for (name, operation) in item.as_object().into_iter().flatten() {
+                    let Ok(method) = Method::from_bytes(name.to_ascii_uppercase().as_bytes())
+                    else {
+                        continue;
+                    };
+                    template.methods.push(method.clone());
+                    template
+                        .operations
+                        .push((method, OperationInputs::from_operation(operation)));
                 }
-                let segments = path.split('/').map(str::to_owned).collect();
-                templates.push((segments, methods));
+                if template.methods.contains(&Method::GET) {
+                    template.methods.push(Method::HEAD);
+                }
+                templates.push(template);
             }
         }
-        Self { templates }
+        Self {
+            templates,
+            doc: spec.clone(),
+        }
+    }
+
+    fn template(&self, path: &str) -> Option<&Template> {
+        let parts: Vec<&str> = path.split('/').collect();
+        self.templates.iter().find(|t| {
+            t.segments.len() == parts.len()
+                && t.segments.iter().zip(&parts).all(|(t, p)| {
+                    t == p || (t.starts_with('{') && t.ends_with('}') && !p.is_empty())
+                })
+        })
     }
 
     /// The methods allowed on `path`, if some template matches it.
     fn allowed(&self, path: &str) -> Option<&[Method]> {
-        let parts: Vec<&str> = path.split('/').collect();
-        self.templates
+        self.template(path).map(|t| t.methods.as_slice())
+    }
+
+    /// The inputs of the operation `method` on `path` (HEAD is GET's).
+    fn operation(&self, method: &Method, path: &str) -> Option<&OperationInputs> {
+        let method = if *method == Method::HEAD {
+            &Method::GET
+        } else {
+            method
+        };
+        self.template(path)?
+            .operations
             .iter()
-            .find(|(segments, _)| {
-                segments.len() == parts.len()
-                    && segments.iter().zip(&parts).all(|(t, p)| {
-                        t == p || (t.starts_with('{') && t.ends_with('}') && !p.is_empty())
-                    })
-            })
-            .map(|(_, methods)| methods.as_slice())
+            .find(|(m, _)| m == method)
+            .map(|(_, inputs)| inputs)
     }
 }
 
@@ -102,12 +136,37 @@ fn is_problem(response: &Response) -> bool {
 impl<E: Endpoint> Endpoint for ProblemEndpoint<E> {
     type Output = Response;
 
-    async fn call(&self, req: Request) -> Result<Self::Output> {
+    async fn call(&self, mut req: Request) -> Result<Self::Output> {
         let path = req.uri().path().to_owned();
         let method = req.method().clone();
-        let response = match self.inner.call(req).await {
-            Ok(r) => r.into_response(),
-            Err(e) => e.into_response(),
+        let inputs = path
+            .starts_with("/api/")
+            .then(|| self.routes.operation(&method, &path))
+            .flatten();
+        let mut body_copy = None;
+        if let Some(inputs) = inputs {
+            let unknown = inputs.unknown_query(req.uri().query().unwrap_or_default());
+            if !unknown.is_empty() {
+                return Ok(unknown_parameters(&unknown, &inputs.query));
+            }
+            if inputs.body.is_some() {
+                // Kept so a body poem-openapi refuses can be explained field by field.
+                let bytes = match req.take_body().into_bytes_limit(MAX_JSON_BODY).await {
+                    Ok(bytes) => bytes,
+                    Err(_) => return Ok(body_too_large()),
+                };
+                req.set_body(bytes.clone());
+                body_copy = Some(bytes);
+            }
+        }
+        // poem-openapi reports a body or parameter it cannot parse as an error whose text names
+        // the field (an unknown field, a malformed enum value): keep that text for the problem.
+        let (response, reason) = match self.inner.call(req).await {
+            Ok(r) => (r.into_response(), None),
+            Err(e) => {
+                let text = e.to_string();
+                (e.into_response(), Some(text))
+            }
         };
         let status = response.status();
         // Only the admin API speaks problem+json; the operational endpoints document their own
@@ -140,7 +199,9 @@ impl<E: Endpoint> Endpoint for ProblemEndpoint<E> {
                     .into_response()
             }
             (StatusCode::BAD_REQUEST, _) => {
-                ApiError::invalid("the request is malformed").into_response()
+                let schema = inputs.and_then(|i| i.body.as_ref());
+                explain_bad_request(&self.routes.doc, schema, body_copy.as_deref(), reason)
+                    .into_response()
             }
             // Every body of this API is JSON; a missing or other body is a malformed request,
             // answered with the 400 every operation documents.
@@ -157,6 +218,75 @@ impl<E: Endpoint> Endpoint for ProblemEndpoint<E> {
             }
         }
         Ok(converted)
+    }
+}
+
+/// The largest JSON body the admin API reads (the biggest documented request, a role with 500
+/// patterns or SAML metadata pasted into an authority, is far smaller).
+pub const MAX_JSON_BODY: usize = 1024 * 1024;
+
+/// 400 naming the unknown query parameters and the ones the operation takes.
+fn unknown_parameters(unknown: &[String], known: &[String]) -> Response {
+    let known = if known.is_empty() {
+        "this operation takes no query parameters".to_owned()
+    } else {
+        format!("this operation takes: {}", known.join(", "))
+    };
+    let first = unknown.first().map(String::as_str).unwrap_or_default();
+    let shown: Vec<String> = unknown.iter().map(|u| describe_parse_error(u)).collect();
+    ApiError::invalid_field(
+        describe_parse_error(first),
+        format!("unknown query parameter ({}); {known}", shown.join(", ")),
+    )
+    .into_response()
+}
+
+fn body_too_large() -> Response {
+    problem_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload-too-large",
+        "Payload too large",
+        format!("the body may be at most {MAX_JSON_BODY} bytes"),
+    )
+}
+
+/// The 400 for a request poem-openapi could not parse: the field that breaks the documented body
+/// schema when one can be found, else poem-openapi's own words.
+fn explain_bad_request(
+    doc: &serde_json::Value,
+    schema: Option<&serde_json::Value>,
+    body: Option<&[u8]>,
+    reason: Option<String>,
+) -> ApiError {
+    let payload_error = reason
+        .as_deref()
+        .is_some_and(|r| r.starts_with("parse request payload error"));
+    if let (true, Some(schema), Some(body)) = (payload_error, schema, body) {
+        match serde_json::from_slice::<serde_json::Value>(body) {
+            Err(error) => return ApiError::invalid(format!("the body is not valid JSON: {error}")),
+            Ok(value) => {
+                if let Some((field, message)) = first_violation(doc, schema, &value) {
+                    return ApiError::invalid_field(describe_parse_error(&field), message);
+                }
+            }
+        }
+    }
+    ApiError::invalid(
+        reason
+            .as_deref()
+            .map(describe_parse_error)
+            .unwrap_or_else(|| "the request is malformed".to_owned()),
+    )
+}
+
+/// poem-openapi's text for a request it could not parse, for a person: control characters and
+/// excess length dropped (the text may quote the caller's input).
+fn describe_parse_error(text: &str) -> String {
+    let clean: String = text.chars().filter(|c| !c.is_control()).take(300).collect();
+    if clean.trim().is_empty() {
+        "the request is malformed".to_owned()
+    } else {
+        clean
     }
 }
 

@@ -24,6 +24,7 @@ use crate::store::StoreError;
 
 /// A role.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct RoleDto {
     /// Id (a slug chosen at creation).
@@ -48,6 +49,7 @@ pub struct RoleDto {
 
 /// A page of roles.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct RoleList {
     /// The roles of this page that the caller may read.
@@ -58,6 +60,7 @@ pub struct RoleList {
 
 /// A new role.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct CreateRoleRequest {
     /// Id: 1–63 of `a-z 0-9 _ -`, starting with a letter or digit.
@@ -83,6 +86,7 @@ pub struct CreateRoleRequest {
 
 /// Changes to a role; absent fields stay as they are.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct UpdateRoleRequest {
     /// Display name.
@@ -105,6 +109,7 @@ pub struct UpdateRoleRequest {
 
 /// Member user ids of a role.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct MemberList {
     /// User ids.
@@ -138,6 +143,8 @@ impl RolesApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
+        /// Only the roles this user is an explicit member of (a user id).
+        member: Query<Option<String>>,
         /// Page size, 1–100 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
@@ -150,7 +157,18 @@ impl RolesApi {
                 .await?;
         }
         let page = page(limit.0, cursor.0);
-        let roles = state.store.list_roles(&page).await?;
+        let roles = match member.0 {
+            None => state.store.list_roles(&page).await?,
+            // A user holds few roles: the page is cut from all of them, in id order.
+            Some(user_id) => state
+                .store
+                .roles_of_user(&user_id)
+                .await?
+                .into_iter()
+                .filter(|r| page.after.as_ref().is_none_or(|after| r.id > *after))
+                .take(page.clamped_limit() as usize)
+                .collect(),
+        };
         let next = next_cursor(&roles, &page, |r| &r.id);
         let items = roles
             .into_iter()

@@ -41,6 +41,7 @@ pub enum UserKindDto {
 
 /// A Portable Contacts profile. Not verified; never used for authentication.
 #[derive(Object, Debug, Clone, Default)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct ProfileDto {
     /// How the user is shown.
@@ -59,6 +60,7 @@ pub struct ProfileDto {
 
 /// Portable Contacts `name`.
 #[derive(Object, Debug, Clone, Default)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct NameDto {
     /// The full name.
@@ -74,6 +76,7 @@ pub struct NameDto {
 
 /// A Portable Contacts plural-field entry.
 #[derive(Object, Debug, Clone, Default)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct ValueDto {
     /// The value (an address, a URL).
@@ -93,6 +96,7 @@ pub struct ValueDto {
 
 /// A user.
 #[derive(Object, Debug, Clone)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct UserDto {
     /// Id (UUID).
@@ -117,6 +121,7 @@ pub struct UserDto {
 
 /// A page of users.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct UserList {
     /// The users of this page.
@@ -127,6 +132,7 @@ pub struct UserList {
 
 /// A new user.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct CreateUserRequest {
     /// Person (default) or service account.
@@ -146,6 +152,7 @@ pub struct CreateUserRequest {
 
 /// Changes to a user; absent fields stay as they are, `null` clears.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct UpdateUserRequest {
     /// Active or disabled.
@@ -187,8 +194,10 @@ impl UsersApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        /// Exact primary email address.
+        /// The address the user signs in with (an email credential) or their primary email.
         email: Query<Option<String>>,
+        /// Exact username.
+        username: Query<Option<String>>,
         /// Case-insensitive part of the display name or username.
         name: Query<Option<String>>,
         /// Only users with this status.
@@ -202,8 +211,10 @@ impl UsersApi {
         cursor: Query<Option<String>>,
     ) -> Result<Json<UserList>, ApiError> {
         let p = &auth.0;
-        let filter = UserFilter {
+        let mut filter = UserFilter {
+            id: None,
             email: email.0.map(|e| e.to_lowercase()),
+            username: username.0,
             name: name.0,
             status: status.0.map(status_from_dto),
             role_id: role.0,
@@ -220,16 +231,10 @@ impl UsersApi {
         p.require(&state, &p.scope("me", "read"), "user.list")
             .await?;
         // Only oneself: the one user the caller may see, if it passes the same filters.
-        let me = state.store.get_user(&p.user_id).await?;
-        let mut items = Vec::new();
-        if let Some(me) = me
-            && page.after.as_ref().is_none_or(|after| *after < me.id)
-            && matches_filter(&state, &me, &filter).await?
-        {
-            items.push(user_to_dto(me));
-        }
+        filter.id = Some(p.user_id.clone());
+        let users = state.store.list_users(&filter, &page).await?;
         Ok(Json(UserList {
-            items,
+            items: users.into_iter().map(user_to_dto).collect(),
             next_cursor: None,
         }))
     }
@@ -322,6 +327,7 @@ pub struct MeApi;
 
 /// The caller and what they may do.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct MeDto {
     /// The user.
@@ -364,41 +370,6 @@ impl MeApi {
         let id = auth.0.user_id.clone();
         delete_user(&state, &auth.0, &id).await
     }
-}
-
-/// Whether `user` passes `filter` (the same rules the store applies to lists).
-async fn matches_filter(
-    state: &AppState,
-    user: &User,
-    filter: &UserFilter,
-) -> Result<bool, ApiError> {
-    if filter
-        .email
-        .as_ref()
-        .is_some_and(|e| user.email.as_ref() != Some(e))
-    {
-        return Ok(false);
-    }
-    if let Some(name) = &filter.name {
-        let needle = name.to_lowercase();
-        let hit = [&user.display_name, &user.username]
-            .into_iter()
-            .flatten()
-            .any(|v| v.to_lowercase().contains(&needle));
-        if !hit {
-            return Ok(false);
-        }
-    }
-    if filter.status.is_some_and(|s| s != user.status) {
-        return Ok(false);
-    }
-    if let Some(role) = &filter.role_id {
-        let roles = state.store.roles_of_user(&user.id).await?;
-        if !roles.iter().any(|r| &r.id == role) {
-            return Ok(false);
-        }
-    }
-    Ok(true)
 }
 
 /// `MaybeUndefined` as a patch field: absent keeps, `null` clears, a value sets.

@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::signing_key::SigningAlg;
+
 /// Whether a client can keep a secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -50,8 +52,19 @@ pub struct Client {
     pub enabled: bool,
     /// The client's own `machine` user (client_credentials); `None` when it has none (yet).
     pub machine_user_id: Option<String>,
+    /// The algorithm its ID tokens are signed with (`id_token_signed_response_alg`); `None`: the
+    /// default, RS256.
+    pub id_token_alg: Option<SigningAlg>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+impl Client {
+    /// The algorithm of this client's ID tokens: the registered one, else RS256 (OpenID Connect
+    /// Core §15.1: what a provider must support for clients that register none).
+    pub fn id_token_alg(&self) -> SigningAlg {
+        self.id_token_alg.unwrap_or(SigningAlg::Rs256)
+    }
 }
 
 /// What `create_client` needs; the store sets the timestamps.
@@ -66,6 +79,7 @@ pub struct NewClient {
     pub trusted: bool,
     pub enabled: bool,
     pub machine_user_id: Option<String>,
+    pub id_token_alg: Option<SigningAlg>,
 }
 
 /// A partial update: `None` leaves a field as it is; lists, when given, replace the whole list;
@@ -80,6 +94,8 @@ pub struct ClientPatch {
     pub trusted: Option<bool>,
     pub enabled: Option<bool>,
     pub machine_user_id: Option<Option<String>>,
+    /// `Some(None)` returns to the default (RS256).
+    pub id_token_alg: Option<Option<SigningAlg>>,
 }
 
 /// A stored client secret's metadata (never the hash).

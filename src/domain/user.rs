@@ -144,8 +144,13 @@ pub struct UserPatch {
 /// Filters for listing users; all given filters must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserFilter {
-    /// Exact match on the (lower-cased) primary email; the filter is lower-cased too.
+    /// Only this user (a caller who may see only themself lists through the same query).
+    pub id: Option<String>,
+    /// The address (lower-cased) is the primary email or the address of an email credential: the
+    /// user who signs in with it.
     pub email: Option<String>,
+    /// Exact username.
+    pub username: Option<String>,
     /// Case-insensitive substring of the display name or the username.
     pub name: Option<String>,
     pub status: Option<UserStatus>,

@@ -25,6 +25,7 @@ enum OpsTag {
 
 /// Status of a health or readiness check.
 #[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
 #[oai(skip_serializing_if_is_none)]
 pub struct HealthStatus {
     /// `ok`, `ready` or `unavailable`.

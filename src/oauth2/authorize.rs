@@ -206,6 +206,19 @@ async fn handle(
     }
 }
 
+/// Where the authorization request in `return_to` (a local path the login page will resume) ends:
+/// its redirect URI, when it names an enabled client and one of that client's registered URIs.
+/// Signing in may complete such a request at once (consent already given), so the login page's
+/// `form-action` must allow this address and no other (see `web::csp`).
+pub async fn resume_target(state: &AppState, return_to: &str) -> Option<String> {
+    let query = return_to.strip_prefix("/oauth2/authorize?")?;
+    let params = Params::parse(query).ok()?;
+    client_and_redirect(state, &params)
+        .await
+        .ok()
+        .map(|(_, uri)| uri)
+}
+
 /// Step 1: the client and its redirect URI, or an error page.
 async fn client_and_redirect(
     state: &AppState,
@@ -421,6 +434,7 @@ async fn authorize(
             oidc: request.scope.oidc.iter().copied().collect(),
             realm: offered.scopes.to_strings(),
             request: params.to_query(&[]),
+            redirect_uri: &request.redirect_uri,
         };
         return Ok(Step::Page(render_consent(req, &view)));
     }

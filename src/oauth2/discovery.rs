@@ -10,11 +10,13 @@ use poem::web::Data;
 use poem::{Response, handler};
 use serde_json::{Value, json};
 
+use crate::domain::signing_key::SigningAlg;
 use crate::domain::token::OIDC_SCOPES;
 use crate::state::AppState;
 
-/// The metadata document for `issuer`.
-pub fn metadata(issuer: &str) -> Value {
+/// The metadata document for `issuer`, whose ID tokens may be signed with `id_token_algs`.
+pub fn metadata(issuer: &str, id_token_algs: &[SigningAlg]) -> Value {
+    let id_token_algs: Vec<&str> = id_token_algs.iter().map(|a| a.as_str()).collect();
     let endpoint = |path: &str| format!("{issuer}{path}");
     let auth_methods = ["client_secret_basic", "client_secret_post", "none"];
     json!({
@@ -31,14 +33,14 @@ pub fn metadata(issuer: &str) -> Value {
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["ES256", "RS256", "EdDSA"],
+        "id_token_signing_alg_values_supported": id_token_algs,
         "token_endpoint_auth_methods_supported": auth_methods,
         // Introspection and revocation: confidential clients authenticate; public clients may
         // revoke their own tokens naming themselves.
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "code_challenge_methods_supported": ["S256"],
-        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "prompt_values_supported": ["none", "login", "consent"],
         "claims_supported": [
             "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp",
             "name", "given_name", "family_name", "preferred_username", "picture", "updated_at",
@@ -60,5 +62,11 @@ pub async fn discovery(state: Data<&AppState>) -> Response {
         .status(StatusCode::OK)
         .content_type("application/json")
         .header(header::CACHE_CONTROL, "public, max-age=300")
-        .body(metadata(&state.config.issuer_url()).to_string())
+        .body(
+            metadata(
+                &state.config.issuer_url(),
+                &state.config.tokens.published_algs(),
+            )
+            .to_string(),
+        )
 }

@@ -189,7 +189,10 @@ async fn run(req: &Request, body: Body, state: &AppState) -> Result<Value, OAuth
                 "sub": key.user_id,
                 "exp": key.expires_at,
                 "iat": key.issued_at,
-                "token_type": "api_key",
+                // RFC 7662 §2.2: the RFC 6749 §7.1 type — an API key is presented as a bearer
+                // token; which kind of credential it is goes in `token_kind`.
+                "token_type": "Bearer",
+                "token_kind": "api_key",
                 "iss": state.config.issuer_url(),
             });
             if !key.deny.is_empty() {
@@ -214,6 +217,7 @@ async fn run(req: &Request, body: Body, state: &AppState) -> Result<Value, OAuth
                 "aud": claims.aud,
                 "jti": claims.jti,
                 "token_type": "Bearer",
+                "token_kind": "access_token",
             });
             let deny = token.access.relevant_deny();
             if !deny.is_empty() {
@@ -232,7 +236,8 @@ async fn run(req: &Request, body: Body, state: &AppState) -> Result<Value, OAuth
             "exp": token.expires_at,
             "iat": token.created_at,
             "iss": state.config.issuer_url(),
-            "token_type": "refresh_token",
+            // Not an access token, so no RFC 6749 §7.1 type.
+            "token_kind": "refresh_token",
         }),
     })
 }

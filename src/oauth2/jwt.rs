@@ -1,5 +1,6 @@
 //! The JWTs authx issues: access tokens (RFC 9068 profile, `typ: at+jwt`) and OpenID Connect ID
-//! tokens (`typ: JWT`), both signed with the active key of [`super::keys::Keys`].
+//! tokens (`typ: JWT`): access tokens with the active key of `tokens.signing_alg`, ID tokens with
+//! the active key of the client's algorithm (RS256 by default), both from [`super::keys::Keys`].
 //!
 //! Access-token claims are built *before* anything is stored (the `jti` goes into the same
 //! transaction that redeems the code or rotates the refresh token) and signed after. They carry
@@ -85,6 +86,8 @@ impl AccessClaims {
 #[derive(Debug, Clone)]
 pub struct IdTokenInput<'a> {
     pub client_id: &'a str,
+    /// The client's `id_token_signed_response_alg` (RS256 unless it registered another).
+    pub alg: SigningAlg,
     pub auth_time: Option<i64>,
     pub nonce: Option<&'a str>,
     /// The access token issued alongside, for `at_hash`.
@@ -101,7 +104,7 @@ pub async fn sign_id_token(state: &AppState, input: IdTokenInput<'_>) -> Result<
     let issuer = state.config.issuer_url();
     state
         .keys
-        .sign_for(state, ID_TOKEN_TYP, |alg| {
+        .sign_for(state, input.alg, ID_TOKEN_TYP, |alg| {
             let mut claims = input.user_claims.clone();
             claims.insert("iss".to_owned(), Value::String(issuer));
             claims.insert("aud".to_owned(), Value::String(input.client_id.to_owned()));

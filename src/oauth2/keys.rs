@@ -1,7 +1,10 @@
 //! JWT signing keys: generation, signing, verification, the JWKS and rotation (SPEC §4).
 //!
-//! Keys live in the database (`signing_keys`), so every node signs and verifies alike. Exactly one
-//! key is active (a partial unique index guarantees it); rotation retires it and creates a new one
+//! Keys live in the database (`signing_keys`), so every node signs and verifies alike. One key of
+//! each published algorithm is active (a partial unique index guarantees at most one per
+//! algorithm): `tokens.signing_alg` signs access tokens, and ID tokens are signed with the
+//! client's `id_token_signed_response_alg`, RS256 by default (OpenID Connect Core §15.1), so that
+//! key exists whatever the access-token algorithm. Rotation retires a key and creates its successor
 //! in one transaction, and the retired key stays published — in `GET /oauth2/jwks` and for
 //! [`Keys::verify`] — until the longest-lived JWT it may have signed has expired, plus the clock
 //! skew (`tokens.clock_skew_secs`) and the cache refresh interval below.
@@ -60,6 +63,12 @@ pub enum KeyError {
     /// The token is not acceptable.
     #[error("token rejected: {0}")]
     Rejected(Rejection),
+    /// The algorithm is not one this server signs with (`tokens.signing_alg`, RS256,
+    /// `tokens.id_token_signing_algs`).
+    #[error(
+        "{0} is not an algorithm this server signs with (tokens.signing_alg, RS256 or tokens.id_token_signing_algs)"
+    )]
+    Unpublished(SigningAlg),
 }
 
 /// Why a token was refused by [`Keys::verify`].
@@ -95,7 +104,7 @@ impl From<Rejection> for KeyError {
     }
 }
 
-/// The outcome of a rotation.
+/// The rotation of one algorithm's key.
 #[derive(Debug, Clone)]
 pub struct Rotation {
     /// The new active key.
@@ -247,25 +256,59 @@ impl Keys {
         Value::Object(out)
     }
 
-    /// The active key, creating one (with `tokens.signing_alg`) if there is none. Nodes racing to
-    /// create the first key all end up with the same one.
-    pub async fn ensure_active(&self, state: &AppState) -> Result<SigningKey, KeyError> {
+    /// The active key of `alg`, creating one if there is none. Nodes racing to create the first
+    /// key of an algorithm all end up with the same one.
+    pub async fn ensure_active(
+        &self,
+        state: &AppState,
+        alg: SigningAlg,
+    ) -> Result<SigningKey, KeyError> {
         let snapshot = self.snapshot(state.store.as_ref(), Self::REFRESH).await?;
-        if let Some(key) = active_of(&snapshot) {
+        if let Some(key) = active_of(&snapshot, alg) {
             return Ok(key.clone());
         }
-        let key = ensure_active_in(state.store.as_ref(), state.config.tokens.signing_alg).await?;
+        let key = ensure_active_in(state.store.as_ref(), alg).await?;
         self.invalidate();
         Ok(key)
     }
 
-    /// Retires the active key and creates a new one (`alg`, else `tokens.signing_alg`); this node
-    /// uses the new key at once.
+    /// Makes sure every published algorithm has an active key (at start-up, so the JWKS holds
+    /// them before the first token exists), and retires the active keys of algorithms the
+    /// configuration no longer names.
+    pub async fn ensure_published(&self, state: &AppState) -> Result<(), KeyError> {
+        let published = state.config.tokens.published_algs();
+        for alg in &published {
+            self.ensure_active(state, *alg).await?;
+        }
+        let snapshot = self.snapshot(state.store.as_ref(), Duration::ZERO).await?;
+        let stale: Vec<SigningAlg> = snapshot
+            .keys
+            .iter()
+            .filter(|k| k.status == KeyStatus::Active && !published.contains(&k.alg))
+            .map(|k| k.alg)
+            .collect();
+        if !stale.is_empty() {
+            let at = now();
+            let until = publish_until(&state.config.tokens, at);
+            for alg in stale {
+                let kids = state
+                    .store
+                    .retire_active_signing_keys(alg, at, until)
+                    .await?;
+                tracing::info!(%alg, ?kids, "retired the signing key of an algorithm no longer configured");
+            }
+            self.invalidate();
+        }
+        Ok(())
+    }
+
+    /// Retires the active key of `alg` (of every published algorithm when `None`) and creates its
+    /// successor; this node uses the new keys at once.
     pub async fn rotate(
         &self,
         state: &AppState,
         alg: Option<SigningAlg>,
-    ) -> Result<Rotation, KeyError> {
+    ) -> Result<Vec<Rotation>, KeyError> {
         let rotation = rotate_in(state.store.as_ref(), &state.config.tokens, alg).await;
         self.invalidate();
         rotation
@@ -284,27 +327,29 @@ impl Keys {
         Ok(json!({ "keys": keys }))
     }
 
-    /// Signs `claims` with the active key (created if there is none). The header carries `alg`,
-    /// `kid` and `typ` (e.g. `at+jwt` for access tokens, RFC 9068; `JWT` for ID tokens).
+    /// Signs `claims` with the active key of the access-token algorithm (`tokens.signing_alg`;
+    /// created if there is none). The header carries `alg`, `kid` and `typ` (e.g. `at+jwt` for
+    /// access tokens, RFC 9068).
     pub async fn sign<T: Serialize>(
         &self,
         state: &AppState,
         claims: &T,
         typ: &str,
     ) -> Result<String, KeyError> {
-        self.sign_for(state, typ, |_| claims).await
+        self.sign_for(state, state.config.tokens.signing_alg, typ, |_| claims)
+            .await
     }
 
-    /// Like [`Keys::sign`], for claims that depend on the signing algorithm (an ID token's
-    /// `at_hash` uses the hash of the key's algorithm, OIDC Core §3.1.3.6): `make` gets the
-    /// algorithm of the key that will sign.
+    /// Signs with the active key of `alg`, for claims that depend on the algorithm (an ID token's
+    /// `at_hash` uses the hash of the key's algorithm, OIDC Core §3.1.3.6): `make` gets it.
     pub async fn sign_for<T: Serialize>(
         &self,
         state: &AppState,
+        alg: SigningAlg,
         typ: &str,
         make: impl FnOnce(SigningAlg) -> T,
     ) -> Result<String, KeyError> {
-        let key = self.ensure_active(state).await?;
+        let key = self.ensure_active(state, alg).await?;
         let parsed = self.parsed(&key)?;
         let mut header = Header::new(parsed.alg);
         header.kid = Some(key.kid.clone());
@@ -480,15 +525,26 @@ impl Keys {
     }
 }
 
-/// The newest active key of a snapshot.
-fn active_of(snapshot: &Snapshot) -> Option<&SigningKey> {
-    snapshot.keys.iter().find(|k| k.status == KeyStatus::Active)
+/// The newest active key of `alg` in a snapshot.
+fn active_of(snapshot: &Snapshot, alg: SigningAlg) -> Option<&SigningKey> {
+    snapshot
+        .keys
+        .iter()
+        .find(|k| k.status == KeyStatus::Active && k.alg == alg)
+}
+
+/// Until when a key retired at `at` stays published: the longest JWT life + the clock skew +
+/// [`Keys::REFRESH`] (other nodes may sign with it that much longer).
+fn publish_until(tokens: &TokensConfig, at: i64) -> i64 {
+    let margin = i64::try_from(Keys::REFRESH.as_secs()).unwrap_or(0);
+    at.saturating_add(tokens.retired_key_publish_secs())
+        .saturating_add(margin)
 }
 
 /// The active key in `store`, creating one with `alg` if there is none. Tolerates the race of
 /// several nodes creating the first key: the losers' inserts conflict and they read the winner's.
 pub async fn ensure_active_in(store: &dyn Store, alg: SigningAlg) -> Result<SigningKey, KeyError> {
-    if let Some(key) = store.active_signing_key().await? {
+    if let Some(key) = store.active_signing_key(alg).await? {
         return Ok(key);
     }
     let key = Keys::generate(alg)?;
@@ -498,49 +554,55 @@ pub async fn ensure_active_in(store: &dyn Store, alg: SigningAlg) -> Result<Sign
             Ok(key)
         }
         Err(StoreError::Conflict(_)) => store
-            .active_signing_key()
+            .active_signing_key(alg)
             .await?
             .ok_or_else(|| KeyError::Store(StoreError::Conflict("signing key race".to_owned()))),
         Err(e) => Err(e.into()),
     }
 }
 
-/// Rotates in `store` without a node cache (the CLI): retires the active key, published until
-/// now + the longest JWT life + the clock skew + [`Keys::REFRESH`] (other nodes may sign with it
-/// that much longer), and stores a new active key. Retried on the
-/// conflict a concurrent rotation on another node can cause.
+/// Rotates in `store` without a node cache (the CLI): for `alg` (every published algorithm when
+/// `None`), retires the active key, published until [`publish_until`], and stores a new active
+/// key. Retried on the conflict a concurrent rotation on another node can cause. An algorithm the
+/// server does not sign with is refused.
 pub async fn rotate_in(
     store: &dyn Store,
     tokens: &TokensConfig,
     alg: Option<SigningAlg>,
-) -> Result<Rotation, KeyError> {
-    let alg = alg.unwrap_or(tokens.signing_alg);
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let key = Keys::generate(alg)?;
-        let at = key.created_at;
-        // Other nodes may sign with the retired key for up to REFRESH more: cover that too.
-        let margin = i64::try_from(Keys::REFRESH.as_secs()).unwrap_or(0);
-        let publish_until = at
-            .saturating_add(tokens.retired_key_publish_secs())
-            .saturating_add(margin);
-        match store
-            .rotate_signing_key(key.clone(), at, publish_until)
-            .await
-        {
-            Ok(retired) => {
-                tracing::info!(kid = %key.kid, alg = %key.alg, ?retired, publish_until, "rotated the signing key");
-                return Ok(Rotation {
-                    key,
-                    retired,
-                    publish_until,
-                });
+) -> Result<Vec<Rotation>, KeyError> {
+    let published = tokens.published_algs();
+    let algs = match alg {
+        None => published,
+        Some(alg) if published.contains(&alg) => vec![alg],
+        Some(alg) => return Err(KeyError::Unpublished(alg)),
+    };
+    let mut rotations = Vec::new();
+    for alg in algs {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let key = Keys::generate(alg)?;
+            let at = key.created_at;
+            let publish_until = publish_until(tokens, at);
+            match store
+                .rotate_signing_key(key.clone(), at, publish_until)
+                .await
+            {
+                Ok(retired) => {
+                    tracing::info!(kid = %key.kid, alg = %key.alg, ?retired, publish_until, "rotated the signing key");
+                    rotations.push(Rotation {
+                        key,
+                        retired,
+                        publish_until,
+                    });
+                    break;
+                }
+                Err(StoreError::Conflict(_)) if attempt < 3 => continue,
+                Err(e) => return Err(e.into()),
             }
-            Err(StoreError::Conflict(_)) if attempt < 3 => continue,
-            Err(e) => return Err(e.into()),
         }
     }
+    Ok(rotations)
 }
 
 /// RFC 7638 thumbprint: SHA-256 over the required members in lexicographic order, no whitespace.

@@ -20,6 +20,7 @@ use super::redirect::with_params;
 use super::{Params, read_form};
 use crate::audit;
 use crate::state::AppState;
+use crate::web::csp::allow_form_target;
 use crate::web::csrf::csrf_token;
 use crate::web::pages::errors::PageError;
 use crate::web::pages::layout::{csrf_field, html_response, page, see_other};
@@ -56,6 +57,8 @@ struct LogoutRequest {
     /// Where to go afterwards (already checked against the client's registration).
     redirect: Option<String>,
     state: Option<String>,
+    /// The name of the application that sent the browser here, when it is known and enabled.
+    client_name: Option<String>,
 }
 
 /// `GET|POST /oauth2/logout`.
@@ -78,7 +81,7 @@ pub async fn end_session_endpoint(
         Some(s) if request.hinted_user.as_deref() == Some(s.user_id.as_str()) => {
             finish(&state, req, s, &request).await
         }
-        Some(_) => Ok(confirm_page(req, &params)),
+        Some(_) => Ok(confirm_page(req, &params, &request)),
     }
 }
 
@@ -122,20 +125,21 @@ async fn validate(state: &AppState, params: &Params) -> Result<LogoutRequest, Pa
         (Some(a), _) => Some(a),
         (None, b) => b.map(str::to_owned),
     };
+    let client = match &client_id {
+        Some(id) => state.store.get_client(id).await?.filter(|c| c.enabled),
+        None => None,
+    };
     let redirect = match params.get("post_logout_redirect_uri") {
         None => None,
         Some(uri) => {
-            let Some(client_id) = &client_id else {
+            if client_id.is_none() {
                 return Err(invalid(
                     "post_logout_redirect_uri needs the client to be named (id_token_hint or \
                      client_id).",
                 ));
-            };
-            let registered = state
-                .store
-                .get_client(client_id)
-                .await?
-                .filter(|c| c.enabled)
+            }
+            let registered = client
+                .as_ref()
                 .is_some_and(|c| c.post_logout_redirect_uris.iter().any(|r| r == uri));
             if !registered {
                 return Err(invalid(
@@ -150,6 +154,7 @@ async fn validate(state: &AppState, params: &Params) -> Result<LogoutRequest, Pa
         hinted_user: hint.map(|h| h.sub),
         redirect,
         state: params.get("state").map(str::to_owned),
+        client_name: client.map(|c| c.name),
     })
 }
 
@@ -186,11 +191,15 @@ fn done(request: &LogoutRequest, cookies: Vec<poem::web::cookie::Cookie>) -> Res
     html_response(StatusCode::OK, page("Signed out", None, body), &cookies)
 }
 
-fn confirm_page(req: &Request, params: &Params) -> Response {
+fn confirm_page(req: &Request, params: &Params, request: &LogoutRequest) -> Response {
     let (csrf, new_cookie) = csrf_token(req);
     let body = html! {
         section {
-            p { "An application asks to sign you out of authx. Do you want to log out?" }
+            @if let Some(name) = &request.client_name {
+                p { strong { (name) } " asks to sign you out of authx. Do you want to log out?" }
+            } @else {
+                p { "An application asks to sign you out of authx. Do you want to log out?" }
+            }
             form method="post" action="/oauth2/logout/confirm" {
                 (csrf_field(&csrf))
                 input type="hidden" name="request" value=(params.to_query(&[]));
@@ -201,7 +210,12 @@ fn confirm_page(req: &Request, params: &Params) -> Response {
         }
     };
     let cookies: Vec<_> = new_cookie.into_iter().collect();
-    html_response(StatusCode::OK, page("Log out", None, body), &cookies)
+    let mut response = html_response(StatusCode::OK, page("Log out", None, body), &cookies);
+    // Logging out ends with a redirect to the application's registered address.
+    if let Some(uri) = &request.redirect {
+        allow_form_target(&mut response, uri);
+    }
+    response
 }
 
 fn invalid(message: &str) -> PageError {

@@ -12,6 +12,7 @@ pub mod authorize;
 pub mod bearer;
 pub mod claims;
 pub mod client_auth;
+pub mod cors;
 pub mod discovery;
 pub mod ego;
 pub mod error;

@@ -30,7 +30,7 @@ use crate::domain::email_token::{EmailToken, EmailTokenPurpose, NewEmailToken};
 use crate::domain::grant::{Grant, GrantFilter};
 use crate::domain::role::{NewRole, Role, RolePatch, UserAccess};
 use crate::domain::session::{NewSession, Session};
-use crate::domain::signing_key::SigningKey;
+use crate::domain::signing_key::{SigningAlg, SigningKey};
 use crate::domain::token::{
     AccessTokenRecord, AuthorizationCode, NewAccessToken, NewAuthorizationCode, NewRefreshToken,
     RefreshToken,
@@ -389,36 +389,46 @@ pub trait EmailTokenStore: Send + Sync {
         purpose: EmailTokenPurpose,
         now: i64,
     ) -> Result<Option<EmailToken>, StoreError>;
+    /// The token with this hash and purpose if it is unused and has not expired at `now`, without
+    /// using it (the page a link opens reads where the login will lead).
+    async fn find_email_token(
+        &self,
+        token_hash: &str,
+        purpose: EmailTokenPurpose,
+        now: i64,
+    ) -> Result<Option<EmailToken>, StoreError>;
     /// Sweeps tokens that expired before `before` (used or not); returns how many.
     async fn delete_expired_email_tokens(&self, before: i64) -> Result<u64, StoreError>;
 }
 
-/// JWT signing keys (SPEC §4). At most one key is `active` at a time (a partial unique index
-/// enforces it, so nodes racing to create the first key cannot both win: the loser gets
-/// `Conflict` and re-reads). Lists put the active key first, then the others newest first
-/// (`created_at`, then `kid`).
+/// JWT signing keys (SPEC §4). At most one key of each algorithm is `active` at a time (a partial
+/// unique index enforces it, so nodes racing to create the first key of an algorithm cannot both
+/// win: the loser gets `Conflict` and re-reads). Lists put the active keys first, then the others
+/// newest first (`created_at`, then `kid`).
 #[async_trait]
 pub trait SigningKeyStore: Send + Sync {
     /// Stores `key` as given (`Conflict` for an existing kid, or for an `active` key while another
-    /// key is active).
+    /// key of its algorithm is active).
     async fn create_signing_key(&self, key: SigningKey) -> Result<SigningKey, StoreError>;
-    /// The newest active key, if any.
-    async fn active_signing_key(&self) -> Result<Option<SigningKey>, StoreError>;
-    /// The keys that verify at `now`: the active one and retired ones with `publish_until > now`,
-    /// newest first.
+    /// The active key of `alg`, if any.
+    async fn active_signing_key(&self, alg: SigningAlg) -> Result<Option<SigningKey>, StoreError>;
+    /// The keys that verify at `now`: the active ones and retired ones with `publish_until > now`,
+    /// active first, then newest first.
     async fn published_signing_keys(&self, now: i64) -> Result<Vec<SigningKey>, StoreError>;
     async fn get_signing_key(&self, kid: &str) -> Result<Option<SigningKey>, StoreError>;
-    /// Every stored key (published or not, until swept), newest first.
+    /// Every stored key (published or not, until swept), active first, then newest first.
     async fn list_signing_keys(&self) -> Result<Vec<SigningKey>, StoreError>;
-    /// Retires every active key (`retired_at = at`, `publish_until`); returns their kids.
+    /// Retires the active key of `alg` (`retired_at = at`, `publish_until`); returns its kid(s).
     async fn retire_active_signing_keys(
         &self,
+        alg: SigningAlg,
         at: i64,
         publish_until: i64,
     ) -> Result<Vec<String>, StoreError>;
-    /// In one transaction: retires the active key(s) as [`Self::retire_active_signing_keys`] does
-    /// and stores `new` (which should be `active`). Returns the retired kids. A concurrent rotation
-    /// on another node may make this fail with `Conflict`; retrying is safe.
+    /// In one transaction: retires the active key of `new`'s algorithm as
+    /// [`Self::retire_active_signing_keys`] does and stores `new` (which should be `active`).
+    /// Returns the retired kids. A concurrent rotation on another node may make this fail with
+    /// `Conflict`; retrying is safe.
     async fn rotate_signing_key(
         &self,
         new: SigningKey,
@@ -665,8 +675,10 @@ pub(crate) fn conflict_message(table: &str, hint: &str) -> String {
         "sessions" => "session already exists",
         "upstream_logins" => "pending upstream login already exists",
         "saml_assertions" => "assertion already recorded",
-        "signing_keys" if hint.contains("status") || hint.contains("one_active") => {
-            "another signing key is already active"
+        "signing_keys"
+            if hint.contains("status") || hint.contains("one_active") || hint.contains("alg") =>
+        {
+            "another signing key of this algorithm is already active"
         }
         "signing_keys" => "signing key id already exists",
         _ => "a row with the same unique key already exists",

@@ -3,6 +3,7 @@
 //! holds only a random id (the database stores its hash), every state-changing form is checked
 //! with [`csrf::verify_csrf`], and redirects after login go through [`return_to::safe_return_to`].
 
+pub mod csp;
 pub mod csrf;
 pub mod pages;
 pub mod rate_limit;
@@ -12,19 +13,16 @@ pub mod session;
 use poem::endpoint::BoxEndpoint;
 use poem::http::HeaderValue;
 use poem::http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
     X_FRAME_OPTIONS,
 };
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Request, Response, Route, get, post};
 
 use crate::oauth2::{authorize, logout as oauth2_logout};
 use pages::{
-    account, account_grants, email, login, logout, reset, upstream, upstream_oidc, upstream_saml,
+    account, account_grants, email, layout, login, logout, reset, upstream, upstream_oidc,
+    upstream_saml,
 };
-
-/// The Content-Security-Policy of every page: nothing from elsewhere, no scripts at all, forms
-/// only to this server, never framed.
-pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'";
 
 /// Every browser page, at its absolute path. `startup` mounts them with [`mount`], in front of the
 /// admin API.
@@ -98,10 +96,12 @@ pub fn routes() -> Route {
             ),
         )
         .at("/oauth2/logout/confirm", page(post(oauth2_logout::confirm)))
+        .at("/favicon.ico", get(layout::favicon))
+        .at("/favicon.svg", get(layout::favicon))
 }
 
 /// Wraps a page endpoint: errors become their HTML page, and every response gets the security
-/// headers (`Cache-Control: no-store`, `X-Frame-Options: DENY`, the CSP, `Referrer-Policy:
+/// headers (`Cache-Control: no-store`, `X-Frame-Options: DENY`, the CSP of [`csp`], `Referrer-Policy:
 /// no-referrer`, `X-Content-Type-Options: nosniff`). Every page route goes through this.
 pub fn page<E>(endpoint: E) -> impl Endpoint<Output = poem::Response>
 where
@@ -113,10 +113,11 @@ where
         let headers = response.headers_mut();
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-        headers.insert(
-            CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY_VALUE),
-        );
+        // A page whose form leads to an application has set its own, wider `form-action`
+        // (see `csp`); every other page gets the base policy.
+        if !headers.contains_key(CONTENT_SECURITY_POLICY) {
+            headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp::BASE));
+        }
         headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
         headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
         Ok(response)
@@ -135,6 +136,7 @@ where
 {
     Pages {
         index: page(get(pages::login::index)).boxed(),
+        not_found: page(pages::errors::not_found).boxed(),
         routes: routes().nest("/", fallback),
     }
 }
@@ -142,6 +144,7 @@ where
 /// The endpoint [`mount`] returns.
 pub struct Pages {
     index: BoxEndpoint<'static, Response>,
+    not_found: BoxEndpoint<'static, Response>,
     routes: Route,
 }
 
@@ -155,9 +158,20 @@ impl Endpoint for Pages {
                 poem::http::Method::GET | poem::http::Method::HEAD
             )
         {
-            self.index.call(req).await
-        } else {
-            self.routes.call(req).await
+            return self.index.call(req).await;
         }
+        // Outside the admin API (whose 404 is a problem document), an address that matches
+        // nothing is a person's mistyped link: it gets the styled page, not poem's plain text.
+        let is_api = req.uri().path().starts_with("/api/");
+        let response = self.routes.call(req).await?;
+        let is_html = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/html"));
+        if response.status() == poem::http::StatusCode::NOT_FOUND && !is_api && !is_html {
+            return self.not_found.call(Request::default()).await;
+        }
+        Ok(response)
     }
 }

@@ -37,6 +37,7 @@ async fn make_client(app: &TestApp, id: &str) -> TestClient {
                 trusted: false,
                 enabled: true,
                 machine_user_id: None,
+                id_token_alg: None,
             },
             Some(InitialClientSecret {
                 secret_hash: secret::hash(&secret),
@@ -535,7 +536,8 @@ async fn introspection_follows_current_access(db: TestDb) {
     assert_eq!(a["active"], true);
     assert_eq!(a["scope"], "AuthX:user:read");
     assert_eq!(a["sub"], user.as_str());
-    assert_eq!(a["token_type"], "api_key");
+    assert_eq!(a["token_type"], "Bearer");
+    assert_eq!(a["token_kind"], "api_key");
     assert_eq!(a["iss"], app.state.config.issuer_url());
     assert!(a["exp"].as_i64().unwrap() > now() + 3500);
     assert!(a["iat"].as_i64().unwrap() <= now());
@@ -895,7 +897,7 @@ async fn bootstrap_issues_a_working_key(db: TestDb) {
         me["scopes"]
             .as_array()
             .unwrap()
-            .contains(&json!("AuthX:**:**")),
+            .contains(&json!("**:**:**")),
         "{me}"
     );
     let stored = app
@@ -905,7 +907,7 @@ async fn bootstrap_issues_a_working_key(db: TestDb) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(stored.scopes, ["AuthX:**:**"]);
+    assert_eq!(stored.scopes, ["**:**:**"]);
     assert_eq!(stored.expires_at - stored.created_at, 600);
     app.stop().await.unwrap();
 }

@@ -1190,6 +1190,7 @@ async fn clients_authorization_and_escalation(db: TestDb) {
                 trusted: false,
                 enabled: true,
                 machine_user_id: None,
+                id_token_alg: None,
             },
             None,
         )
@@ -1326,6 +1327,7 @@ async fn grants_crud_and_authorization(db: TestDb) {
                     trusted: false,
                     enabled: true,
                     machine_user_id: None,
+                    id_token_alg: None,
                 },
                 None,
             )

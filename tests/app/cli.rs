@@ -201,7 +201,7 @@ async fn bootstrap_admin_is_idempotent() {
         assert_eq!(
             access.scopes,
             vec![
-                "AuthX:**:**",
+                "**:**:**",
                 "AuthX:apikey.me:*",
                 "AuthX:credential.*.me:*",
                 "AuthX:grant.*.me:*",

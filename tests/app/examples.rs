@@ -71,6 +71,7 @@ async fn api_key_service_checks_keys_with_authx() {
                 trusted: false,
                 enabled: true,
                 machine_user_id: None,
+                id_token_alg: None,
             },
             Some(InitialClientSecret {
                 secret_hash: secret::hash(&client_secret),
@@ -350,7 +351,15 @@ async fn resource_server_verifies_access_tokens_offline() {
     invalid(get_orders(&http, &url, Some(&unsigned)).await, "alg none");
     // The algorithm comes from the JWK: HS256 keyed with the public key's bytes is refused.
     let jwks: Value = app.get("/oauth2/jwks").await.json().await.unwrap();
-    let public_x = jwks["keys"][0]["x"].as_str().unwrap().to_owned();
+    let public_x = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid.as_str())
+        .unwrap()["x"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let mut hs_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     hs_header.kid = Some(kid.clone());
     hs_header.typ = Some("at+jwt".into());
@@ -465,7 +474,13 @@ async fn resource_server_verifies_access_tokens_offline() {
     // `authx keys rotate`: tokens are signed by a new key at once; the resource server learns it
     // on the first token naming it. Tokens of the retired key stay valid while it is published.
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let rotation = app.state.keys.rotate(&app.state, None).await.unwrap();
+    let rotation = app
+        .state
+        .keys
+        .rotate(&app.state, Some(app.state.config.tokens.signing_alg))
+        .await
+        .unwrap()
+        .remove(0);
     assert_eq!(rotation.retired, vec![kid.clone()]);
     let rotated = client_token(&app, &reader).await;
     assert_eq!(jwt_header(&rotated)["kid"], rotation.key.kid.as_str());

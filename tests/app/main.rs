@@ -10,11 +10,13 @@
 #[macro_use]
 mod support;
 
+mod api_input;
 mod api_keys;
 mod api_matrix;
 mod api_resources;
 mod api_roles;
 mod api_users;
+mod bootstrap;
 mod browser;
 mod cli;
 mod examples;
@@ -24,6 +26,7 @@ mod oauth2_endpoints;
 mod oauth2_flows;
 mod oauth2_negative;
 mod oauth2_rp;
+mod oauth2_standard_clients;
 mod openapi;
 mod ops;
 mod schemathesis;
@@ -36,4 +39,5 @@ mod store_upstream;
 mod upstream_oidc;
 mod upstream_saml;
 mod web_email;
+mod web_pages;
 mod web_password;

@@ -568,6 +568,7 @@ both_backends!(
                     email: Some("u1@example.org".to_owned()),
                     name: Some("person".to_owned()),
                     status: Some(UserStatus::Active),
+                    ..Default::default()
                 },
                 &Page::after(10, ids[1].clone()),
             )

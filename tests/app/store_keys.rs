@@ -36,6 +36,7 @@ fn client(id: &str) -> NewClient {
         trusted: false,
         enabled: true,
         machine_user_id: None,
+        id_token_alg: None,
     }
 }
 

@@ -28,6 +28,7 @@ async fn grant(store: &Arc<dyn Store>) -> (String, String) {
                 trusted: false,
                 enabled: true,
                 machine_user_id: None,
+                id_token_alg: None,
             },
             None,
         )

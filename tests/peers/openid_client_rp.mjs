@@ -16,7 +16,7 @@
 //     "post_logout_redirect_uri": "...",         // registered for the client
 //     "identifier": "...", "password": "...",    // the person who signs in
 //     "scope": "openid profile email offline_access ...",
-//     "id_token_signed_response_alg": "ES256" | "RS256" | "EdDSA",
+//     "id_token_signed_response_alg": "ES256" | "RS256" | "EdDSA" (optional; default RS256),
 //     "introspection_client"?: { "client_id", "client_secret" }
 //         // a confidential client (a resource server) for introspection; defaults to the client
 //         // itself when it is confidential. Public clients cannot introspect.
@@ -150,7 +150,8 @@ function oauthError(error) {
 
 async function run(cfg) {
   const issuer = new URL(cfg.issuer);
-  const alg = cfg.id_token_signed_response_alg ?? 'ES256';
+  // Unregistered, the ID-token algorithm is RS256 on both sides (OpenID Connect Core §15.1).
+  const alg = cfg.id_token_signed_response_alg ?? 'RS256';
   const isPublic = !cfg.client_secret;
   const authMethod = isPublic ? 'none' : (cfg.token_endpoint_auth_method ?? 'client_secret_basic');
   const clientAuth = isPublic
@@ -159,8 +160,9 @@ async function run(cfg) {
       ? client.ClientSecretPost(cfg.client_secret)
       : client.ClientSecretBasic(cfg.client_secret);
   const metadata = {
-    // openid-client then refuses an ID token signed with any other algorithm.
-    id_token_signed_response_alg: alg,
+    // When registered, openid-client refuses an ID token signed with any other algorithm;
+    // unregistered, it expects RS256.
+    ...(cfg.id_token_signed_response_alg ? { id_token_signed_response_alg: alg } : {}),
     // An ID token without auth_time is refused.
     require_auth_time: true,
     token_endpoint_auth_method: authMethod,

@@ -149,7 +149,7 @@ pub async fn exchange(
         .map_err(|e| OAuth2Error::server_error(&e))?;
     let id_token = id_token_for(
         state,
-        client.id(),
+        &client.client,
         &user,
         &requested,
         Some(stored.auth_time),

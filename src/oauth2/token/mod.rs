@@ -24,6 +24,7 @@ use super::jwt::{IdTokenInput, sign_id_token};
 use super::read_form;
 use super::scope::RequestedScope;
 use crate::domain::audit::NewAuditEvent;
+use crate::domain::client::Client;
 use crate::domain::user::User;
 use crate::state::AppState;
 use crate::web::session::client_ip;
@@ -110,7 +111,7 @@ pub fn client_event(req: &Request, client_id: &str, action: &str) -> NewAuditEve
 /// §3.1.3.3; on refresh, §12.2: same `auth_time`, no `nonce`).
 pub async fn id_token_for(
     state: &AppState,
-    client_id: &str,
+    client: &Client,
     user: &User,
     scope: &RequestedScope,
     auth_time: Option<i64>,
@@ -124,7 +125,8 @@ pub async fn id_token_for(
     sign_id_token(
         state,
         IdTokenInput {
-            client_id,
+            client_id: &client.id,
+            alg: client.id_token_alg(),
             auth_time,
             nonce,
             access_token: Some(access_token),

@@ -150,7 +150,7 @@ pub async fn exchange(
     // OIDC Core §12.2: an ID token on refresh repeats the original auth_time and has no nonce.
     let id_token = id_token_for(
         state,
-        client.id(),
+        &client.client,
         &user,
         &asked,
         stored.auth_time,

@@ -10,12 +10,13 @@ use crate::domain::client::{
 };
 use crate::domain::id::new_id;
 use crate::domain::now;
+use crate::domain::signing_key::SigningAlg;
 use crate::store::{ClientStore, StoreError, from_json, page_limit, to_json};
 
 macro_rules! client_columns {
     () => {
         "id, name, type AS client_type, redirect_uris, post_logout_redirect_uris, scopes, trusted, \
-         enabled, machine_user_id, created_at, updated_at"
+         enabled, machine_user_id, id_token_alg, created_at, updated_at"
     };
 }
 
@@ -36,6 +37,7 @@ struct ClientRow {
     trusted: bool,
     enabled: bool,
     machine_user_id: Option<String>,
+    id_token_alg: Option<String>,
     created_at: i64,
     updated_at: i64,
 }
@@ -58,6 +60,15 @@ impl TryFrom<ClientRow> for Client {
             trusted: row.trusted,
             enabled: row.enabled,
             machine_user_id: row.machine_user_id,
+            id_token_alg: row
+                .id_token_alg
+                .as_deref()
+                .map(|a| {
+                    SigningAlg::parse(a).ok_or_else(|| {
+                        StoreError::Corrupt("unknown clients.id_token_alg".to_owned())
+                    })
+                })
+                .transpose()?,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -130,8 +141,8 @@ impl ClientStore for Backend {
         let written = async {
             sqlx::query(
                 "INSERT INTO clients (id, name, type, redirect_uris, post_logout_redirect_uris, \
-                 scopes, trusted, enabled, machine_user_id, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+                 scopes, trusted, enabled, machine_user_id, id_token_alg, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $10, $10)",
             )
             .bind(&client.id)
             .bind(&client.name)
@@ -143,6 +154,7 @@ impl ClientStore for Backend {
             .bind(client.enabled)
             .bind(&client.machine_user_id)
             .bind(at)
+            .bind(client.id_token_alg.map(SigningAlg::as_str))
             .execute(&mut *tx)
             .await
             .map_err(|e| match map_err(e) {
@@ -171,6 +183,7 @@ impl ClientStore for Backend {
                     trusted: client.trusted,
                     enabled: client.enabled,
                     machine_user_id: client.machine_user_id,
+                    id_token_alg: client.id_token_alg,
                     created_at: at,
                     updated_at: at,
                 };
@@ -236,6 +249,7 @@ impl ClientStore for Backend {
             "scopes = COALESCE($6, scopes), trusted = COALESCE($7, trusted), ",
             "enabled = COALESCE($8, enabled), ",
             "machine_user_id = CASE WHEN $9 THEN $10 ELSE machine_user_id END, ",
+            "id_token_alg = CASE WHEN $12 THEN $13 ELSE id_token_alg END, ",
             "updated_at = $11 WHERE id = $1 RETURNING ",
             client_columns!()
         ))
@@ -250,6 +264,8 @@ impl ClientStore for Backend {
         .bind(patch.machine_user_id.is_some())
         .bind(machine_user.clone())
         .bind(now())
+        .bind(patch.id_token_alg.is_some())
+        .bind(patch.id_token_alg.flatten().map(SigningAlg::as_str))
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err);

@@ -109,6 +109,28 @@ impl EmailTokenStore for Backend {
         .transpose()
     }
 
+    async fn find_email_token(
+        &self,
+        token_hash: &str,
+        purpose: EmailTokenPurpose,
+        now: i64,
+    ) -> Result<Option<EmailToken>, StoreError> {
+        sqlx::query_as::<Db, EmailTokenRow>(concat!(
+            "SELECT ",
+            email_token_columns!(),
+            " FROM email_tokens WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL \
+             AND expires_at > $3"
+        ))
+        .bind(token_hash)
+        .bind(purpose.as_str())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?
+        .map(EmailToken::try_from)
+        .transpose()
+    }
+
     async fn delete_expired_email_tokens(&self, before: i64) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM email_tokens WHERE expires_at < $1")
             .bind(before)

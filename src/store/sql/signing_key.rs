@@ -47,7 +47,7 @@ const INSERT: &str = "INSERT INTO signing_keys (kid, alg, private_key, public_jw
      created_at, retired_at, publish_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
 const RETIRE: &str = "UPDATE signing_keys SET status = 'retired', retired_at = $1, \
-     publish_until = $2 WHERE status = 'active' RETURNING kid";
+     publish_until = $2 WHERE status = 'active' AND alg = $3 RETURNING kid";
 
 fn rows_to_keys(rows: Vec<SigningKeyRow>) -> Result<Vec<SigningKey>, StoreError> {
     rows.into_iter().map(SigningKey::try_from).collect()
@@ -71,12 +71,14 @@ impl SigningKeyStore for Backend {
         Ok(key)
     }
 
-    async fn active_signing_key(&self) -> Result<Option<SigningKey>, StoreError> {
+    async fn active_signing_key(&self, alg: SigningAlg) -> Result<Option<SigningKey>, StoreError> {
         sqlx::query_as::<Db, SigningKeyRow>(concat!(
             "SELECT ",
             signing_key_columns!(),
-            " FROM signing_keys WHERE status = 'active' ORDER BY created_at DESC, kid DESC LIMIT 1"
+            " FROM signing_keys WHERE status = 'active' AND alg = $1 \
+             ORDER BY created_at DESC, kid DESC LIMIT 1"
         ))
+        .bind(alg.as_str())
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?
@@ -126,12 +128,14 @@ impl SigningKeyStore for Backend {
 
     async fn retire_active_signing_keys(
         &self,
+        alg: SigningAlg,
         at: i64,
         publish_until: i64,
     ) -> Result<Vec<String>, StoreError> {
         sqlx::query_scalar::<Db, String>(RETIRE)
             .bind(at)
             .bind(publish_until)
+            .bind(alg.as_str())
             .fetch_all(&self.pool)
             .await
             .map_err(map_err)
@@ -147,6 +151,7 @@ impl SigningKeyStore for Backend {
         let retired = sqlx::query_scalar::<Db, String>(RETIRE)
             .bind(at)
             .bind(publish_until)
+            .bind(new.alg.as_str())
             .fetch_all(&mut *tx)
             .await
             .map_err(map_err)?;

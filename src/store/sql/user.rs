@@ -169,8 +169,18 @@ impl UserStore for Backend {
             .name
             .as_ref()
             .map(|n| format!("%{}%", like_escape(&n.to_lowercase())));
+        if filter.id.is_some() {
+            w.push("id = {}");
+        }
         if email.is_some() {
-            w.push("email = {}");
+            w.push(
+                "(email = {} OR EXISTS (SELECT 1 FROM credentials c JOIN authorities a \
+                 ON a.id = c.authority_id WHERE c.user_id = users.id AND a.strategy = 'email' \
+                 AND c.authority_user_id = {}))",
+            );
+        }
+        if filter.username.is_some() {
+            w.push("username = {}");
         }
         if name.is_some() {
             w.push(
@@ -199,8 +209,14 @@ impl UserStore for Backend {
             w.next_placeholder()
         );
         let mut q = sqlx::query_as::<Db, UserRow>(sqlx::AssertSqlSafe(sql));
+        if let Some(id) = &filter.id {
+            q = q.bind(id.clone());
+        }
         if let Some(email) = email {
             q = q.bind(email);
+        }
+        if let Some(username) = &filter.username {
+            q = q.bind(username.clone());
         }
         if let Some(name) = name {
             q = q.bind(name);

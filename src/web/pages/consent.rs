@@ -12,6 +12,7 @@ use poem::{Request, Response};
 
 use crate::domain::client::Client;
 use crate::domain::user::User;
+use crate::web::csp::allow_form_target;
 use crate::web::csrf::csrf_token;
 use crate::web::pages::layout::{csrf_field, html_response, page};
 use crate::web::pages::login::user_label;
@@ -26,6 +27,8 @@ pub struct ConsentView<'a> {
     pub realm: Vec<String>,
     /// The authorization request, form-encoded, to post back.
     pub request: String,
+    /// The validated redirect URI both answers lead to (the page's `form-action` must allow it).
+    pub redirect_uri: &'a str,
 }
 
 /// Renders the consent page.
@@ -60,11 +63,14 @@ pub fn render_consent(req: &Request, view: &ConsentView<'_>) -> Response {
         }
     };
     let cookies: Vec<_> = new_cookie.into_iter().collect();
-    html_response(
+    let mut response = html_response(
         StatusCode::OK,
         page("Allow access?", Some((name, &csrf)), body),
         &cookies,
-    )
+    );
+    // Allow and Deny both end with a redirect to the application.
+    allow_form_target(&mut response, view.redirect_uri);
+    response
 }
 
 /// The OpenID Connect scopes in words.

@@ -35,6 +35,7 @@ use crate::domain::user::User;
 use crate::login::{LoginError, VerifiedIdentity, resolve_identity};
 use crate::state::AppState;
 use crate::store::StoreError;
+use crate::web::csp::allow_form_target;
 use crate::web::csrf::csrf_token;
 use crate::web::pages::errors::PageError;
 use crate::web::pages::layout::{csrf_field, error_box, html_response, page, see_other};
@@ -271,21 +272,38 @@ pub async fn request_login_link(
     ))
 }
 
-/// `GET /login/email/verify?token=…`: the "Log in" button.
+/// `GET /login/email/verify?token=…`: the "Log in" button. Reading the token (never using it)
+/// tells where the login leads: when that is an authorization request, the button's answer ends
+/// at the application, which the page's `form-action` must allow.
 #[handler]
-pub async fn login_link_page(req: &Request, Query(query): Query<TokenQuery>) -> Response {
+pub async fn login_link_page(
+    req: &Request,
+    state: Data<&AppState>,
+    Query(query): Query<TokenQuery>,
+) -> Result<Response, PageError> {
     let token = query.token.unwrap_or_default();
     if !token_shape_ok(&token) {
-        return invalid_link(("/login", "Back to the sign-in page"));
+        return Ok(invalid_link(("/login", "Back to the sign-in page")));
     }
-    confirm_page(
+    let mut response = confirm_page(
         req,
         "Sign in",
         "Continue to sign in with the link we emailed you.",
         "/login/email/verify",
         &token,
         "Log in",
-    )
+    );
+    let pending = state
+        .store
+        .find_email_token(&hash_token(&token), EmailTokenPurpose::Login, now())
+        .await?;
+    if let Some(return_to) = pending.and_then(|t| t.return_to) {
+        let return_to = safe_return_to(Some(&return_to));
+        if let Some(target) = crate::oauth2::authorize::resume_target(&state, &return_to).await {
+            allow_form_target(&mut response, &target);
+        }
+    }
+    Ok(response)
 }
 
 /// `POST /login/email/verify` (form: `token`, `csrf_token`): consumes the token and signs in.

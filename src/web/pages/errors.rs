@@ -47,7 +47,11 @@ impl PageError {
 
     /// 404.
     pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "Not found", "There is nothing here.")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "Page not found",
+            "There is nothing at this address. Check the link, or start again from the beginning.",
+        )
     }
 
     /// 429 with `Retry-After`.
@@ -77,6 +81,12 @@ impl From<StoreError> for PageError {
     fn from(error: StoreError) -> Self {
         Self::internal(&error)
     }
+}
+
+/// The page for an address that matches nothing (any method).
+#[poem::handler]
+pub fn not_found() -> PageError {
+    PageError::not_found()
 }
 
 impl ResponseError for PageError {

@@ -62,6 +62,7 @@ pub fn page(title: &str, signed_in: Option<(&str, &str)>, body: Markup) -> Marku
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · authx" }
+                link rel="icon" type="image/svg+xml" href="/favicon.svg";
                 style { (PreEscaped(STYLE)) }
             }
             body {
@@ -82,6 +83,19 @@ pub fn page(title: &str, signed_in: Option<(&str, &str)>, body: Markup) -> Marku
             }
         }
     }
+}
+
+/// The site icon: the header's colours, a key shape, as SVG (served from the binary, no asset
+/// pipeline).
+const FAVICON: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#1f3a5f"/><circle cx="12" cy="16" r="6" fill="none" stroke="#fff" stroke-width="3"/><path d="M18 16h10M24 16v5M28 16v4" stroke="#fff" stroke-width="3" stroke-linecap="round"/></svg>"##;
+
+/// `GET /favicon.svg` and `GET /favicon.ico` (browsers ask for the latter on their own).
+#[poem::handler]
+pub fn favicon() -> Response {
+    Response::builder()
+        .header(CONTENT_TYPE, "image/svg+xml")
+        .header(poem::http::header::CACHE_CONTROL, "public, max-age=86400")
+        .body(FAVICON)
 }
 
 /// The hidden CSRF field every form carries.

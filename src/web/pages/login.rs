@@ -26,6 +26,7 @@ use crate::domain::now;
 use crate::domain::user::{User, UserStatus};
 use crate::state::AppState;
 use crate::store::StoreError;
+use crate::web::csp::allow_form_target;
 use crate::web::csrf::csrf_token;
 use crate::web::pages::errors::PageError;
 use crate::web::pages::layout::{csrf_field, error_box, html_response, page, see_other};
@@ -107,6 +108,7 @@ pub async fn render_login(
                         autocomplete="current-password" required;
                     button type="submit" { "Sign in" }
                 }
+                p { a href="/password/reset" { "Forgot your password?" } }
             }
         }
         @if has(Strategy::Email) {
@@ -118,9 +120,6 @@ pub async fn render_login(
                     label for="email" { "Email address" }
                     input #email type="email" name="email" autocomplete="email" required;
                     button type="submit" { "Email me a sign-in link" }
-                }
-                @if has(Strategy::Password) {
-                    p { a href="/password/reset" { "Forgot your password?" } }
                 }
             }
         }
@@ -138,7 +137,11 @@ pub async fn render_login(
         }
     };
     let cookies: Vec<_> = new_cookie.into_iter().collect();
-    Ok(html_response(status, page("Sign in", None, body), &cookies))
+    let mut response = html_response(status, page("Sign in", None, body), &cookies);
+    if let Some(target) = crate::oauth2::authorize::resume_target(state, return_to).await {
+        allow_form_target(&mut response, &target);
+    }
+    Ok(response)
 }
 
 fn authority_href(authority: &Authority, return_to: &str) -> String {

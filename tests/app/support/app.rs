@@ -43,6 +43,17 @@ impl TestApp {
         Self::spawn_with(db, |_| {}, Vec::new()).await
     }
 
+    /// A server on the database of `db`, which the caller keeps (and drops) itself.
+    pub async fn spawn_on(db: &TestDb) -> Self {
+        let url = db.url.clone();
+        Self::spawn_with(
+            TestDb::sqlite().await,
+            move |c| c.database.url = url,
+            Vec::new(),
+        )
+        .await
+    }
+
     pub async fn spawn_with(
         db: TestDb,
         configure: impl FnOnce(&mut Config),
@@ -60,6 +71,20 @@ impl TestApp {
         let handle = tokio::spawn(app.run_until(async {
             let _ = rx.await;
         }));
+        // Serving starts after the start-up work (the signing keys of every published
+        // algorithm): wait for it, so tests see the state a client would.
+        let probe = reqwest::Client::new();
+        for _ in 0..200 {
+            if probe
+                .get(format!("http://{addr}/healthz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
         Self {
             addr,
             base: format!("http://{addr}"),

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use authx::domain::client::{ClientType, InitialClientSecret, NewClient};
 use authx::domain::role::NewRole;
+use authx::domain::signing_key::SigningAlg;
 use authx::domain::user::{NewUser, UserKind};
 use authx::secret;
 use authx::store::StoreError;
@@ -38,6 +39,8 @@ pub struct ClientOptions<'a> {
     pub scopes: &'a [&'a str],
     pub redirect_uris: &'a [&'a str],
     pub post_logout_redirect_uris: &'a [&'a str],
+    /// The client's registered ID-token algorithm (`None`: the default, RS256).
+    pub id_token_alg: Option<SigningAlg>,
 }
 
 impl Default for ClientOptions<'_> {
@@ -48,6 +51,7 @@ impl Default for ClientOptions<'_> {
             scopes: &[],
             redirect_uris: &[REDIRECT_URI],
             post_logout_redirect_uris: &[],
+            id_token_alg: None,
         }
     }
 }
@@ -98,6 +102,7 @@ pub async fn client(app: &TestApp, id: &str, options: ClientOptions<'_>) -> Test
                 trusted: options.trusted,
                 enabled: true,
                 machine_user_id: machine_user_id.clone(),
+                id_token_alg: options.id_token_alg,
             },
             initial,
         )
