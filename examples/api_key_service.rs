@@ -6,7 +6,7 @@
 //! `authx::scopes` (deny patterns included).
 //!
 //! ```sh
-//! AUTHX_URL=http://127.0.0.1:8080 CLIENT_ID=docs CLIENT_SECRET=axs_… \
+//! AUTHX_ISSUER=http://127.0.0.1:8080 CLIENT_ID=docs CLIENT_SECRET=axs_… \
 //!     cargo run --example api_key_service -- 127.0.0.1:3000
 //! curl -H "Authorization: Bearer $API_KEY" http://127.0.0.1:3000/documents
 //! ```
@@ -98,7 +98,8 @@ fn answer(status: StatusCode, text: &str) -> Response {
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let env = |name: &str| std::env::var(name).unwrap_or_default();
-    let authx = std::env::var("AUTHX_URL").unwrap_or_else(|_| "http://127.0.0.1:8080".to_owned());
+    let authx =
+        std::env::var("AUTHX_ISSUER").unwrap_or_else(|_| "http://127.0.0.1:8080".to_owned());
     let checker = Checker {
         http: reqwest::Client::new(),
         introspect_url: format!("{}/oauth2/introspect", authx.trim_end_matches('/')),

@@ -17,11 +17,12 @@
 //! "scopes": ["Shop:**:*"]}`.
 //!
 //! ```sh
-//! AUTHX_URL=http://127.0.0.1:8080 \
+//! AUTHX_ISSUER=http://127.0.0.1:8080 \
 //!     cargo run --example pkce_cli -- cli openid offline_access Shop:orders:read
 //! ```
 //!
-//! Arguments: the client id, then the scopes. Environment: `AUTHX_URL` (default
+//! Arguments: the client id, then the scopes. Environment: `AUTHX_ISSUER` (authx's issuer URL,
+//! the variable `authx serve` itself reads, so one export serves both; default
 //! `http://127.0.0.1:8080`), `CLIENT_SECRET` (optional), `PKCE_CLI_TIMEOUT_SECS` (how long to wait
 //! for the browser, default 300).
 
@@ -261,11 +262,11 @@ fn unverified_claims(jwt: &str) -> Option<Value> {
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let client_id = args.next().ok_or_else(|| {
-        anyhow!("usage: pkce_cli <client id> [scope ...]  (AUTHX_URL in the environment)")
+        anyhow!("usage: pkce_cli <client id> [scope ...]  (AUTHX_ISSUER in the environment)")
     })?;
     let scopes: Vec<String> = args.collect();
     let authx_url =
-        std::env::var("AUTHX_URL").unwrap_or_else(|_| "http://127.0.0.1:8080".to_owned());
+        std::env::var("AUTHX_ISSUER").unwrap_or_else(|_| "http://127.0.0.1:8080".to_owned());
     let authx_url = authx_url.trim_end_matches('/');
     let wait = std::env::var("PKCE_CLI_TIMEOUT_SECS")
         .ok()

@@ -2,7 +2,7 @@
 //! `GET /orders` with a scope checked by `authx::scopes` — no call to authx per request.
 //!
 //! At start it reads authx's discovery document (`/.well-known/openid-configuration`), whose
-//! `issuer` must be `AUTHX_URL`, and fetches the signing keys from its `jwks_uri`. The keys are
+//! `issuer` must be `AUTHX_ISSUER`, and fetches the signing keys from its `jwks_uri`. The keys are
 //! cached by `kid`; a token naming a `kid` not in the cache makes it fetch the set again (that is
 //! how a key rotation at authx reaches it), at most once per second however many such tokens
 //! arrive, and the whole set is re-read every five minutes so keys authx stops publishing are
@@ -17,14 +17,15 @@
 //! `Bearer error="insufficient_scope"`; else 200 with the caller's orders (JSON).
 //!
 //! ```sh
-//! AUTHX_URL=http://127.0.0.1:8080 \
+//! AUTHX_ISSUER=http://127.0.0.1:8080 \
 //! LISTEN=127.0.0.1:3000 \
 //! REQUIRED_SCOPE=Shop:orders:read \
 //!     cargo run --example resource_server
 //! curl -H "Authorization: Bearer $ACCESS_TOKEN" http://127.0.0.1:3000/orders
 //! ```
 //!
-//! Environment: `AUTHX_URL` (default `http://127.0.0.1:8080`), `LISTEN` (default
+//! Environment: `AUTHX_ISSUER` (authx's issuer URL, the variable `authx serve` itself reads;
+//! default `http://127.0.0.1:8080`), `LISTEN` (default
 //! `127.0.0.1:3000`), `REQUIRED_SCOPE` (default `Shop:orders:read`), `AUTHX_AUDIENCE` (the `aud`
 //! to require; default the issuer, which is what authx puts in `aud` unless `tokens.audience` is
 //! set), `CLOCK_SKEW_SECS` (default 30). Each JWKS fetch is logged to standard error.
@@ -400,7 +401,7 @@ fn challenge(status: StatusCode, www_authenticate: String, text: &str) -> Respon
 async fn main() -> anyhow::Result<()> {
     let env =
         |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
-    let authx_url = env("AUTHX_URL", "http://127.0.0.1:8080");
+    let authx_url = env("AUTHX_ISSUER", "http://127.0.0.1:8080");
     let listen = env("LISTEN", "127.0.0.1:3000");
     let required_scope = env("REQUIRED_SCOPE", "Shop:orders:read");
     if !authx::scopes::validate(&required_scope) {

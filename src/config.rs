@@ -324,7 +324,9 @@ pub struct TokensConfig {
     pub signing_alg: SigningAlg,
     /// Further algorithms ID tokens may be signed with, chosen per client
     /// (`id_token_signed_response_alg`). RS256 is always among them (OpenID Connect Core §15.1:
-    /// the default for clients that register none), and so is `signing_alg`.
+    /// the default for clients that register none), and so is `signing_alg`. In the environment:
+    /// a comma-separated list (`AUTHX_TOKENS__ID_TOKEN_SIGNING_ALGS=EdDSA,ES256`).
+    #[serde(deserialize_with = "deserialize_alg_list")]
     pub id_token_signing_algs: Vec<SigningAlg>,
     /// Life of an access token (JWT, default 10 min).
     pub access_token_ttl_secs: u64,
@@ -384,6 +386,27 @@ impl TokensConfig {
     pub fn retired_key_publish_secs(&self) -> i64 {
         let longest = self.access_token_ttl_secs.max(self.id_token_ttl_secs);
         i64::try_from(longest.saturating_add(self.clock_skew_secs)).unwrap_or(i64::MAX)
+    }
+}
+
+/// A list of algorithms, as a TOML array or (from the environment) a comma-separated string.
+fn deserialize_alg_list<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<SigningAlg>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Algs {
+        List(Vec<SigningAlg>),
+        Text(String),
+    }
+    match Algs::deserialize(deserializer)? {
+        Algs::List(algs) => Ok(algs),
+        Algs::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(|a| a.parse::<SigningAlg>().map_err(serde::de::Error::custom))
+            .collect(),
     }
 }
 
@@ -1114,6 +1137,22 @@ mod tests {
         assert_eq!(
             c.tokens.published_algs(),
             [SigningAlg::Rs256, SigningAlg::EdDsa]
+        );
+        let env = |value: &str| {
+            vec![(
+                "AUTHX_TOKENS__ID_TOKEN_SIGNING_ALGS".to_owned(),
+                value.to_owned(),
+            )]
+        };
+        let c = Config::load_from(None, env("EdDSA, ES256"), &Overrides::default()).unwrap();
+        assert_eq!(
+            c.tokens.published_algs(),
+            [SigningAlg::Es256, SigningAlg::Rs256, SigningAlg::EdDsa]
+        );
+        let e = Config::load_from(None, env("HS256"), &Overrides::default()).unwrap_err();
+        assert!(
+            e.to_string().contains("tokens.id_token_signing_algs"),
+            "{e}"
         );
         let e = load(Some("[tokens]\nsigning_alg = \"HS256\"\n"), &[]).unwrap_err();
         assert!(e.to_string().contains("tokens.signing_alg"), "{e}");

@@ -262,7 +262,7 @@ async fn password_prompt_on_a_terminal_does_not_echo() {
     let db = TestDb::sqlite().await;
     let dir = tempfile::tempdir().unwrap();
     let script = r#"
-import os, pty, sys
+import os, pty, sys, termios, time
 pid, fd = pty.fork()
 if pid == 0:
     os.execv(sys.argv[1], sys.argv[1:])
@@ -274,10 +274,18 @@ def read_until(marker):
         if not chunk:
             raise SystemExit('ended before ' + marker.decode() + ': ' + out.decode())
         out += chunk
+def type_once_echo_is_off(text):
+    # The prompt is printed before echo is switched off: type only after that, like a person.
+    deadline = time.time() + 10
+    while termios.tcgetattr(fd)[3] & termios.ECHO:
+        if time.time() > deadline:
+            raise SystemExit('echo never went off: ' + out.decode())
+        time.sleep(0.01)
+    os.write(fd, text)
 read_until(b'Password for the administrator')
-os.write(fd, b'a long passphrase\n')
+type_once_echo_is_off(b'a long passphrase\n')
 read_until(b'same password again')
-os.write(fd, b'a long passphrase\n')
+type_once_echo_is_off(b'a long passphrase\n')
 while True:
     try:
         chunk = os.read(fd, 1024)

@@ -5,139 +5,16 @@
 //! chromedriver is taken from `AUTHX_TEST_CHROMEDRIVER` or `/usr/bin/chromedriver`; when it is
 //! missing the test is skipped, except under `CI=true`, where it fails.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder, Locator};
-use serde_json::json;
+use fantoccini::{Client, Locator};
 
 use crate::support::app::TestApp;
+use crate::support::chromium::{
+    browser, chromedriver_path, click, start_driver, type_into, wait_for_path,
+};
 use crate::support::db::TestDb;
 use crate::web_password::person;
-
-/// A chromedriver child process, killed on drop.
-struct Driver {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn chromedriver_path() -> Option<PathBuf> {
-    let path = std::env::var_os("AUTHX_TEST_CHROMEDRIVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromedriver"));
-    path.exists().then_some(path)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn start_driver(path: &PathBuf) -> Driver {
-    let port = free_port();
-    let child = std::process::Command::new(path)
-        .arg(format!("--port={port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("chromedriver starts");
-    let driver = Driver {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "chromedriver did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    driver
-}
-
-async fn browser(driver: &Driver, profile: &tempfile::TempDir) -> Client {
-    let mut args = vec![
-        "--headless".to_owned(),
-        "--no-sandbox".to_owned(),
-        "--disable-gpu".to_owned(),
-        "--disable-quic".to_owned(),
-        "--no-first-run".to_owned(),
-        "--disable-background-networking".to_owned(),
-        "--disable-component-update".to_owned(),
-        "--disable-sync".to_owned(),
-        "--disable-dev-shm-usage".to_owned(),
-        format!("--user-data-dir={}", profile.path().display()),
-    ];
-    args.push("--window-size=1200,900".to_owned());
-    let mut options = json!({ "args": args });
-    if std::path::Path::new("/usr/bin/chromium").exists() {
-        options["binary"] = json!("/usr/bin/chromium");
-    }
-    let mut caps = serde_json::Map::new();
-    caps.insert("browserName".to_owned(), json!("chrome"));
-    caps.insert("goog:chromeOptions".to_owned(), options);
-    ClientBuilder::rustls()
-        .expect("rustls client")
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .expect("a WebDriver session")
-}
-
-async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap();
-}
-
-async fn type_into(c: &Client, css: &str, text: &str) {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .send_keys(text)
-        .await
-        .unwrap();
-}
-
-/// Waits (up to 15 s) until the browser is at `expected` (path and query): a click that submits a
-/// form returns before the navigation it starts has finished.
-async fn wait_for_path(c: &Client, expected: &str) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let now = path_of(c).await;
-        if now == expected {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "expected to reach {expected}, still at {now}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn path_of(c: &Client) -> String {
-    let url = c.current_url().await.unwrap();
-    match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_owned(),
-    }
-}
 
 #[tokio::test]
 async fn password_login_account_api_key_and_logout_in_chromium() {
@@ -349,5 +226,191 @@ async fn consent_run(
     click(c, "form[action^='/account/grants/'] button").await;
     wait_for_path(c, "/account?notice=grant_revoked").await;
     assert!(c.source().await?.contains("access was withdrawn"));
+    Ok(())
+}
+
+/// The application's side on another origin: a tiny server on its own loopback port whose
+/// callback and post-logout pages just say the browser arrived. Aborted on drop.
+struct OtherOrigin {
+    port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for OtherOrigin {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[poem::handler]
+fn arrived() -> &'static str {
+    "client callback reached"
+}
+
+async fn other_origin() -> OtherOrigin {
+    use poem::listener::{Acceptor, TcpAcceptor};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let acceptor = TcpAcceptor::from_tokio(listener).unwrap();
+    let _ = acceptor.local_addr();
+    let app = poem::Route::new()
+        .at("/cb", poem::get(arrived))
+        .at("/bye", poem::get(arrived));
+    let task = tokio::spawn(async move {
+        let _ = poem::Server::new_with_acceptor(acceptor).run(app).await;
+    });
+    OtherOrigin { port, task }
+}
+
+/// SPEC §6 with the application where it really is, on another origin: Chromium applies the
+/// pages' `form-action` to the redirects after a form, so this is where a CSP that allowed only
+/// authx itself would strand the person. Consent Allow (to a second loopback port), signing in
+/// when consent was already given (to `http://localhost` against authx's `http://127.0.0.1`),
+/// consent Deny, and logout with a return address; each code redeems.
+async fn authorization_returns_to_another_origin_in_chromium(db: TestDb) {
+    let Some(path) = crate::support::chromium::chromedriver_or_skip() else {
+        return;
+    };
+    let app = TestApp::spawn(db).await;
+    let site = other_origin().await;
+    let by_ip = format!("http://127.0.0.1:{}/cb", site.port);
+    let by_name = format!("http://localhost:{}/cb", site.port);
+    let bye = format!("http://localhost:{}/bye", site.port);
+    let ada = person(&app, "ada").await;
+    crate::support::oauth::grant_role(&app, "shopper", &ada.user_id, &["Shop:orders:read"]).await;
+    let shop = crate::support::oauth::client(
+        &app,
+        "shop",
+        crate::support::oauth::ClientOptions {
+            scopes: &["Shop:**:*"],
+            redirect_uris: &[by_ip.as_str(), by_name.as_str()],
+            post_logout_redirect_uris: &[bye.as_str()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let driver = start_driver(&path).await;
+    let profile = tempfile::tempdir().unwrap();
+    let c = browser(&driver, &profile).await;
+    let result = cross_origin_run(&c, &app, &ada, &shop, &by_ip, &by_name, &bye).await;
+    let _ = c.close().await;
+    drop(driver);
+    drop(site);
+    app.stop().await.unwrap();
+    result.unwrap();
+}
+on_both_backends!(authorization_returns_to_another_origin_in_chromium);
+
+async fn cross_origin_run(
+    c: &Client,
+    app: &TestApp,
+    ada: &crate::web_password::Person,
+    shop: &crate::support::oauth::TestClient,
+    by_ip: &str,
+    by_name: &str,
+    bye: &str,
+) -> Result<(), fantoccini::error::CmdError> {
+    use crate::support::chromium::wait_for_url;
+    use crate::support::oauth::{authorize_path, pkce_pair, query_of, token_request};
+    let secret = shop.secret.as_deref().unwrap();
+    let redeem = |code: String, redirect_uri: String, verifier: String| async move {
+        let (status, tokens) = token_request(
+            app,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", redirect_uri.as_str()),
+                ("code_verifier", verifier.as_str()),
+            ],
+            Some(("shop", secret)),
+        )
+        .await;
+        assert_eq!(status, 200, "{tokens}");
+        assert_eq!(tokens["scope"], "Shop:orders:read");
+    };
+    let request = |redirect_uri: &str, challenge: &str, extra: &[(&'static str, &'static str)]| {
+        let mut params = vec![
+            ("response_type", "code"),
+            ("client_id", "shop"),
+            ("redirect_uri", redirect_uri),
+            ("scope", "Shop:orders:read"),
+            ("state", "st"),
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256"),
+        ];
+        params.extend_from_slice(extra);
+        app.url(&authorize_path(&params))
+    };
+    let sign_in = || async {
+        c.wait()
+            .at_most(Duration::from_secs(15))
+            .for_element(Locator::Css("#identifier"))
+            .await?;
+        type_into(c, "#identifier", &ada.username).await;
+        type_into(c, "#password", &ada.password).await;
+        click(c, "form[action='/login/password'] button[type=submit]").await;
+        Ok::<(), fantoccini::error::CmdError>(())
+    };
+
+    // 1. Signed out, to a second loopback port: login, consent, Allow.
+    let (verifier, challenge) = pkce_pair();
+    c.goto(&request(by_ip, &challenge, &[])).await?;
+    sign_in().await?;
+    c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css("button[name=decision][value=allow]"))
+        .await?;
+    click(c, "button[name=decision][value=allow]").await;
+    let url = wait_for_url(c, by_ip).await;
+    assert!(c.source().await?.contains("client callback reached"));
+    let answer = query_of(url.as_str());
+    assert_eq!(answer["state"], "st");
+    redeem(answer["code"].clone(), by_ip.to_owned(), verifier).await;
+
+    // 2. Signed out again; consent already given: signing in goes straight to the application,
+    //    here `http://localhost` while authx is `http://127.0.0.1`.
+    c.goto(&app.url("/account")).await?;
+    click(c, "header form[action='/logout'] button").await;
+    wait_for_path(c, "/login").await;
+    let (verifier, challenge) = pkce_pair();
+    c.goto(&request(by_name, &challenge, &[])).await?;
+    sign_in().await?;
+    let url = wait_for_url(c, by_name).await;
+    assert!(c.source().await?.contains("client callback reached"));
+    let answer = query_of(url.as_str());
+    redeem(answer["code"].clone(), by_name.to_owned(), verifier).await;
+
+    // 3. Signed in, consent asked again, Deny: the application learns access_denied.
+    let (_, challenge) = pkce_pair();
+    c.goto(&request(by_name, &challenge, &[("prompt", "consent")]))
+        .await?;
+    c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css("button[name=decision][value=deny]"))
+        .await?;
+    click(c, "button[name=decision][value=deny]").await;
+    let url = wait_for_url(c, by_name).await;
+    let answer = query_of(url.as_str());
+    assert_eq!(answer["error"], "access_denied");
+    assert!(!answer.contains_key("code"));
+
+    // 4. Logout with a return address on the application's origin, confirmed on the page.
+    c.goto(&app.url(&format!(
+        "/oauth2/logout?client_id=shop&post_logout_redirect_uri={}&state=bye-state",
+        crate::support::oauth::urlencode(bye)
+    )))
+    .await?;
+    let source = c.source().await?;
+    assert!(source.contains("App shop"), "{source}");
+    click(
+        c,
+        "form[action='/oauth2/logout/confirm'] button[type=submit]",
+    )
+    .await;
+    let url = wait_for_url(c, bye).await;
+    assert_eq!(query_of(url.as_str())["state"], "bye-state");
+    // Signed out for real: the account page asks to sign in.
+    c.goto(&app.url("/account")).await?;
+    wait_for_path(c, "/login?return_to=/account").await;
     Ok(())
 }

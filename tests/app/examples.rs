@@ -25,7 +25,7 @@ use crate::web_password::{Browser, person};
 
 /// Builds example `name` with the cargo running this test and returns its path (`cargo test` only
 /// builds examples without a target filter, and then under a hashed name).
-fn build_example(name: &str) -> std::path::PathBuf {
+pub(crate) fn build_example(name: &str) -> std::path::PathBuf {
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
     let status = Command::new(env!("CARGO"))
         .args([
@@ -96,7 +96,7 @@ async fn api_key_service_checks_keys_with_authx() {
                 .unwrap(),
         )
         .arg(&listen)
-        .env("AUTHX_URL", &app.base)
+        .env("AUTHX_ISSUER", &app.base)
         .env("CLIENT_ID", "docs")
         .env("CLIENT_SECRET", &client_secret)
         .spawn()
@@ -278,7 +278,7 @@ async fn resource_server_verifies_access_tokens_offline() {
         "resource_server",
         &[],
         &[
-            ("AUTHX_URL", app.base.as_str()),
+            ("AUTHX_ISSUER", app.base.as_str()),
             ("LISTEN", listen.as_str()),
             ("REQUIRED_SCOPE", "Shop:orders:read"),
         ],
@@ -533,7 +533,7 @@ async fn start_cli(
 ) -> (tokio::process::Child, Arc<Mutex<Vec<String>>>, String) {
     let mut args = vec!["cli"];
     args.extend_from_slice(scopes);
-    let mut cli = start_example("pkce_cli", &args, &[("AUTHX_URL", app.base.as_str())]).await;
+    let mut cli = start_example("pkce_cli", &args, &[("AUTHX_ISSUER", app.base.as_str())]).await;
     let stderr = collect_lines(cli.stderr.take().unwrap());
     let line = wait_for_line(&stderr, "/oauth2/authorize?").await;
     let url = line.trim().to_owned();

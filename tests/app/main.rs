@@ -38,6 +38,7 @@ mod store_tokens;
 mod store_upstream;
 mod upstream_oidc;
 mod upstream_saml;
+mod walkthrough;
 mod web_email;
 mod web_pages;
 mod web_password;
