@@ -8,9 +8,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use authx::bootstrap::{BootstrapRequest, bootstrap_admin, issue_admin_api_key};
 use authx::cli::{BootstrapArgs, Cli, Command, KeysCommand, RotateArgs};
 use authx::config::Config;
+use authx::engine::bootstrap::{BootstrapRequest, bootstrap_admin, issue_admin_api_key};
 use authx::startup::{App, open_store, shutdown_signal};
 
 /// Bad input or an environment that prevents starting.
@@ -94,7 +94,7 @@ async fn run(cli: Cli, mut config: Config) -> ExitCode {
         Command::BootstrapAdmin(args) => bootstrap(args, config).await,
         Command::Keys(KeysCommand::Rotate(args)) => rotate_keys(args, config).await,
         Command::Openapi(args) => {
-            let spec = authx::api::spec_json();
+            let spec = authx::http::api::spec_json();
             match args.output {
                 Some(path) => match std::fs::write(&path, spec + "\n") {
                     Ok(()) => ExitCode::SUCCESS,
@@ -184,13 +184,13 @@ async fn bootstrap(args: BootstrapArgs, config: Config) -> ExitCode {
                     "\nAPI key {} for the administrator (scopes {}, expires {expires}).\n\
                      It is shown only this once: store it now.\n{}",
                     key.id,
-                    authx::bootstrap::ROOT_SCOPE,
+                    authx::engine::bootstrap::ROOT_SCOPE,
                     key.secret
                 );
             }
             ExitCode::SUCCESS
         }
-        Err(authx::bootstrap::BootstrapError::Store(error)) => {
+        Err(authx::engine::bootstrap::BootstrapError::Store(error)) => {
             eprintln!("authx: bootstrap failed: {error}");
             ExitCode::from(EXIT_FAILURE)
         }
@@ -210,7 +210,8 @@ async fn rotate_keys(args: RotateArgs, config: Config) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let result = authx::oauth2::keys::rotate_in(store.as_ref(), &config.tokens, args.alg).await;
+    let result =
+        authx::http::oauth2::keys::rotate_in(store.as_ref(), &config.tokens, args.alg).await;
     if let Ok(rotations) = &result {
         for rotation in rotations {
             let mut event = authx::domain::audit::NewAuditEvent::new("cli", None, "key.rotate")
@@ -251,7 +252,7 @@ async fn rotate_keys(args: RotateArgs, config: Config) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(error @ authx::oauth2::keys::KeyError::Unpublished(_)) => {
+        Err(error @ authx::http::oauth2::keys::KeyError::Unpublished(_)) => {
             eprintln!("authx: {error}");
             ExitCode::from(EXIT_USAGE)
         }

@@ -7,7 +7,7 @@
 //! so no comparison of secret material happens in application code; where two secrets must be
 //! compared, [`constant_time_eq`] does it.
 
-use base64::Engine;
+use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;

@@ -12,12 +12,11 @@ use std::time::Duration;
 
 use poem::endpoint::BoxEndpoint;
 use poem::listener::TcpAcceptor;
-use poem::{EndpointExt, Route, Server, get, post};
+use poem::{EndpointExt, Server};
 
 use crate::config::{Config, mask_url_password};
-use crate::http::{metrics::MetricsMiddleware, ops, request_id::RequestIdMiddleware};
-use crate::oauth2::cors::cors;
-use crate::state::AppState;
+use crate::engine::Engine;
+use crate::http::{metrics::MetricsMiddleware, request_id::RequestIdMiddleware};
 use crate::store::{self, ConnectOptions, StoreError};
 
 /// Why the server could not start. Each is reported with exit code 2.
@@ -54,7 +53,7 @@ pub enum StartupError {
 pub struct App {
     listener: tokio::net::TcpListener,
     addr: SocketAddr,
-    state: AppState,
+    state: Engine,
     extra: Vec<(String, BoxEndpoint<'static>)>,
 }
 
@@ -96,7 +95,8 @@ impl App {
                 .map_err(StartupError::Oidc)?,
         );
         let saml_metadata = Arc::new(
-            crate::saml_metadata::MetadataCache::new().map_err(StartupError::SamlMetadata)?,
+            crate::engine::saml_metadata::MetadataCache::new()
+                .map_err(StartupError::SamlMetadata)?,
         );
         if config.email.transport() == "log" {
             tracing::warn!(
@@ -128,15 +128,15 @@ impl App {
             }
             config.issuer = Some(format!("http://{public}"));
         }
-        let checks = Arc::new(crate::check_cache::CheckCache::new(Duration::from_millis(
-            config.api_keys.check_cache_ms,
-        )));
-        let state = AppState {
+        let checks = Arc::new(crate::engine::check_cache::CheckCache::new(
+            Duration::from_millis(config.api_keys.check_cache_ms),
+        ));
+        let state = Engine {
             config: Arc::new(config),
             store,
             mailer,
             checks,
-            keys: Arc::new(crate::oauth2::keys::Keys::new()),
+            keys: Arc::new(crate::http::oauth2::keys::Keys::new()),
             oidc,
             saml_metadata,
             cors: Arc::default(),
@@ -155,7 +155,7 @@ impl App {
     }
 
     /// The shared state the server will run with.
-    pub fn state(&self) -> &AppState {
+    pub fn state(&self) -> &Engine {
         &self.state
     }
 
@@ -177,40 +177,7 @@ impl App {
         } = self;
         let issuer = state.config.issuer_url();
         // Browser-based public clients call these themselves: they answer CORS (see `cors`).
-        let mut route = Route::new()
-            .at("/metrics", get(ops::metrics))
-            .at(
-                "/oauth2/jwks",
-                cors(get(crate::oauth2::keys::jwks_endpoint)),
-            )
-            .at(
-                "/oauth2/introspect",
-                post(crate::oauth2::introspect::introspect),
-            )
-            .at("/oauth2/token", cors(post(crate::oauth2::token::token)))
-            .at("/oauth2/revoke", cors(post(crate::oauth2::revoke::revoke)))
-            .at(
-                "/oauth2/userinfo",
-                cors(
-                    get(crate::oauth2::userinfo::userinfo).post(crate::oauth2::userinfo::userinfo),
-                ),
-            )
-            .at(
-                "/.well-known/openid-configuration",
-                cors(get(crate::oauth2::discovery::discovery)),
-            )
-            .at(
-                "/.well-known/oauth-authorization-server",
-                cors(get(crate::oauth2::discovery::discovery)),
-            )
-            .at(
-                "/o/check_api_key",
-                post(crate::oauth2::ego::check_api_key_endpoint),
-            )
-            .nest("/", crate::web::mount(crate::api::routes(&issuer)));
-        for (path, endpoint) in extra {
-            route = route.at(path, endpoint);
-        }
+        let route = crate::http::routes::table(&issuer, extra);
         let app = route
             .data(state.clone())
             .with(MetricsMiddleware)
@@ -220,11 +187,11 @@ impl App {
         // A key of every published algorithm exists before the first request: resource servers
         // that fetch the JWKS at start-up would otherwise cache an incomplete set.
         if let Err(error) = state.keys.ensure_published(&state).await {
-            tracing::warn!(error = %crate::api::error::ErrorChain(&error), "no signing key yet");
+            tracing::warn!(error = %crate::telemetry::ErrorChain(&error), "no signing key yet");
         }
         let acceptor = TcpAcceptor::from_tokio(listener)?;
         let sweeper = (state.config.server.sweep_interval_secs > 0).then(|| {
-            tokio::spawn(crate::sweeper::run(
+            tokio::spawn(crate::engine::sweeper::run(
                 state.store.clone(),
                 Duration::from_secs(state.config.server.sweep_interval_secs),
             ))

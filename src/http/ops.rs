@@ -12,7 +12,7 @@ use poem::{IntoResponse, Response, handler, http::StatusCode};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
-use crate::state::AppState;
+use crate::engine::Engine;
 
 /// How long readiness waits for the database before declaring it unreachable.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -67,7 +67,7 @@ impl OpsApi {
         operation_id = "readyz",
         tag = "OpsTag::Operations"
     )]
-    async fn readyz(&self, state: Data<&AppState>) -> ReadyResponse {
+    async fn readyz(&self, state: Data<&Engine>) -> ReadyResponse {
         match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
             Ok(Ok(())) => ReadyResponse::Ready(Json(HealthStatus {
                 status: "ready".to_owned(),
@@ -90,7 +90,7 @@ impl OpsApi {
 
 /// `GET /metrics`: Prometheus text exposition format.
 #[handler]
-pub async fn metrics(state: Data<&AppState>) -> Response {
+pub async fn metrics(state: Data<&Engine>) -> Response {
     let stats = state.store.pool_stats();
     let in_use = stats.size.saturating_sub(stats.idle);
     crate::http::metrics::render(in_use, stats.idle)

@@ -11,16 +11,16 @@ use authx::domain::role::NewRole;
 use authx::domain::session::NewSession;
 use authx::domain::user::{NewUser, UserPatch, UserStatus};
 use authx::domain::{Page, authority::Authority};
-use authx::login::{LoginError, VerifiedIdentity, resolve_identity};
-use authx::secret;
-use authx::state::AppState;
-use authx::web::csrf::{CSRF_COOKIE, csrf_token, verify_csrf};
-use authx::web::rate_limit::{self, Limit, RetryAfter};
-use authx::web::return_to::safe_return_to;
-use authx::web::session::{
+use authx::engine::Engine;
+use authx::engine::identity::{LoginError, VerifiedIdentity, resolve_identity};
+use authx::http::web::csrf::{CSRF_COOKIE, csrf_token, verify_csrf};
+use authx::http::web::rate_limit::{self, Limit, RetryAfter};
+use authx::http::web::return_to::safe_return_to;
+use authx::http::web::session::{
     SESSION_COOKIE, SESSION_ID_PREFIX, current_session, end_session, end_user_sessions,
     start_session,
 };
+use authx::secret;
 use poem::Request;
 use poem::web::cookie::{Cookie, SameSite};
 use serde_json::{Value, json};
@@ -31,7 +31,7 @@ use crate::support::db::TestDb;
 // ---------------------------------------------------------------------------------------------
 // helpers
 
-async fn authority(state: &AppState, id: &str, strategy: Strategy, details: Value) -> Authority {
+async fn authority(state: &Engine, id: &str, strategy: Strategy, details: Value) -> Authority {
     state
         .store
         .create_authority(NewAuthority {
@@ -58,7 +58,7 @@ fn identity(sub: &str, email: Option<&str>, verified: bool) -> VerifiedIdentity 
 }
 
 /// A user with an `email` credential for `address`.
-async fn email_user(state: &AppState, address: &str) -> String {
+async fn email_user(state: &Engine, address: &str) -> String {
     let user = state.store.create_user(NewUser::human()).await.unwrap();
     state
         .store
@@ -73,7 +73,7 @@ async fn email_user(state: &AppState, address: &str) -> String {
     user.id
 }
 
-async fn credential_owner(state: &AppState, authority: &str, sub: &str) -> Option<String> {
+async fn credential_owner(state: &Engine, authority: &str, sub: &str) -> Option<String> {
     state
         .store
         .find_credential(authority, sub)
@@ -82,7 +82,7 @@ async fn credential_owner(state: &AppState, authority: &str, sub: &str) -> Optio
         .map(|c| c.user_id)
 }
 
-async fn audit_count(state: &AppState, action: &str, actor: &str) -> usize {
+async fn audit_count(state: &Engine, action: &str, actor: &str) -> usize {
     state
         .store
         .list_audit(

@@ -11,7 +11,7 @@ fn committed_document_is_current() {
     .expect(
         "openapi/authx.json exists (generate it with `authx openapi --output openapi/authx.json`)",
     );
-    let current = authx::api::spec_json() + "\n";
+    let current = authx::http::api::spec_json() + "\n";
     assert!(
         committed == current,
         "openapi/authx.json is stale: run `cargo run -- openapi --output openapi/authx.json` and commit it"
@@ -22,7 +22,7 @@ fn committed_document_is_current() {
 /// problem documents.
 #[test]
 fn every_operation_is_documented() {
-    let doc: serde_json::Value = serde_json::from_str(&authx::api::spec_json()).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&authx::http::api::spec_json()).unwrap();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let at = format!("{method} {path}");

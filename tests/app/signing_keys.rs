@@ -7,7 +7,7 @@ use std::sync::Arc;
 use authx::domain::audit::AuditFilter;
 use authx::domain::now;
 use authx::domain::signing_key::{KeyStatus, SigningAlg};
-use authx::oauth2::keys::{KeyError, Keys, Rejection, ensure_active_in};
+use authx::http::oauth2::keys::{KeyError, Keys, Rejection, ensure_active_in};
 use authx::store::Store;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};

@@ -361,7 +361,7 @@ both_backends!(
             .record_access_token(access("live", &user, None, None, None))
             .await
             .unwrap();
-        let deleted = authx::sweeper::sweep(store.as_ref()).await.unwrap();
+        let deleted = authx::engine::sweeper::sweep(store.as_ref()).await.unwrap();
         assert!(deleted >= 2, "{deleted}");
         // Codes are kept a day past expiry (replay detection); live tokens stay.
         assert!(store.get_authorization_code("old").await.unwrap().is_none());
@@ -374,6 +374,9 @@ both_backends!(
         );
         assert!(store.get_access_token("expired").await.unwrap().is_none());
         assert!(store.get_access_token("live").await.unwrap().is_some());
-        assert_eq!(authx::sweeper::sweep(store.as_ref()).await.unwrap(), 0);
+        assert_eq!(
+            authx::engine::sweeper::sweep(store.as_ref()).await.unwrap(),
+            0
+        );
     }
 );

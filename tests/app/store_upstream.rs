@@ -398,7 +398,7 @@ both_backends!(
             .create_upstream_login(login("dead2", "g", t - 10))
             .await
             .unwrap();
-        assert!(authx::sweeper::sweep(store.as_ref()).await.unwrap() >= 1);
+        assert!(authx::engine::sweeper::sweep(store.as_ref()).await.unwrap() >= 1);
         store
             .create_upstream_login(login("dead2", "g", t + 10))
             .await

@@ -12,8 +12,8 @@ use authx::domain::credential::NewCredential;
 use authx::domain::email_token::{EmailTokenPurpose, NewEmailToken};
 use authx::domain::user::NewUser;
 use authx::domain::{Page, now};
+use authx::engine::Engine;
 use authx::startup::{App, StartupError};
-use authx::state::AppState;
 use authx_strategy_email::{MailerConfig, SmtpConfig, SmtpTls, new_token};
 use serde_json::{Value, json};
 
@@ -85,7 +85,7 @@ async fn fixture(db: TestDb, configure: impl FnOnce(&mut Config)) -> Option<Fixt
     Some(Fixture { sink, app, ada })
 }
 
-async fn user_with_email(state: &AppState, address: &str) -> String {
+async fn user_with_email(state: &Engine, address: &str) -> String {
     let user = state
         .store
         .create_user(NewUser {
@@ -195,7 +195,7 @@ async fn follow_link(
     .await
 }
 
-async fn audit_count(state: &AppState, action: &str, actor: Option<&str>) -> usize {
+async fn audit_count(state: &Engine, action: &str, actor: Option<&str>) -> usize {
     state
         .store
         .list_audit(

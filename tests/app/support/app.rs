@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 
 use authx::config::Config;
+use authx::engine::Engine;
 use authx::startup::App;
-use authx::state::AppState;
 use poem::endpoint::BoxEndpoint;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -18,7 +18,7 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     #[allow(dead_code)]
-    pub state: AppState,
+    pub state: Engine,
     pub db: TestDb,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<std::io::Result<()>>>,

@@ -1,0 +1,33 @@
+//! Recording audit events (SPEC §8) from the adapters.
+//!
+//! Recording is best effort: a failure to write the event is logged loudly but does not turn a
+//! completed action into an error for the caller (the action already happened; failing the request
+//! would only invite a retry that repeats it).
+
+use crate::domain::audit::NewAuditEvent;
+use crate::engine::Engine;
+use crate::telemetry::ErrorChain;
+
+/// Appends `event`, logging (not returning) a failure.
+///
+/// Every change made through this node is recorded here, so this is also where the node drops its
+/// short-lived token-check decisions (`check_cache`): the node that made a change never answers
+/// from before it.
+pub async fn record(state: &Engine, event: NewAuditEvent) {
+    // Issuing a code or a token changes nothing a check depends on (revocations, role and key
+    // changes do), so it keeps the caches: the token endpoint would otherwise empty them on every
+    // request and authenticate each client the slow way.
+    let is_change = event.outcome == crate::domain::audit::Outcome::Success
+        && !event.action.starts_with("login")
+        && !matches!(
+            event.action.as_str(),
+            "logout" | "oauth2.token.issue" | "oauth2.code.issue"
+        );
+    if is_change {
+        state.checks.clear();
+    }
+    let action = event.action.clone();
+    if let Err(error) = state.store.append_audit(event).await {
+        tracing::error!(%action, error = %ErrorChain(&error), "could not record an audit event");
+    }
+}

@@ -1,0 +1,218 @@
+//! `/api/v1/keys`: the JWT signing keys (SPEC §4, §7). Listing needs `AuthX:key:read` and shows
+//! public JWKs and lifecycle times only, never private material; rotating needs `AuthX:key:rotate`
+//! and is audited (`key.rotate`).
+
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use serde_json::Value;
+
+use crate::domain::audit::Outcome;
+use crate::domain::now;
+use crate::domain::signing_key::{KeyStatus, SigningAlg, SigningKey};
+use crate::engine::Engine;
+use crate::http::api::common::{Tag, timestamp, timestamp_opt};
+use crate::http::api::error::ApiError;
+use crate::http::api::security::BearerAuth;
+use crate::http::oauth2::keys::{KeyError, Keys};
+
+/// A JWS algorithm for signing keys.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAlgDto {
+    /// ECDSA P-256 with SHA-256.
+    #[oai(rename = "ES256")]
+    Es256,
+    /// RSA 2048 PKCS#1 v1.5 with SHA-256.
+    #[oai(rename = "RS256")]
+    Rs256,
+    /// Ed25519.
+    #[oai(rename = "EdDSA")]
+    EdDsa,
+}
+
+impl From<KeyAlgDto> for SigningAlg {
+    fn from(a: KeyAlgDto) -> Self {
+        match a {
+            KeyAlgDto::Es256 => Self::Es256,
+            KeyAlgDto::Rs256 => Self::Rs256,
+            KeyAlgDto::EdDsa => Self::EdDsa,
+        }
+    }
+}
+
+impl From<SigningAlg> for KeyAlgDto {
+    fn from(a: SigningAlg) -> Self {
+        match a {
+            SigningAlg::Es256 => Self::Es256,
+            SigningAlg::Rs256 => Self::Rs256,
+            SigningAlg::EdDsa => Self::EdDsa,
+        }
+    }
+}
+
+/// Whether a key signs new tokens.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "lowercase")]
+pub enum KeyStatusDto {
+    /// Signs new tokens.
+    Active,
+    /// No longer signs; verifies until `publish_until`.
+    Retired,
+}
+
+/// A signing key: its public half and lifecycle.
+#[derive(Object, Debug, Clone)]
+#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none)]
+pub struct SigningKeyDto {
+    /// Key id (RFC 7638 thumbprint), the `kid` of the tokens it signs.
+    pub kid: String,
+    /// Algorithm.
+    pub alg: KeyAlgDto,
+    /// Active or retired.
+    pub status: KeyStatusDto,
+    /// Whether the key is in the JWKS now (and verifies tokens).
+    pub published: bool,
+    /// The public key as a JWK.
+    pub public_jwk: Value,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+    /// When it was retired (RFC 3339).
+    pub retired_at: Option<String>,
+    /// A retired key is published until then (RFC 3339).
+    pub publish_until: Option<String>,
+}
+
+/// The signing keys, newest first.
+#[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
+pub struct SigningKeyList {
+    /// Every stored key (retired ones until swept).
+    pub items: Vec<SigningKeyDto>,
+}
+
+/// Options of a rotation.
+#[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none)]
+pub struct RotateKeyRequest {
+    /// Rotate only the key of this algorithm (default: every algorithm the server signs with).
+    pub alg: Option<KeyAlgDto>,
+}
+
+/// The outcome of a rotation: one entry per rotated algorithm.
+#[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
+pub struct RotationDto {
+    /// The rotated keys.
+    pub items: Vec<RotatedKeyDto>,
+}
+
+/// The rotation of one algorithm's key.
+#[derive(Object, Debug)]
+#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none)]
+pub struct RotatedKeyDto {
+    /// The new active key.
+    pub key: SigningKeyDto,
+    /// Kids of the keys this rotation retired.
+    pub retired: Vec<String>,
+    /// The retired keys stay published until then (RFC 3339).
+    pub retired_published_until: Option<String>,
+}
+
+#[derive(ApiResponse)]
+enum Rotated {
+    /// The new keys are active.
+    #[oai(status = 201)]
+    Created(Json<RotationDto>),
+}
+
+fn key_to_dto(key: &SigningKey, at: i64) -> SigningKeyDto {
+    SigningKeyDto {
+        kid: key.kid.clone(),
+        alg: key.alg.into(),
+        status: match key.status {
+            KeyStatus::Active => KeyStatusDto::Active,
+            KeyStatus::Retired => KeyStatusDto::Retired,
+        },
+        published: key.is_published(at),
+        public_jwk: Keys::jwk(key),
+        created_at: timestamp(key.created_at),
+        retired_at: timestamp_opt(key.retired_at),
+        publish_until: timestamp_opt(key.publish_until),
+    }
+}
+
+fn key_error(error: KeyError) -> ApiError {
+    match error {
+        KeyError::Store(e) => e.into(),
+        e @ KeyError::Unpublished(_) => ApiError::invalid_field("alg", e.to_string()),
+        e => ApiError::internal(&e),
+    }
+}
+
+/// The signing-keys resource.
+pub struct KeysApi;
+
+#[OpenApi(prefix_path = "/api/v1", tag = "Tag::Keys")]
+impl KeysApi {
+    /// List the signing keys with their public JWKs and lifecycle (`key:read`).
+    #[oai(path = "/keys", method = "get", operation_id = "listSigningKeys")]
+    async fn list(
+        &self,
+        state: Data<&Engine>,
+        auth: BearerAuth,
+    ) -> Result<Json<SigningKeyList>, ApiError> {
+        let p = &auth.0;
+        p.require(&state, &p.scope("key", "read"), "key.list")
+            .await?;
+        let at = now();
+        let keys = state.store.list_signing_keys().await?;
+        Ok(Json(SigningKeyList {
+            items: keys.iter().map(|k| key_to_dto(k, at)).collect(),
+        }))
+    }
+
+    /// Retire the active signing keys (or the one of `alg`) and create their successors
+    /// (`key:rotate`). A retired key stays published until every token it signed has expired.
+    #[oai(
+        path = "/keys/rotate",
+        method = "post",
+        operation_id = "rotateSigningKey"
+    )]
+    async fn rotate(
+        &self,
+        state: Data<&Engine>,
+        auth: BearerAuth,
+        body: Json<RotateKeyRequest>,
+    ) -> Result<Rotated, ApiError> {
+        let p = &auth.0;
+        p.require(&state, &p.scope("key", "rotate"), "key.rotate")
+            .await?;
+        let rotations = state
+            .keys
+            .rotate(&state, body.0.alg.map(SigningAlg::from))
+            .await
+            .map_err(key_error)?;
+        let mut items = Vec::new();
+        for rotation in rotations {
+            let mut event = p
+                .audit_event("key.rotate", Outcome::Success)
+                .target("signing_key", &rotation.key.kid);
+            if let Value::Object(details) = &mut event.details {
+                details.insert("alg".to_owned(), rotation.key.alg.as_str().into());
+                details.insert("retired".to_owned(), rotation.retired.clone().into());
+                details.insert("publish_until".to_owned(), rotation.publish_until.into());
+            }
+            crate::engine::audit::record(&state, event).await;
+            items.push(RotatedKeyDto {
+                key: key_to_dto(&rotation.key, now()),
+                retired_published_until: (!rotation.retired.is_empty())
+                    .then(|| timestamp(rotation.publish_until)),
+                retired: rotation.retired,
+            });
+        }
+        Ok(Rotated::Created(Json(RotationDto { items })))
+    }
+}

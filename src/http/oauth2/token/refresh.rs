@@ -1,0 +1,215 @@
+//! `grant_type=refresh_token` (RFC 6749 §6, RFC 9700 §4.14.2: rotation with reuse detection).
+//!
+//! Every use rotates: the presented token is marked used and a successor of the same family is
+//! issued, in one transaction, so of N concurrent refreshes exactly one wins. Presenting a rotated
+//! token again is either a concurrent retry — within `tokens.refresh_reuse_grace_secs` of the
+//! rotation: refused, family kept — or theft: later, the whole family and the access tokens issued
+//! with it are revoked (audited as `oauth2.refresh.reuse`).
+//!
+//! A narrower `scope` may be asked for (it must be within the token's scope, else
+//! `invalid_scope`); the successor keeps the original scope (§6). The access token carries that
+//! scope ∩ the client's ceiling ∩ the grant ∩ the user's access now.
+
+use poem::Request;
+use serde_json::json;
+
+use super::{Issued, REFRESH_TOKEN_PREFIX, client_event, id_token_for, invalid_grant, secs};
+use crate::domain::access::Access;
+use crate::domain::audit::Outcome;
+use crate::domain::now;
+use crate::domain::token::{NewAccessToken, NewRefreshToken, RefreshToken};
+use crate::domain::user::UserStatus;
+use crate::engine::Engine;
+use crate::engine::audit;
+use crate::http::oauth2::Params;
+use crate::http::oauth2::client_auth::AuthenticatedClient;
+use crate::http::oauth2::error::{ErrorCode, OAuth2Error};
+use crate::http::oauth2::jwt::AccessClaims;
+use crate::http::oauth2::scope::{RequestedScope, effective, realm_set, to_parameter};
+use crate::secret;
+
+/// The one description for a refresh token that is unknown, used, revoked, expired or someone
+/// else's.
+const BAD_TOKEN: &str =
+    "the refresh token is invalid, expired, revoked or was issued to another client";
+
+/// Exchanges a refresh token for new tokens.
+pub async fn exchange(
+    state: &Engine,
+    req: &Request,
+    client: &AuthenticatedClient,
+    form: &Params,
+) -> Result<Issued, OAuth2Error> {
+    let presented = form.require("refresh_token")?;
+    let stored_hash = secret::hash(presented);
+    let Some(stored) = state.store.find_refresh_token(&stored_hash).await? else {
+        return Err(invalid_grant(BAD_TOKEN));
+    };
+    if stored.client_id != client.id() || stored.revoked_at.is_some() {
+        return Err(invalid_grant(BAD_TOKEN));
+    }
+    let at = now();
+    if let Some(used_at) = stored.used_at {
+        reused(state, req, client, &stored, at - used_at).await?;
+        return Err(invalid_grant(BAD_TOKEN));
+    }
+    if stored.expires_at <= at {
+        return Err(invalid_grant(BAD_TOKEN));
+    }
+    let original = RequestedScope::from_stored(&stored.scopes);
+    let original_realm = realm_set(&stored.scopes);
+    let asked = match form.get("scope") {
+        None => original.clone(),
+        Some(scope) => {
+            let asked = RequestedScope::parse(Some(scope))?;
+            let within = asked
+                .realm
+                .as_ref()
+                .is_none_or(|r| original_realm.is_superset(r))
+                && asked.oidc.iter().all(|s| original.has(s));
+            if !within {
+                return Err(OAuth2Error::new(
+                    ErrorCode::InvalidScope,
+                    "the requested scope exceeds the scope of the refresh token",
+                ));
+            }
+            asked
+        }
+    };
+    let Some(user) = state.store.get_user(&stored.user_id).await? else {
+        return Err(invalid_grant(BAD_TOKEN));
+    };
+    if user.status != UserStatus::Active {
+        return Err(invalid_grant("the user's account is disabled"));
+    }
+    let Some(grant) = state.store.get_grant(&stored.grant_id).await? else {
+        return Err(invalid_grant(BAD_TOKEN));
+    };
+    let access = state
+        .store
+        .access_of_user(&user.id)
+        .await?
+        .map(|o| Access::of_user(&o))
+        .unwrap_or_else(Access::none);
+    let ceiling = realm_set(&client.client.scopes);
+    let granted = realm_set(&grant.scopes);
+    let realm = effective(
+        &access,
+        asked.realm_or(&original_realm),
+        &[&original_realm, &ceiling, &granted],
+    );
+    let successor = secret::generate(REFRESH_TOKEN_PREFIX);
+    let new = NewRefreshToken {
+        token_hash: secret::hash(&successor),
+        family_id: stored.family_id.clone(),
+        grant_id: stored.grant_id.clone(),
+        client_id: stored.client_id.clone(),
+        user_id: stored.user_id.clone(),
+        scopes: stored.scopes.clone(),
+        parent_id: Some(stored.id.clone()),
+        code_hash: stored.code_hash.clone(),
+        auth_time: stored.auth_time,
+        expires_at: at.saturating_add(secs(state.config.tokens.refresh_token_ttl_secs)),
+    };
+    let claims = AccessClaims::new(
+        state,
+        &user.id,
+        client.id(),
+        to_parameter(&asked.oidc, &realm.scopes),
+        realm.relevant_deny(),
+        stored.auth_time,
+    );
+    let record = NewAccessToken {
+        jti: claims.jti.clone(),
+        grant_id: Some(stored.grant_id.clone()),
+        client_id: client.id().to_owned(),
+        user_id: user.id.clone(),
+        family_id: Some(stored.family_id.clone()),
+        code_hash: stored.code_hash.clone(),
+        expires_at: claims.exp,
+    };
+    if !state
+        .store
+        .rotate_refresh_token(&stored.id, at, new, record)
+        .await?
+    {
+        // Another request rotated (or revoked) it a moment ago: this one lost the race, which is
+        // a reuse like any other (within the grace window unless that is 0).
+        if let Some(current) = state.store.find_refresh_token(&stored_hash).await?
+            && let Some(used_at) = current.used_at
+            && current.revoked_at.is_none()
+        {
+            reused(state, req, client, &current, now() - used_at).await?;
+        }
+        return Err(invalid_grant(BAD_TOKEN));
+    }
+    let access_token = claims
+        .sign(state)
+        .await
+        .map_err(|e| OAuth2Error::server_error(&e))?;
+    // OIDC Core §12.2: an ID token on refresh repeats the original auth_time and has no nonce.
+    let id_token = id_token_for(
+        state,
+        &client.client,
+        &user,
+        &asked,
+        stored.auth_time,
+        None,
+        &access_token,
+    )
+    .await?;
+    let mut event = client_event(req, client.id(), "oauth2.token.issue").target("user", &user.id);
+    event.details = json!({
+        "grant_type": "refresh_token",
+        "jti": claims.jti,
+        "grant_id": stored.grant_id,
+        "refresh_family": stored.family_id,
+        "scope": claims.scope,
+    });
+    audit::record(state, event).await;
+    Ok(Issued {
+        expires_in: claims.expires_in(),
+        scope: claims.scope,
+        access_token,
+        refresh_token: Some(successor),
+        id_token,
+    })
+}
+
+/// A rotated token came back `since` seconds after its rotation: a concurrent retry within the
+/// grace window, theft after it (the family is revoked).
+async fn reused(
+    state: &Engine,
+    req: &Request,
+    client: &AuthenticatedClient,
+    stored: &RefreshToken,
+    since: i64,
+) -> Result<(), OAuth2Error> {
+    let grace = secs(state.config.tokens.refresh_reuse_grace_secs);
+    let mut event =
+        client_event(req, client.id(), "oauth2.refresh.reuse").target("user", &stored.user_id);
+    event.outcome = Outcome::Denied;
+    if since < grace {
+        event.details = json!({
+            "refresh_family": stored.family_id,
+            "seconds_since_rotation": since,
+            "family_revoked": false,
+        });
+        audit::record(state, event).await;
+        return Ok(());
+    }
+    let revoked = state
+        .store
+        .revoke_refresh_family(&stored.family_id, now())
+        .await?;
+    state.checks.clear();
+    event.details = json!({
+        "refresh_family": stored.family_id,
+        "seconds_since_rotation": since,
+        "family_revoked": true,
+        "revoked_tokens": revoked,
+    });
+    audit::record(state, event).await;
+    tracing::warn!(client = %client.id(), family = %stored.family_id, revoked, "refresh token reused; family revoked");
+    Ok(())
+}

@@ -1,0 +1,866 @@
+//! `/account`: the signed-in user's own page (SPEC §6) — profile, sign-in methods, password, API
+//! keys, and (once OAuth 2.0 lands) the applications they authorized.
+//!
+//! Every action is a CSRF-checked POST that answers with a `303` back to `/account` (so a reload
+//! repeats nothing) — except creating an API key, whose response page is the only place the secret
+//! is ever shown. authx guards these pages with its own scopes, as the admin API does (SPEC §2.6):
+//! `me:update` for the profile, `credential.<authority>.me:delete` to remove a sign-in method,
+//! `apikey.me:read|create|delete` for API keys (the `default` role grants them all). A password
+//! change needs the current password, ends the user's other sessions and gives this browser a new
+//! session id.
+
+use authx_strategy_password::{PasswordStrategy, check_policy, hash_password, verify_password};
+use maud::html;
+use poem::http::StatusCode;
+use poem::web::cookie::Cookie;
+use poem::web::{Data, Form, Path, Query};
+use poem::{Request, Response, handler};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::domain::Page;
+use crate::domain::access::Access;
+use crate::domain::api_key::ApiKeyFilter;
+use crate::domain::authority::{Authority, Strategy};
+use crate::domain::credential::{Credential, NewCredential};
+use crate::domain::now;
+use crate::domain::user::{User, UserPatch};
+use crate::engine::Engine;
+use crate::engine::admin::api_keys::{self, IssueError, IssueRequest, IssuedKey};
+use crate::engine::audit;
+use crate::http::web::csrf::csrf_token;
+use crate::http::web::pages::account_grants;
+use crate::http::web::pages::errors::PageError;
+use crate::http::web::pages::layout::{
+    csrf_field, datetime, error_box, html_response, notice_box, page, see_other,
+};
+use crate::http::web::pages::login::{password_authority, user_label};
+use crate::http::web::pages::{Fields, audit_event, encode_query_value, upstream};
+use crate::http::web::rate_limit::{self, Limit, RetryAfter};
+use crate::http::web::session::{Session, current_session, end_user_sessions, start_session};
+use crate::store::StoreError;
+
+/// Where a request without a session is sent.
+const LOGIN_REDIRECT: &str = "/login?return_to=/account";
+
+/// Longest display name, in characters.
+const MAX_DISPLAY_NAME_CHARS: usize = 200;
+
+/// The lifetimes offered for a new API key (seconds, label); those above the configured maximum
+/// are left out.
+const LIFETIMES: [(i64, &str); 4] = [
+    (3_600, "1 hour"),
+    (86_400, "24 hours"),
+    (604_800, "7 days"),
+    (2_592_000, "30 days"),
+];
+
+/// The signed-in user of a request.
+pub(super) struct SignedIn {
+    pub(super) session: Session,
+    pub(super) user: User,
+    pub(super) access: Access,
+}
+
+impl SignedIn {
+    pub(super) fn may(&self, state: &Engine, resource: &str, action: &str) -> bool {
+        self.access
+            .allows_str(&format!("{}:{resource}:{action}", state.config.realm))
+    }
+
+    pub(super) fn require(
+        &self,
+        state: &Engine,
+        resource: &str,
+        action: &str,
+    ) -> Result<(), PageError> {
+        if self.may(state, resource, action) {
+            Ok(())
+        } else {
+            Err(PageError::new(
+                StatusCode::FORBIDDEN,
+                "Not allowed",
+                "Your access does not include this action. Ask your administrator.",
+            ))
+        }
+    }
+}
+
+/// The signed-in user, or `None` (the caller redirects to the login page).
+pub(super) async fn signed_in(
+    state: &Engine,
+    req: &Request,
+) -> Result<Option<SignedIn>, PageError> {
+    let Some(session) = current_session(state, req).await? else {
+        return Ok(None);
+    };
+    let Some(user) = state.store.get_user(&session.user_id).await? else {
+        return Ok(None);
+    };
+    let access = state
+        .store
+        .access_of_user(&user.id)
+        .await?
+        .map(|a| Access::of_user(&a))
+        .unwrap_or_else(Access::none);
+    Ok(Some(SignedIn {
+        session,
+        user,
+        access,
+    }))
+}
+
+/// What to show besides the account itself.
+#[derive(Default)]
+struct Messages {
+    notice: Option<&'static str>,
+    profile_error: Option<String>,
+    credentials_error: Option<String>,
+    password_error: Option<String>,
+    api_key_error: Option<String>,
+    new_key: Option<IssuedKey>,
+}
+
+/// The query of `GET /account`.
+#[derive(Debug, Default, Deserialize)]
+pub struct AccountQuery {
+    /// Which action just succeeded (a fixed code, mapped to a fixed message).
+    pub notice: Option<String>,
+}
+
+fn notice_text(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "profile" => "Your profile was saved.",
+        "password" => "Your password was changed. Your other sessions were signed out.",
+        "password_set" => "Your password was set. You can now sign in with it.",
+        "removed" => "The sign-in method was removed.",
+        "linked" => "The sign-in method is linked to your account.",
+        "revoked" => "The API key was revoked. It no longer works.",
+        "grant_revoked" => "The application's access was withdrawn. Its tokens no longer work.",
+        _ => return None,
+    })
+}
+
+/// `GET /account`.
+#[handler]
+pub async fn account_page(
+    req: &Request,
+    state: Data<&Engine>,
+    Query(query): Query<AccountQuery>,
+) -> Result<Response, PageError> {
+    let Some(me) = signed_in(&state, req).await? else {
+        return Ok(see_other(LOGIN_REDIRECT, &[]));
+    };
+    let messages = Messages {
+        notice: query.notice.as_deref().and_then(notice_text),
+        ..Messages::default()
+    };
+    render(&state, req, &me, messages, StatusCode::OK, Vec::new()).await
+}
+
+/// Renders the account page.
+async fn render(
+    state: &Engine,
+    req: &Request,
+    me: &SignedIn,
+    messages: Messages,
+    status: StatusCode,
+    mut cookies: Vec<Cookie>,
+) -> Result<Response, PageError> {
+    let store = &state.store;
+    let user = &me.user;
+    let (csrf, new_cookie) = csrf_token(req);
+    cookies.extend(new_cookie);
+    let authorities = store.list_authorities().await?;
+    let credentials = store.list_credentials_of_user(&user.id).await?;
+    let password_authority = password_authority(state).await?;
+    let password_credential = password_authority.as_ref().and_then(|a| {
+        credentials
+            .iter()
+            .find(|c| c.authority_id == a.id && c.authority_user_id == user.id)
+    });
+    let may_read_keys = me.may(state, "apikey.me", "read");
+    let may_create_keys = me.may(state, "apikey.me", "create");
+    let may_revoke_keys = me.may(state, "apikey.me", "delete");
+    let keys = if may_read_keys {
+        store
+            .list_api_keys(
+                &ApiKeyFilter {
+                    user_id: Some(user.id.clone()),
+                    include_revoked: false,
+                },
+                &Page::first(100),
+            )
+            .await?
+    } else {
+        Vec::new()
+    };
+    let scopes = me.access.scopes.to_strings();
+    let at = now();
+    let max_ttl = api_keys::max_ttl(state);
+    let mut lifetimes: Vec<(i64, String)> = LIFETIMES
+        .iter()
+        .filter(|(secs, _)| *secs <= max_ttl)
+        .map(|(secs, label)| (*secs, (*label).to_owned()))
+        .collect();
+    if lifetimes.is_empty() {
+        lifetimes.push((max_ttl, format!("{max_ttl} seconds")));
+    }
+    let default_ttl = api_keys::ttl(state, None).unwrap_or(max_ttl);
+    let selected_ttl = lifetimes
+        .iter()
+        .map(|(secs, _)| *secs)
+        .find(|secs| *secs == default_ttl)
+        .unwrap_or(lifetimes[0].0);
+    let authority_name = |id: &str| -> String {
+        authorities
+            .iter()
+            .find(|a| a.id == id)
+            .map_or_else(|| id.to_owned(), |a| a.name.clone())
+    };
+    let only_one = credentials.len() <= 1;
+    let grants = account_grants::section(state, me, &csrf).await?;
+    let email_enabled = authorities
+        .iter()
+        .any(|a| a.enabled && a.strategy == Strategy::Email);
+    // Upstream authorities the user may still link (one credential per authority is enough).
+    let linkable: Vec<&Authority> = authorities
+        .iter()
+        .filter(|a| a.enabled && upstream::has_flow(a.strategy))
+        .filter(|a| !credentials.iter().any(|c| c.authority_id == a.id))
+        .filter(|a| me.may(state, &format!("credential.{}.me", a.id), "create"))
+        .collect();
+    let body = html! {
+        @if let Some(notice) = messages.notice {
+            (notice_box(notice))
+        }
+        @if let Some(issued) = &messages.new_key {
+            section aria-labelledby="new-key-heading" {
+                h2 #new-key-heading { "Your new API key" }
+                p { strong { "Copy it now: it is shown only this once." }
+                    " authx keeps only a hash of it and cannot show it again. If you lose it, revoke it and create another." }
+                p.secret #new-api-key { (issued.secret) }
+                p.muted { "Use it as " code { "Authorization: Bearer <key>" } ". Expires "
+                    (datetime(issued.key.expires_at)) "." }
+            }
+        }
+        section aria-labelledby="profile-heading" {
+            h2 #profile-heading { "Profile" }
+            @if let Some(error) = &messages.profile_error { (error_box(error)) }
+            dl {
+                @if let Some(username) = &user.username { dt { "Username" } dd { (username) } }
+                @if let Some(email) = &user.email { dt { "Email address" } dd { (email) } }
+            }
+            @if me.may(state, "me", "update") {
+                form method="post" action="/account/profile" {
+                    (csrf_field(&csrf))
+                    label for="display_name" { "Display name" }
+                    input #display_name type="text" name="display_name" autocomplete="name"
+                        maxlength=(MAX_DISPLAY_NAME_CHARS)
+                        value=(user.display_name.as_deref().unwrap_or_default());
+                    button type="submit" { "Save profile" }
+                }
+            } @else {
+                p { "Display name: " (user.display_name.as_deref().unwrap_or("(none)")) }
+            }
+        }
+        section aria-labelledby="credentials-heading" {
+            h2 #credentials-heading { "Sign-in methods" }
+            @if let Some(error) = &messages.credentials_error { (error_box(error)) }
+            table {
+                thead { tr { th scope="col" { "Method" } th scope="col" { "Identifier" }
+                    th scope="col" { "Last used" } th scope="col" { span.muted { "Action" } } } }
+                tbody {
+                    @for credential in &credentials {
+                        tr {
+                            td { (authority_name(&credential.authority_id)) }
+                            td { (credential_label(credential, &authorities)) }
+                            td { (credential.last_used_at.map_or_else(|| "never".to_owned(), datetime)) }
+                            td {
+                                @if only_one {
+                                    span.muted { "Your only sign-in method" }
+                                } @else if me.may(state, &format!("credential.{}.me", credential.authority_id), "delete") {
+                                    form.inline method="post"
+                                        action={ "/account/credentials/" (credential.id) "/remove" } {
+                                        (csrf_field(&csrf))
+                                        button.danger type="submit"
+                                            aria-label={ "Remove " (authority_name(&credential.authority_id)) } { "Remove" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if email_enabled {
+                p { a href="/account/emails" { "Add an email address" } }
+            }
+            @for authority in &linkable {
+                p {
+                    a.button.secondary href={ "/account/link/" (encode_query_value(&authority.id)) } {
+                        "Link " (authority.name)
+                    }
+                }
+            }
+        }
+        @if let Some(authority) = &password_authority {
+            section aria-labelledby="password-heading" {
+                @if password_credential.is_some() {
+                    h2 #password-heading { "Change password" }
+                    @if let Some(error) = &messages.password_error { (error_box(error)) }
+                    form method="post" action="/account/password" {
+                        (csrf_field(&csrf))
+                        input type="text" name="username" autocomplete="username" hidden
+                            value=(user.username.as_deref().or(user.email.as_deref()).unwrap_or_default());
+                        label for="current_password" { "Current password" }
+                        input #current_password type="password" name="current_password"
+                            autocomplete="current-password" required;
+                        label for="new_password" { "New password" }
+                        input #new_password type="password" name="new_password"
+                            autocomplete="new-password" required aria-describedby="password-rules";
+                        p.muted #password-rules { (password_rules(state, authority)) }
+                        button type="submit" { "Change password" }
+                    }
+                } @else {
+                    h2 #password-heading { "Set a password" }
+                    @if let Some(error) = &messages.password_error { (error_box(error)) }
+                    p { "You have no password yet. Set one to sign in with your email address or username and a password." }
+                    form method="post" action="/account/password/set" {
+                        (csrf_field(&csrf))
+                        label for="new_password" { "New password" }
+                        input #new_password type="password" name="new_password"
+                            autocomplete="new-password" required aria-describedby="password-rules";
+                        p.muted #password-rules { (password_rules(state, authority)) }
+                        button type="submit" { "Set password" }
+                    }
+                }
+            }
+        }
+        @if may_read_keys || may_create_keys {
+            section aria-labelledby="keys-heading" {
+                h2 #keys-heading { "API keys" }
+                @if let Some(error) = &messages.api_key_error { (error_box(error)) }
+                @if may_read_keys {
+                    @if keys.is_empty() {
+                        p { "You have no API keys." }
+                    } @else {
+                        table {
+                            thead { tr { th scope="col" { "Key" } th scope="col" { "Description" }
+                                th scope="col" { "Scopes" } th scope="col" { "Expires" }
+                                th scope="col" { span.muted { "Action" } } } }
+                            tbody {
+                                @for key in &keys {
+                                    tr {
+                                        td { code { (key.hint) } }
+                                        td { (key.description.as_deref().unwrap_or("")) }
+                                        td { @for scope in &key.scopes { code { (scope) } br; } }
+                                        td {
+                                            (datetime(key.expires_at))
+                                            @if key.expires_at <= at { " " strong { "(expired)" } }
+                                        }
+                                        td {
+                                            @if may_revoke_keys {
+                                                form.inline method="post"
+                                                    action={ "/account/api-keys/" (key.id) "/revoke" } {
+                                                    (csrf_field(&csrf))
+                                                    button.danger type="submit"
+                                                        aria-label={ "Revoke key " (key.hint) } { "Revoke" }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if may_create_keys {
+                    h3 { "Create an API key" }
+                    @if scopes.is_empty() {
+                        p { "Your access includes no scopes, so an API key could do nothing." }
+                    } @else {
+                        form method="post" action="/account/api-keys" {
+                            (csrf_field(&csrf))
+                            fieldset {
+                                legend { "Scopes (what the key may do; never more than you may)" }
+                                @for (i, scope) in scopes.iter().enumerate() {
+                                    div {
+                                        input type="checkbox" name="scope" value=(scope)
+                                            id={ "scope-" (i) };
+                                        label for={ "scope-" (i) } { code { (scope) } }
+                                    }
+                                }
+                            }
+                            label for="description" { "Description" }
+                            input #description type="text" name="description"
+                                maxlength=(api_keys::MAX_DESCRIPTION_CHARS);
+                            label for="expires_in" { "Lifetime" }
+                            select #expires_in name="expires_in" {
+                                @for (secs, label) in &lifetimes {
+                                    option value=(secs) selected[*secs == selected_ttl] { (label) }
+                                }
+                            }
+                            button type="submit" { "Create API key" }
+                        }
+                    }
+                }
+            }
+        }
+        (grants)
+        section aria-labelledby="session-heading" {
+            h2 #session-heading { "This session" }
+            p { "Signed in " (datetime(me.session.auth_time)) ". "
+                a href="/logout" { "Log out" } }
+        }
+    };
+    let label = user_label(user).to_owned();
+    Ok(html_response(
+        status,
+        page("Your account", Some((&label, &csrf)), body),
+        &cookies,
+    ))
+}
+
+fn credential_label(credential: &Credential, authorities: &[Authority]) -> String {
+    let strategy = authorities
+        .iter()
+        .find(|a| a.id == credential.authority_id)
+        .map(|a| a.strategy);
+    match strategy {
+        Some(Strategy::Password) => "a password".to_owned(),
+        _ => credential.authority_user_id.clone(),
+    }
+}
+
+fn min_length(state: &Engine, authority: &Authority) -> usize {
+    PasswordStrategy::min_length(&authority.details, state.config.password.min_length)
+}
+
+fn password_rules(state: &Engine, authority: &Authority) -> String {
+    format!(
+        "At least {} characters, at most 72 bytes, and not your email address.",
+        min_length(state, authority)
+    )
+}
+
+/// The bcrypt hash of a new password for `user`, or the policy message to show instead: the
+/// check and hashing that setting and changing a password share.
+async fn hash_new_password(
+    state: &Engine,
+    authority: &Authority,
+    user: &User,
+    new_password: String,
+) -> Result<Result<String, String>, PageError> {
+    let authorities = state.store.list_authorities().await?;
+    let credentials = state.store.list_credentials_of_user(&user.id).await?;
+    if let Some(problem) = policy_error(
+        state,
+        authority,
+        user,
+        &credentials,
+        &authorities,
+        &new_password,
+    ) {
+        return Ok(Err(problem));
+    }
+    hash_password(new_password, state.config.password.bcrypt_cost)
+        .await
+        .map(Ok)
+        .map_err(|e| PageError::internal(&e))
+}
+
+/// Checks a new password against the policy and every email address of the user.
+fn policy_error(
+    state: &Engine,
+    authority: &Authority,
+    user: &User,
+    credentials: &[Credential],
+    authorities: &[Authority],
+    password: &str,
+) -> Option<String> {
+    let min = min_length(state, authority);
+    let emails = user.email.iter().cloned().chain(
+        credentials
+            .iter()
+            .filter(|c| {
+                authorities
+                    .iter()
+                    .any(|a| a.id == c.authority_id && a.strategy == Strategy::Email)
+            })
+            .map(|c| c.authority_user_id.clone()),
+    );
+    let mut result = check_policy(password, min, None);
+    for email in emails {
+        if result.is_err() {
+            break;
+        }
+        result = check_policy(password, min, Some(&email));
+    }
+    result.err().map(|e| capitalize(&e.to_string()))
+}
+
+fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
+        None => String::new(),
+    }
+}
+
+/// The handlers' common start: the form's CSRF check, then the signed-in user (`Err(redirect)`
+/// when there is none).
+pub(super) async fn begin(
+    state: &Engine,
+    req: &Request,
+    fields: &Fields,
+) -> Result<Result<SignedIn, Response>, PageError> {
+    fields.check_csrf(req)?;
+    Ok(match signed_in(state, req).await? {
+        Some(me) => Ok(me),
+        None => Err(see_other(LOGIN_REDIRECT, &[])),
+    })
+}
+
+/// `POST /account/profile` (form: `display_name`).
+#[handler]
+pub async fn update_profile(
+    req: &Request,
+    state: Data<&Engine>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let fields = Fields(fields);
+    let me = match begin(&state, req, &fields).await? {
+        Ok(me) => me,
+        Err(redirect) => return Ok(redirect),
+    };
+    me.require(&state, "me", "update")?;
+    let name = fields.get("display_name").trim().to_owned();
+    if name.chars().count() > MAX_DISPLAY_NAME_CHARS || name.chars().any(char::is_control) {
+        let messages = Messages {
+            profile_error: Some(format!(
+                "The display name must be at most {MAX_DISPLAY_NAME_CHARS} characters, without control characters."
+            )),
+            ..Messages::default()
+        };
+        return render(
+            &state,
+            req,
+            &me,
+            messages,
+            StatusCode::BAD_REQUEST,
+            Vec::new(),
+        )
+        .await;
+    }
+    let display_name = (!name.is_empty()).then_some(name);
+    let mut profile = me.user.profile.clone();
+    profile.display_name = display_name.clone();
+    state
+        .store
+        .update_user(
+            &me.user.id,
+            UserPatch {
+                display_name: Some(display_name),
+                profile: Some(profile),
+                ..UserPatch::default()
+            },
+        )
+        .await?;
+    let event = audit_event(req, Some(&me.user.id), "user.update").target("user", &me.user.id);
+    audit::record(&state, event).await;
+    Ok(see_other("/account?notice=profile", &[]))
+}
+
+/// `POST /account/password` (form: `current_password`, `new_password`).
+#[handler]
+pub async fn change_password(
+    req: &Request,
+    state: Data<&Engine>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let fields = Fields(fields);
+    let me = match begin(&state, req, &fields).await? {
+        Ok(me) => me,
+        Err(redirect) => return Ok(redirect),
+    };
+    let Some(authority) = password_authority(&state).await? else {
+        return Err(PageError::not_found());
+    };
+    let Some(credential) = state
+        .store
+        .find_credential(&authority.id, &me.user.id)
+        .await?
+    else {
+        return password_problem(&state, req, &me, "You have no password yet: set one below.")
+            .await;
+    };
+    // A stolen session must not be able to guess the current password at leisure.
+    let limits = [Limit::LoginAccount(me.user.id.clone())];
+    if let Err(RetryAfter(secs)) = rate_limit::check(&state, &limits).await {
+        return Err(PageError::too_many(secs));
+    }
+    let stored = credential
+        .details
+        .get("hash")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    if !verify_password(fields.get("current_password").to_owned(), stored).await {
+        if let Err(error) = rate_limit::record_failure(&state, &limits).await {
+            tracing::error!(%error, "could not record a failed password check");
+        }
+        let mut event = audit_event(req, Some(&me.user.id), "password.change")
+            .target("credential", &credential.id);
+        event.outcome = crate::domain::audit::Outcome::Failure;
+        event.details = json!({ "reason": "bad_current_password" });
+        audit::record(&state, event).await;
+        return password_problem(&state, req, &me, "The current password is incorrect.").await;
+    }
+    let new_password = fields.get("new_password").to_owned();
+    let hash = match hash_new_password(&state, &authority, &me.user, new_password).await? {
+        Ok(hash) => hash,
+        Err(problem) => return password_problem(&state, req, &me, &problem).await,
+    };
+    let mut details = match credential.details.clone() {
+        Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    };
+    details.insert("hash".to_owned(), Value::String(hash));
+    state
+        .store
+        .update_credential_details(&credential.id, Value::Object(details))
+        .await?;
+    // Every other session ends; this browser continues with a fresh session id.
+    let ended = end_user_sessions(&state, &me.user.id).await?;
+    let (_session, cookie) =
+        start_session(&state, req, &me.user.id, &me.session.authority_id).await?;
+    if let Err(error) = rate_limit::reset(&state, &limits).await {
+        tracing::warn!(%error, "could not reset a password-check limit");
+    }
+    let mut event =
+        audit_event(req, Some(&me.user.id), "password.change").target("credential", &credential.id);
+    event.details = json!({ "other_sessions_ended": ended.saturating_sub(1) });
+    audit::record(&state, event).await;
+    Ok(see_other("/account?notice=password", &[cookie]))
+}
+
+async fn password_problem(
+    state: &Engine,
+    req: &Request,
+    me: &SignedIn,
+    message: &str,
+) -> Result<Response, PageError> {
+    let messages = Messages {
+        password_error: Some(message.to_owned()),
+        ..Messages::default()
+    };
+    render(
+        state,
+        req,
+        me,
+        messages,
+        StatusCode::BAD_REQUEST,
+        Vec::new(),
+    )
+    .await
+}
+
+/// `POST /account/password/set` (form: `new_password`): for a user without a password.
+#[handler]
+pub async fn set_password(
+    req: &Request,
+    state: Data<&Engine>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let fields = Fields(fields);
+    let me = match begin(&state, req, &fields).await? {
+        Ok(me) => me,
+        Err(redirect) => return Ok(redirect),
+    };
+    let Some(authority) = password_authority(&state).await? else {
+        return Err(PageError::not_found());
+    };
+    if state
+        .store
+        .find_credential(&authority.id, &me.user.id)
+        .await?
+        .is_some()
+    {
+        return password_problem(
+            &state,
+            req,
+            &me,
+            "You already have a password: change it with your current one.",
+        )
+        .await;
+    }
+    let new_password = fields.get("new_password").to_owned();
+    let hash = match hash_new_password(&state, &authority, &me.user, new_password).await? {
+        Ok(hash) => hash,
+        Err(problem) => return password_problem(&state, req, &me, &problem).await,
+    };
+    let credential = match state
+        .store
+        .create_credential(NewCredential {
+            user_id: me.user.id.clone(),
+            authority_id: authority.id.clone(),
+            authority_user_id: me.user.id.clone(),
+            details: json!({ "hash": hash }),
+        })
+        .await
+    {
+        Ok(credential) => credential,
+        Err(StoreError::Conflict(_)) => {
+            return password_problem(
+                &state,
+                req,
+                &me,
+                "You already have a password: change it with your current one.",
+            )
+            .await;
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let event =
+        audit_event(req, Some(&me.user.id), "password.set").target("credential", &credential.id);
+    audit::record(&state, event).await;
+    Ok(see_other("/account?notice=password_set", &[]))
+}
+
+/// `POST /account/credentials/:id/remove`: refused for the user's last credential.
+#[handler]
+pub async fn remove_credential(
+    req: &Request,
+    state: Data<&Engine>,
+    Path(id): Path<String>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let fields = Fields(fields);
+    let me = match begin(&state, req, &fields).await? {
+        Ok(me) => me,
+        Err(redirect) => return Ok(redirect),
+    };
+    let credentials = state.store.list_credentials_of_user(&me.user.id).await?;
+    let Some(credential) = credentials.iter().find(|c| c.id == id) else {
+        return Err(PageError::not_found());
+    };
+    me.require(
+        &state,
+        &format!("credential.{}.me", credential.authority_id),
+        "delete",
+    )?;
+    if credentials.len() <= 1 {
+        let messages = Messages {
+            credentials_error: Some(
+                "This is your only way to sign in, so it cannot be removed. Add another first."
+                    .to_owned(),
+            ),
+            ..Messages::default()
+        };
+        return render(&state, req, &me, messages, StatusCode::CONFLICT, Vec::new()).await;
+    }
+    match state.store.delete_credential(&credential.id).await {
+        Ok(()) | Err(StoreError::NotFound) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let mut event = audit_event(req, Some(&me.user.id), "credential.delete")
+        .target("credential", &credential.id);
+    event.details = json!({ "authority_id": credential.authority_id, "via": "account" });
+    audit::record(&state, event).await;
+    Ok(see_other("/account?notice=removed", &[]))
+}
+
+/// `POST /account/api-keys` (form: `scope` (repeated), `description`, `expires_in`). The response
+/// is the account page with the new secret at the top: the only time it is shown.
+#[handler]
+pub async fn create_api_key(
+    req: &Request,
+    state: Data<&Engine>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let fields = Fields(fields);
+    let me = match begin(&state, req, &fields).await? {
+        Ok(me) => me,
+        Err(redirect) => return Ok(redirect),
+    };
+    me.require(&state, "apikey.me", "create")?;
+    let expires_in = match fields.opt("expires_in").map(str::parse::<i64>) {
+        None => None,
+        Some(Ok(secs)) => Some(secs),
+        Some(Err(_)) => Some(0),
+    };
+    let request = IssueRequest {
+        scopes: fields.all("scope"),
+        description: fields.opt("description").map(str::to_owned),
+        clients: Vec::new(),
+        expires_in,
+        audit: Some(audit_event(req, Some(&me.user.id), "apikey.issue")),
+    };
+    let (messages, status) = match api_keys::issue(&state, &me.user.id, &me.access, request).await {
+        Ok(issued) => (
+            Messages {
+                new_key: Some(issued),
+                ..Messages::default()
+            },
+            StatusCode::CREATED,
+        ),
+        Err(IssueError::Store(e)) => return Err(e.into()),
+        Err(IssueError::Uncovered(missing)) => (
+            Messages {
+                api_key_error: Some(format!(
+                    "Your access does not include: {}. Nothing was created.",
+                    missing.join(", ")
+                )),
+                ..Messages::default()
+            },
+            StatusCode::FORBIDDEN,
+        ),
+        Err(IssueError::Invalid { field, message }) => (
+            Messages {
+                api_key_error: Some(invalid_key_message(&field, &message)),
+                ..Messages::default()
+            },
+            StatusCode::BAD_REQUEST,
+        ),
+    };
+    render(&state, req, &me, messages, status, Vec::new()).await
+}
+
+fn invalid_key_message(field: &str, message: &str) -> String {
+    if field == "scopes" {
+        "Choose at least one scope.".to_owned()
+    } else if field.starts_with("scopes/") {
+        format!("A scope is invalid: {message}.")
+    } else if field == "expires_in" {
+        format!("The lifetime {message}.")
+    } else {
+        format!("The {field} is invalid: {message}.")
+    }
+}
+
+/// `POST /account/api-keys/:id/revoke`.
+#[handler]
+pub async fn revoke_api_key(
+    req: &Request,
+    state: Data<&Engine>,
+    Path(id): Path<String>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let fields = Fields(fields);
+    let me = match begin(&state, req, &fields).await? {
+        Ok(me) => me,
+        Err(redirect) => return Ok(redirect),
+    };
+    me.require(&state, "apikey.me", "delete")?;
+    match state.store.get_api_key(&id).await? {
+        Some(key) if key.user_id == me.user.id => {}
+        _ => return Err(PageError::not_found()),
+    }
+    match state.store.revoke_api_key(&id, now()).await {
+        Ok(_) => {}
+        Err(StoreError::NotFound) => return Err(PageError::not_found()),
+        Err(e) => return Err(e.into()),
+    }
+    let event = audit_event(req, Some(&me.user.id), "apikey.revoke").target("api_key", &id);
+    audit::record(&state, event).await;
+    Ok(see_other("/account?notice=revoked", &[]))
+}

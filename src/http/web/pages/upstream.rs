@@ -1,0 +1,604 @@
+//! Signing in through an upstream identity provider (SPEC §3 google and saml, §6): the part every
+//! such strategy shares. The strategy modules (`upstream_oidc`, later SAML) only talk to their
+//! provider; this module owns the browser and the server side:
+//!
+//! - **starting** — `GET /login/:id` ([`start_login`]) and, for a signed-in user linking another
+//!   way to sign in, `GET /account/link/:id` ([`start_link`]): the strategy builds the redirect
+//!   ([`Started`]); here the attempt is stored as a pending row (`upstream_logins`, 10 minutes),
+//!   the browser gets an HttpOnly, SameSite=Lax cookie holding only a random 256-bit id (the row
+//!   keeps its SHA-256), and a 303 to the provider;
+//! - **taking the attempt back** — [`take_pending`] (the callback's cookie) or
+//!   [`take_pending_by_request`] (a SAML ACS, which browsers post cross-site without SameSite=Lax
+//!   cookies: the row is found by the hash of the id the provider echoes, `InResponseTo`). Both
+//!   delete the row in the statement that reads it, so each attempt finishes at most once;
+//! - **finishing** — [`complete`]: the verified identity goes through the SPEC §3 resolution
+//!   (`crate::engine::identity::resolve_identity`), then either a new session (`login.success`) or, for
+//!   linking, a check that the identity landed on the linking user. An IdP-initiated SAML login
+//!   finishes without any attempt (a sign-in, never a link, landing on the account page);
+//! - **refusing** — [`fail`]: a page with the status, a message that says nothing about which
+//!   accounts exist, and a way back (the login page, or the account page when linking), plus a
+//!   `login.failure` audit event `{"authority", "reason"}`; the detail goes to the log only.
+//!   Nothing is created on any refusal: the identity is resolved only after every check passed.
+//!
+//! The linking start is a plain GET (a link on the account page) on purpose: all it can do is send
+//! the signed-in user to the provider, where they must prove an identity of their own; the
+//! callback then requires the same user to still be signed in (see [`complete`]).
+//!
+//! The strategies: `upstream_oidc` (google: `GET /login/:id/callback`) and `upstream_saml`
+//! (saml: `GET /login/:id/metadata` and `POST /login/:id/acs`, which finds its attempt with
+//! [`take_pending_by_request`] by the response's `InResponseTo`, verifies, records the assertion
+//! id against replays, and ends with [`complete`] or [`fail`] like the OpenID Connect callback).
+
+use std::fmt::Display;
+
+use maud::html;
+use poem::http::StatusCode;
+use poem::web::cookie::Cookie;
+use poem::web::{Data, Path, Query};
+use poem::{Request, Response, handler};
+use serde_json::{Value, json};
+
+use crate::domain::audit::Outcome;
+use crate::domain::authority::{Authority, Strategy};
+use crate::domain::now;
+use crate::engine::Engine;
+use crate::engine::audit;
+use crate::engine::identity::{LoginError, VerifiedIdentity, resolve_identity};
+use crate::http::web::pages::account::signed_in;
+use crate::http::web::pages::audit_event;
+use crate::http::web::pages::errors::PageError;
+use crate::http::web::pages::layout::{html_response, page, see_other};
+use crate::http::web::pages::login::LoginQuery;
+use crate::http::web::pages::{encode_query_value, upstream_oidc, upstream_saml};
+use crate::http::web::return_to::safe_return_to;
+use crate::http::web::session::{
+    cookie, current_session, is_random_token, request_cookie, start_session,
+};
+use crate::secret;
+use crate::store::{NewUpstreamLogin, StoreError, UpstreamLogin};
+
+pub use authx_strategy_core::UpstreamIdentity;
+
+/// The cookie naming this browser's pending upstream login.
+pub const PENDING_COOKIE: &str = "authx_upstream";
+/// Prefix of the cookie's value (recognisable, like `axsn_` for sessions).
+pub const PENDING_ID_PREFIX: &str = "axup_";
+/// How long a started login may take at the provider before it is worthless.
+pub const PENDING_TTL_SECS: i64 = 600;
+/// The cookie is sent only where it is read: the callbacks under `/login/<id>/`.
+const PENDING_COOKIE_PATH: &str = "/login/";
+/// Where a linking attempt returns to.
+const LINKED_RETURN_TO: &str = "/account?notice=linked";
+
+/// Whether authx runs sign-ins through authorities of `strategy`: they get a button on the login
+/// page and a "Link" button on the account page, and `/login/<id>` starts them.
+pub fn has_flow(strategy: Strategy) -> bool {
+    matches!(strategy, Strategy::Google | Strategy::Saml)
+}
+
+/// What a strategy returns when it starts a login.
+pub struct Started {
+    /// The provider's URL to send the browser to (303).
+    pub url: String,
+    /// The strategy's secrets for the callback, stored server-side in the pending row.
+    pub data: Value,
+    /// A correlation id the provider echoes back (SAML: the AuthnRequest id), by which the row is
+    /// found when the browser comes back without the cookie; `None` for OpenID Connect.
+    pub request_id: Option<String>,
+}
+
+/// How a pending login was found again, which decides what else the browser must show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FoundBy {
+    /// By this browser's cookie: a top-level GET callback, which carries SameSite=Lax cookies
+    /// (ours and the session's).
+    Cookie,
+    /// By the provider's correlation id: a cross-site POST (SAML ACS), on which browsers send no
+    /// SameSite=Lax cookie at all — neither the pending-login cookie nor the session's.
+    RequestId,
+}
+
+/// A pending login taken back for its callback.
+#[derive(Debug)]
+pub struct Pending {
+    /// The row, deleted from the store.
+    pub login: UpstreamLogin,
+    /// How it was found.
+    pub found_by: FoundBy,
+}
+
+/// Why an upstream login did not go through: what the person is shown and what is recorded.
+#[derive(Debug)]
+pub struct Refusal {
+    /// The page's status (400 for a broken or stale attempt, 403 for a refusal, 500 for ours).
+    pub status: StatusCode,
+    /// A short, stable code for the audit event and the log (`hd_not_allowed`, …).
+    pub reason: &'static str,
+    /// What the person reads: generic, never upstream text, never whether an account exists.
+    pub message: String,
+    /// For the log only.
+    pub detail: Option<String>,
+}
+
+impl Refusal {
+    /// A refusal with `status`, `reason` and the `message` to show.
+    pub fn new(status: StatusCode, reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            reason,
+            message: sentence(&message.into()),
+            detail: None,
+        }
+    }
+
+    /// Adds what the log should say.
+    #[must_use]
+    pub fn with_detail(mut self, detail: impl Display) -> Self {
+        self.detail = Some(detail.to_string());
+        self
+    }
+
+    /// No usable pending login: no cookie, an unknown or expired one, or one already used.
+    pub fn no_pending() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "no_pending_login",
+            "This sign-in attempt has expired or was already used. Please start again.",
+        )
+    }
+
+    /// A failure on authx's side (the detail is logged, never shown).
+    pub fn internal(reason: &'static str, detail: impl Display) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            reason,
+            "Something went wrong on our side. Try again in a moment.",
+        )
+        .with_detail(detail)
+    }
+
+    /// Whether this is a decision (403) rather than a broken attempt or a fault.
+    fn outcome(&self) -> Outcome {
+        if self.status == StatusCode::FORBIDDEN {
+            Outcome::Denied
+        } else {
+            Outcome::Failure
+        }
+    }
+}
+
+impl From<StoreError> for Refusal {
+    fn from(error: StoreError) -> Self {
+        Self::internal("store", crate::telemetry::ErrorChain(&error))
+    }
+}
+
+impl From<LoginError> for Refusal {
+    /// `LoginError`'s messages are already safe to show (they reveal no account).
+    fn from(error: LoginError) -> Self {
+        match error {
+            LoginError::Store(e) => e.into(),
+            LoginError::Disabled => Self::new(
+                StatusCode::FORBIDDEN,
+                "disabled",
+                LoginError::Disabled.to_string(),
+            ),
+            LoginError::NotLinked => Self::new(
+                StatusCode::FORBIDDEN,
+                "not_linked",
+                LoginError::NotLinked.to_string(),
+            ),
+        }
+    }
+}
+
+/// `GET /login/:authority_id?return_to=…`: starts a sign-in at the authority's provider.
+#[handler]
+pub async fn start_login(
+    req: &Request,
+    state: Data<&Engine>,
+    Path(authority_id): Path<String>,
+    Query(query): Query<LoginQuery>,
+) -> Result<Response, PageError> {
+    let return_to = safe_return_to(query.return_to.as_deref());
+    start(&state, req, &authority_id, &return_to, None).await
+}
+
+/// `GET /account/link/:authority_id`: starts linking the authority to the signed-in user's
+/// account (`credential.<id>.me:create`); the callback adds the credential.
+#[handler]
+pub async fn start_link(
+    req: &Request,
+    state: Data<&Engine>,
+    Path(authority_id): Path<String>,
+) -> Result<Response, PageError> {
+    let Some(me) = signed_in(&state, req).await? else {
+        return Ok(see_other("/login?return_to=/account", &[]));
+    };
+    me.require(&state, &format!("credential.{authority_id}.me"), "create")?;
+    start(
+        &state,
+        req,
+        &authority_id,
+        LINKED_RETURN_TO,
+        Some(&me.user.id),
+    )
+    .await
+}
+
+/// The common start: the strategy's redirect, the pending row, the cookie, the 303.
+async fn start(
+    state: &Engine,
+    req: &Request,
+    authority_id: &str,
+    return_to: &str,
+    linking_user_id: Option<&str>,
+) -> Result<Response, PageError> {
+    let Some(authority) = state.store.get_authority(authority_id).await? else {
+        return Err(PageError::not_found());
+    };
+    if !has_flow(authority.strategy) {
+        return Err(PageError::not_found());
+    }
+    let back = Back::new(return_to, linking_user_id.is_some());
+    if !authority.enabled {
+        let refusal = Refusal::new(
+            StatusCode::FORBIDDEN,
+            "authority_disabled",
+            "This way of signing in is not available.",
+        );
+        return Ok(fail(
+            state,
+            req,
+            &authority.id,
+            linking_user_id,
+            &back,
+            refusal,
+            Vec::new(),
+        )
+        .await);
+    }
+    let started = match authority.strategy {
+        Strategy::Google => upstream_oidc::start(state, &authority).await,
+        Strategy::Saml => upstream_saml::start(state, &authority).await,
+        // `has_flow` admitted only the strategies above.
+        Strategy::Password | Strategy::Email => {
+            return Err(PageError::not_found());
+        }
+    };
+    let started = match started {
+        Ok(started) => started,
+        Err(refusal) => {
+            return Ok(fail(
+                state,
+                req,
+                &authority.id,
+                linking_user_id,
+                &back,
+                refusal,
+                Vec::new(),
+            )
+            .await);
+        }
+    };
+    // A pending login this browser abandoned is of no further use.
+    if let Some(old) = pending_cookie_value(req)
+        && let Err(error) = state
+            .store
+            .consume_upstream_login(&secret::hash(&old), now())
+            .await
+    {
+        tracing::warn!(%error, "could not drop an abandoned upstream login");
+    }
+    let id = secret::generate(PENDING_ID_PREFIX);
+    state
+        .store
+        .create_upstream_login(NewUpstreamLogin {
+            id_hash: secret::hash(&id),
+            authority_id: authority.id.clone(),
+            request_hash: started.request_id.as_deref().map(secret::hash),
+            data: started.data,
+            return_to: Some(return_to.to_owned()),
+            linking_user_id: linking_user_id.map(str::to_owned),
+            expires_at: now().saturating_add(PENDING_TTL_SECS),
+        })
+        .await?;
+    let mut pending_cookie = cookie(state, PENDING_COOKIE, id);
+    pending_cookie.set_path(PENDING_COOKIE_PATH);
+    pending_cookie.set_max_age(std::time::Duration::from_secs(
+        PENDING_TTL_SECS.unsigned_abs(),
+    ));
+    Ok(see_other(&started.url, &[pending_cookie]))
+}
+
+/// The cookie that removes the pending-login cookie from the browser; every callback answer sets
+/// it, whatever the outcome.
+pub fn removal_cookie(state: &Engine) -> Cookie {
+    let mut removal = cookie(state, PENDING_COOKIE, String::new());
+    removal.set_path(PENDING_COOKIE_PATH);
+    removal.make_removal();
+    removal
+}
+
+/// Takes (deletes and returns) the pending login named by the request's cookie, if it is there
+/// and unexpired.
+pub async fn take_pending(state: &Engine, req: &Request) -> Result<Option<Pending>, StoreError> {
+    let Some(id) = pending_cookie_value(req) else {
+        return Ok(None);
+    };
+    let login = state
+        .store
+        .consume_upstream_login(&secret::hash(&id), now())
+        .await?;
+    Ok(login.map(|login| Pending {
+        login,
+        found_by: FoundBy::Cookie,
+    }))
+}
+
+/// Takes the pending login of `authority_id` whose correlation id (SAML: the AuthnRequest id, as
+/// `InResponseTo` brings it back) is `request_id`, for callbacks that arrive without the cookie.
+///
+/// Without the cookie, the request id itself is what ties the response to the attempt (128
+/// random bits, seen only by the browser and the provider, single use, 10 minutes). When the
+/// cookie does arrive (a same-site provider), it must name this very row, else `None`: a response
+/// to someone else's attempt is refused in a browser that has an attempt of its own.
+pub async fn take_pending_by_request(
+    state: &Engine,
+    req: &Request,
+    authority_id: &str,
+    request_id: &str,
+) -> Result<Option<Pending>, StoreError> {
+    let login = state
+        .store
+        .consume_upstream_login_by_request(authority_id, &secret::hash(request_id), now())
+        .await?;
+    Ok(login
+        .filter(|row| match pending_cookie_value(req) {
+            Some(id) => {
+                secret::constant_time_eq(secret::hash(&id).as_bytes(), row.id_hash.as_bytes())
+            }
+            None => true,
+        })
+        .map(|login| Pending {
+            login,
+            found_by: FoundBy::RequestId,
+        }))
+}
+
+/// Finishes a sign-in whose identity `authority`'s strategy has verified: resolves it to a user
+/// (SPEC §3) and starts a session, or, when `pending` is a linking attempt, checks that the
+/// identity now belongs to the linking user. `pending` is `None` only for an IdP-initiated SAML
+/// login, which has no attempt: a plain sign-in that lands on the account page. `cookies` (the
+/// pending cookie's removal) go on every answer.
+///
+/// Linking needs the linking user to be the one signed in here. A callback found by cookie
+/// carries the session cookie too, so the session must be that user's. A cross-site POST found
+/// by request id carries no session cookie: there the request id — unguessable, single use, seen
+/// only by the linking user's browser and the provider — is the binding, and only a session of
+/// *another* user (a same-site provider, where cookies do come) refuses.
+pub async fn complete(
+    state: &Engine,
+    req: &Request,
+    authority: &Authority,
+    pending: Option<&Pending>,
+    identity: UpstreamIdentity,
+    mut cookies: Vec<Cookie>,
+) -> Response {
+    let found_by = pending.map(|p| p.found_by);
+    let pending = pending.map(|p| &p.login);
+    let linking = pending.and_then(|p| p.linking_user_id.as_deref());
+    let back = pending.map_or_else(Back::login, Back::of);
+    let refuse = async |refusal: Refusal, cookies: Vec<Cookie>| {
+        fail(state, req, &authority.id, linking, &back, refusal, cookies).await
+    };
+    if identity.authority_id != authority.id {
+        let detail = "the strategy verified an identity of another authority";
+        return refuse(Refusal::internal("authority_mismatch", detail), cookies).await;
+    }
+    if let Some(user_id) = linking {
+        // Linking is for the user who started it, still signed in in this browser.
+        match current_session(state, req).await {
+            Ok(Some(session)) if session.user_id == user_id => {}
+            Ok(None) if found_by == Some(FoundBy::RequestId) => {}
+            Ok(_) => {
+                let refusal = Refusal::new(
+                    StatusCode::FORBIDDEN,
+                    "session_changed",
+                    "You are no longer signed in as the account that started linking. Sign in and try again.",
+                );
+                return refuse(refusal, cookies).await;
+            }
+            Err(error) => return refuse(error.into(), cookies).await,
+        }
+    }
+    let verified = verified_identity(&identity);
+    let user = match resolve_identity(state, authority, &verified, linking).await {
+        Ok(user) => user,
+        Err(error) => return refuse(error.into(), cookies).await,
+    };
+    let return_to = safe_return_to(pending.and_then(|p| p.return_to.as_deref()));
+    if let Some(user_id) = linking {
+        if user.id != user_id {
+            // Step 1 of the resolution found the identity on another account: never move it.
+            let refusal = Refusal::new(
+                StatusCode::FORBIDDEN,
+                "credential_in_use",
+                format!(
+                    "This {} account cannot be linked to yours: it may already be linked to another account.",
+                    authority.name
+                ),
+            );
+            return refuse(refusal, cookies).await;
+        }
+        return see_other(&return_to, &cookies);
+    }
+    let session_cookie = match start_session(state, req, &user.id, &authority.id).await {
+        Ok((_session, cookie)) => cookie,
+        Err(error) => return refuse(error.into(), cookies).await,
+    };
+    cookies.push(session_cookie);
+    let mut event = audit_event(req, Some(&user.id), "login.success").target("user", &user.id);
+    event.details = json!({ "authority": authority.id, "strategy": authority.strategy.as_str() });
+    audit::record(state, event).await;
+    see_other(&return_to, &cookies)
+}
+
+/// The strategy crate's identity in the form the resolution takes.
+fn verified_identity(identity: &UpstreamIdentity) -> VerifiedIdentity {
+    VerifiedIdentity {
+        authority_user_id: identity.authority_user_id.clone(),
+        email: identity.email.clone(),
+        email_verified: identity.email_verified,
+        display_name: identity.profile.display_name.clone(),
+        given_name: identity.profile.given_name.clone(),
+        family_name: identity.profile.family_name.clone(),
+        picture: identity.profile.picture.clone(),
+    }
+}
+
+/// Where the failure page leads back to.
+pub struct Back {
+    href: String,
+    label: &'static str,
+}
+
+impl Back {
+    fn new(return_to: &str, linking: bool) -> Self {
+        if linking {
+            Self {
+                href: "/account".to_owned(),
+                label: "Back to your account",
+            }
+        } else {
+            Self {
+                href: format!(
+                    "/login?return_to={}",
+                    encode_query_value(&safe_return_to(Some(return_to)))
+                ),
+                label: "Back to the sign-in page",
+            }
+        }
+    }
+
+    /// The way back for an attempt that was taken back.
+    pub fn of(pending: &UpstreamLogin) -> Self {
+        Self::new(
+            pending.return_to.as_deref().unwrap_or_default(),
+            pending.linking_user_id.is_some(),
+        )
+    }
+
+    /// The sign-in page, for an attempt that could not be found.
+    pub fn login() -> Self {
+        Self {
+            href: "/login".to_owned(),
+            label: "Back to the sign-in page",
+        }
+    }
+}
+
+/// Records and shows a refused upstream login: `login.failure` with `{authority, reason}` (and
+/// `linking` when a signed-in user was linking), the detail in the log, and the page.
+pub async fn fail(
+    state: &Engine,
+    req: &Request,
+    authority_id: &str,
+    linking_user_id: Option<&str>,
+    back: &Back,
+    refusal: Refusal,
+    cookies: Vec<Cookie>,
+) -> Response {
+    let detail = refusal.detail.as_deref().unwrap_or_default();
+    if refusal.status.is_server_error() {
+        tracing::error!(
+            authority = authority_id,
+            reason = refusal.reason,
+            detail,
+            "upstream login failed"
+        );
+    } else {
+        tracing::warn!(
+            authority = authority_id,
+            reason = refusal.reason,
+            detail,
+            "upstream login refused"
+        );
+    }
+    let mut event = audit_event(req, linking_user_id, "login.failure");
+    event.outcome = refusal.outcome();
+    event.details = json!({ "authority": authority_id, "reason": refusal.reason });
+    if let Some(user_id) = linking_user_id {
+        event = event.target("user", user_id);
+        event.details["linking"] = Value::Bool(true);
+    }
+    audit::record(state, event).await;
+    let title = if refusal.outcome() == Outcome::Denied {
+        "Sign-in refused"
+    } else {
+        "Sign-in failed"
+    };
+    let body = html! {
+        p role="alert" { (refusal.message) }
+        p { a.button href=(back.href) { (back.label) } }
+    };
+    html_response(refusal.status, page(title, None, body), &cookies)
+}
+
+/// The request's pending-login cookie, if it has the shape of one.
+fn pending_cookie_value(req: &Request) -> Option<String> {
+    request_cookie(req, PENDING_COOKIE).filter(|v| {
+        v.strip_prefix(PENDING_ID_PREFIX)
+            .is_some_and(is_random_token)
+    })
+}
+
+/// `message` with a capital first letter and a final full stop (strategy messages are lower-case
+/// fragments).
+fn sentence(message: &str) -> String {
+    let mut chars = message.trim().chars();
+    let Some(first) = chars.next() else {
+        return String::new();
+    };
+    let mut out: String = first.to_uppercase().chain(chars).collect();
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_become_sentences() {
+        assert_eq!(
+            sentence("the login was cancelled at the identity provider"),
+            "The login was cancelled at the identity provider."
+        );
+        assert_eq!(sentence("Already fine."), "Already fine.");
+        assert_eq!(sentence(""), "");
+    }
+
+    #[test]
+    fn the_way_back_keeps_return_to_and_refuses_open_redirects() {
+        assert_eq!(
+            Back::new("/oauth2/authorize?client_id=a", false).href,
+            "/login?return_to=/oauth2/authorize%3Fclient_id%3Da"
+        );
+        assert_eq!(
+            Back::new("//evil.example", false).href,
+            "/login?return_to=/account"
+        );
+        assert_eq!(Back::new("/anything", true).href, "/account");
+    }
+
+    #[test]
+    fn only_wired_strategies_have_a_flow() {
+        assert!(has_flow(Strategy::Google));
+        assert!(has_flow(Strategy::Saml));
+        assert!(!has_flow(Strategy::Password));
+        assert!(!has_flow(Strategy::Email));
+    }
+}
