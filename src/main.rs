@@ -211,7 +211,7 @@ async fn rotate_keys(args: RotateArgs, config: Config) -> ExitCode {
         }
     };
     let result =
-        authx::http::oauth2::keys::rotate_in(store.as_ref(), &config.tokens, args.alg).await;
+        authx::engine::oauth2::keys::rotate_in(store.as_ref(), &config.tokens, args.alg).await;
     if let Ok(rotations) = &result {
         for rotation in rotations {
             let mut event = authx::domain::audit::NewAuditEvent::new("cli", None, "key.rotate")
@@ -252,7 +252,7 @@ async fn rotate_keys(args: RotateArgs, config: Config) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(error @ authx::http::oauth2::keys::KeyError::Unpublished(_)) => {
+        Err(error @ authx::engine::oauth2::keys::KeyError::Unpublished(_)) => {
             eprintln!("authx: {error}");
             ExitCode::from(EXIT_USAGE)
         }

@@ -128,19 +128,7 @@ impl App {
             }
             config.issuer = Some(format!("http://{public}"));
         }
-        let checks = Arc::new(crate::engine::check_cache::CheckCache::new(
-            Duration::from_millis(config.api_keys.check_cache_ms),
-        ));
-        let state = Engine {
-            config: Arc::new(config),
-            store,
-            mailer,
-            checks,
-            keys: Arc::new(crate::http::oauth2::keys::Keys::new()),
-            oidc,
-            saml_metadata,
-            cors: Arc::default(),
-        };
+        let state = Engine::new(config, store, mailer, oidc, saml_metadata);
         Ok(Self {
             listener,
             addr,
@@ -186,7 +174,7 @@ impl App {
         tracing::info!(%addr, %issuer, backend = state.store.backend(), "authx listening");
         // A key of every published algorithm exists before the first request: resource servers
         // that fetch the JWKS at start-up would otherwise cache an incomplete set.
-        if let Err(error) = state.keys.ensure_published(&state).await {
+        if let Err(error) = state.keys.ensure_published().await {
             tracing::warn!(error = %crate::telemetry::ErrorChain(&error), "no signing key yet");
         }
         let acceptor = TcpAcceptor::from_tokio(listener)?;

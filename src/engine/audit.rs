@@ -1,4 +1,4 @@
-//! Recording audit events (SPEC §8) from the adapters.
+//! Recording audit events (SPEC §8), and the request context every event carries.
 //!
 //! Recording is best effort: a failure to write the event is logged loudly but does not turn a
 //! completed action into an error for the caller (the action already happened; failing the request
@@ -29,5 +29,33 @@ pub async fn record(state: &Engine, event: NewAuditEvent) {
     let action = event.action.clone();
     if let Err(error) = state.store.append_audit(event).await {
         tracing::error!(%action, error = %ErrorChain(&error), "could not record an audit event");
+    }
+}
+
+/// Where a request came from, as the adapter saw it: what every audit event records besides who
+/// did what.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Context {
+    /// The client's IP address.
+    pub ip: Option<String>,
+    /// Its `User-Agent`, shortened.
+    pub user_agent: Option<String>,
+    /// The request id (`x-request-id`).
+    pub request_id: Option<String>,
+}
+
+impl Context {
+    /// An event by `actor_type`/`actor_id` (a user, a client, `anonymous`) in this context.
+    pub fn event(&self, actor_type: &str, actor_id: Option<&str>, action: &str) -> NewAuditEvent {
+        let mut event = NewAuditEvent::new(actor_type, actor_id, action);
+        event.ip = self.ip.clone();
+        event.user_agent = self.user_agent.clone();
+        event.request_id = self.request_id.clone();
+        event
+    }
+
+    /// An event with the client `client_id` as the actor (the OAuth 2.0 endpoints).
+    pub fn client_event(&self, client_id: &str, action: &str) -> NewAuditEvent {
+        self.event("client", Some(client_id), action)
     }
 }

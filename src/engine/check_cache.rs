@@ -12,13 +12,39 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
+use crate::domain::access::Access;
 use crate::domain::client::Client;
-use crate::http::oauth2::bearer::ResolvedAccessToken;
-use crate::http::oauth2::introspect::ActiveApiKey;
 
 /// Entries beyond this are not added until the next expiry sweep, bounding memory whatever
 /// callers send (a flood of unknown keys must not grow the map without limit).
 const MAX_ENTRIES: usize = 50_000;
+
+/// What an active API key carries at check time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveApiKey {
+    /// The key's id (never its secret).
+    pub key_id: String,
+    /// The owner.
+    pub user_id: String,
+    /// Effective scopes now: the key's scopes ∩ the owner's current access, patterns a deny
+    /// covers entirely removed; simplified.
+    pub scopes: Vec<String>,
+    /// Deny patterns that partly overlap the effective scopes (SPEC §2.5); empty otherwise.
+    pub deny: Vec<String>,
+    /// The clients the key is limited to (empty: any).
+    pub clients: Vec<String>,
+    /// Creation time (unix seconds).
+    pub issued_at: i64,
+    /// Expiry (unix seconds).
+    pub expires_at: i64,
+}
+
+/// What the database says about a token's `jti`, cached briefly per node.
+#[derive(Debug, Clone)]
+pub struct ResolvedAccessToken {
+    /// The user's current access narrowed to the token's realm patterns.
+    pub access: Access,
+}
 
 /// A map whose entries expire `ttl` after insertion.
 #[derive(Debug)]

@@ -1,11 +1,19 @@
-//! The state every handler shares: configuration, storage and the mailer, built once at start-up
-//! and cloned cheaply (everything behind `Arc`).
+//! The engine: everything authx decides, with no HTTP in it. The adapters under `http` parse a
+//! request, call one engine function with typed input (and the time, where a rule depends on it),
+//! and render what it returns; the engine authorizes, validates, reads and writes through the
+//! `store` traits, and audits.
+//!
+//! [`Engine`] is what every call shares, built once at start-up and cloned cheaply (everything
+//! behind `Arc`): the configuration, the store, the node's caches (token-check decisions, signing
+//! keys, SAML metadata, CORS origins) and the outbound clients (mail, OpenID Connect). No module
+//! of the engine imports `poem` (a test checks it).
 
 pub mod admin;
 pub mod audit;
 pub mod bootstrap;
 pub mod check_cache;
 pub mod identity;
+pub mod oauth2;
 pub mod saml_metadata;
 pub mod strategies;
 pub mod sweeper;
@@ -16,7 +24,7 @@ use crate::config::Config;
 use crate::engine::check_cache::CheckCache;
 use crate::store::Store;
 
-/// Shared application state.
+/// The engine's shared parts.
 #[derive(Clone)]
 pub struct Engine {
     /// The loaded configuration.
@@ -29,7 +37,7 @@ pub struct Engine {
     /// This node's short-lived memory of token-check decisions (≤ 1 s, see `check_cache`).
     pub checks: Arc<CheckCache>,
     /// This node's cache of the JWT signing keys (the keys themselves live in the database).
-    pub keys: Arc<crate::http::oauth2::keys::Keys>,
+    pub keys: Arc<crate::engine::oauth2::keys::Keys>,
     /// The OpenID Connect relying party every `google` authority logs in through (its caches of
     /// discovery documents and key sets are per issuer, shared by all of them).
     pub oidc: Arc<authx_strategy_google::OidcClient>,
@@ -37,5 +45,38 @@ pub struct Engine {
     /// and refreshed, see `saml_metadata`).
     pub saml_metadata: Arc<crate::engine::saml_metadata::MetadataCache>,
     /// The web origins browser-based clients may call the token endpoints from (CORS).
-    pub cors: Arc<crate::http::oauth2::cors::AllowedOrigins>,
+    pub origins: Arc<crate::engine::oauth2::origins::AllowedOrigins>,
+}
+
+impl Engine {
+    /// The engine of a node with `config`, on `store`, mailing with `mailer` and signing in
+    /// through upstream providers with `oidc` and `saml_metadata`.
+    pub fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        mailer: Arc<authx_strategy_email::Mailer>,
+        oidc: Arc<authx_strategy_google::OidcClient>,
+        saml_metadata: Arc<crate::engine::saml_metadata::MetadataCache>,
+    ) -> Self {
+        let checks = Arc::new(CheckCache::new(std::time::Duration::from_millis(
+            config.api_keys.check_cache_ms,
+        )));
+        let keys = Arc::new(crate::engine::oauth2::keys::Keys::new(
+            store.clone(),
+            config.tokens.clone(),
+        ));
+        let origins = Arc::new(crate::engine::oauth2::origins::AllowedOrigins::new(
+            store.clone(),
+        ));
+        Self {
+            config: Arc::new(config),
+            store,
+            mailer,
+            checks,
+            keys,
+            oidc,
+            saml_metadata,
+            origins,
+        }
+    }
 }

@@ -10,3 +10,18 @@ pub mod ops;
 pub mod request_id;
 pub mod routes;
 pub mod web;
+
+/// The audit context of a request: the client's address as the socket sees it, the user agent
+/// (shortened) and the request id.
+pub fn context(req: &poem::Request) -> crate::engine::audit::Context {
+    crate::engine::audit::Context {
+        ip: req
+            .remote_addr()
+            .as_socket_addr()
+            .map(|addr| addr.ip().to_string()),
+        user_agent: req
+            .header(poem::http::header::USER_AGENT)
+            .map(|ua| ua.chars().take(512).collect()),
+        request_id: req.data::<request_id::RequestId>().map(|r| r.0.clone()),
+    }
+}

@@ -12,7 +12,7 @@ use poem::{Endpoint, EndpointExt, Request, Response, Route, get, post};
 
 use crate::http::oauth2::cors::cors;
 use crate::http::oauth2::{
-    authorize, discovery, ego, introspect, keys, logout as oauth2_logout, revoke, token, userinfo,
+    authorize, discovery, ego, introspect, jwks, logout as oauth2_logout, revoke, token, userinfo,
 };
 use crate::http::web::page;
 use crate::http::web::pages::{
@@ -27,7 +27,7 @@ pub fn table(issuer: &str, extra: Vec<(String, BoxEndpoint<'static>)>) -> Table 
     let mut routes = Route::new()
         .at("/metrics", get(ops::metrics))
         // OAuth 2.0 / OpenID Connect: what clients and resource servers call.
-        .at("/oauth2/jwks", cors(get(keys::jwks_endpoint)))
+        .at("/oauth2/jwks", cors(get(jwks::jwks_endpoint)))
         .at("/oauth2/token", cors(post(token::token)))
         .at("/oauth2/revoke", cors(post(revoke::revoke)))
         .at(

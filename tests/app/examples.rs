@@ -391,7 +391,7 @@ async fn resource_server_verifies_access_tokens_offline() {
             }
         }
         let state = app.state.clone();
-        async move { state.keys.sign(&state, &claims, typ).await.unwrap() }
+        async move { state.keys.sign(&claims, typ).await.unwrap() }
     };
     let crafted = signed(json!({}), "at+jwt").await;
     assert_eq!(
@@ -477,7 +477,7 @@ async fn resource_server_verifies_access_tokens_offline() {
     let rotation = app
         .state
         .keys
-        .rotate(&app.state, Some(app.state.config.tokens.signing_alg))
+        .rotate(Some(app.state.config.tokens.signing_alg))
         .await
         .unwrap()
         .remove(0);

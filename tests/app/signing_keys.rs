@@ -7,7 +7,7 @@ use std::sync::Arc;
 use authx::domain::audit::AuditFilter;
 use authx::domain::now;
 use authx::domain::signing_key::{KeyStatus, SigningAlg};
-use authx::http::oauth2::keys::{KeyError, Keys, Rejection, ensure_active_in};
+use authx::engine::oauth2::keys::{KeyError, Keys, Rejection, ensure_active_in};
 use authx::store::Store;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -45,7 +45,6 @@ async fn verify(app: &TestApp, token: &str) -> Result<Value, KeyError> {
     app.state
         .keys
         .verify::<Value>(
-            &app.state,
             token,
             AT_JWT,
             &app.state.config.issuer_url(),
@@ -109,7 +108,7 @@ async fn each_alg_signs_and_verifies(db: TestDb) {
     )
     .await;
     for alg in [SigningAlg::Es256, SigningAlg::Rs256, SigningAlg::EdDsa] {
-        let rotations = app.state.keys.rotate(&app.state, Some(alg)).await.unwrap();
+        let rotations = app.state.keys.rotate(Some(alg)).await.unwrap();
         assert_eq!(rotations.len(), 1, "only the key of {alg}");
         let rotation = &rotations[0];
         assert_eq!(rotation.key.alg, alg);
@@ -117,7 +116,7 @@ async fn each_alg_signs_and_verifies(db: TestDb) {
         let token = app
             .state
             .keys
-            .sign_for(&app.state, alg, AT_JWT, |_| &claims)
+            .sign_for(alg, AT_JWT, |_| &claims)
             .await
             .unwrap();
         let header = header_of(&token);
@@ -158,29 +157,23 @@ async fn each_alg_signs_and_verifies(db: TestDb) {
         let issuer = state.config.issuer_url();
         let r = state
             .keys
-            .verify::<Value>(state, &token, "JWT", &issuer, Some(AUDIENCE))
+            .verify::<Value>(&token, "JWT", &issuer, Some(AUDIENCE))
             .await;
         assert_eq!(rejected(r), Rejection::Type);
         let r = state
             .keys
-            .verify::<Value>(
-                state,
-                &token,
-                AT_JWT,
-                "https://evil.example",
-                Some(AUDIENCE),
-            )
+            .verify::<Value>(&token, AT_JWT, "https://evil.example", Some(AUDIENCE))
             .await;
         assert_eq!(rejected(r), Rejection::Issuer);
         let r = state
             .keys
-            .verify::<Value>(state, &token, AT_JWT, &issuer, Some("https://other"))
+            .verify::<Value>(&token, AT_JWT, &issuer, Some("https://other"))
             .await;
         assert_eq!(rejected(r), Rejection::Audience);
         // No audience asked for: any audience is fine.
         state
             .keys
-            .verify::<Value>(state, &token, AT_JWT, &issuer, None)
+            .verify::<Value>(&token, AT_JWT, &issuer, None)
             .await
             .unwrap();
     }
@@ -193,14 +186,14 @@ async fn forged_and_stale_tokens_are_refused(db: TestDb) {
     let active = app
         .state
         .keys
-        .ensure_active(&app.state, SigningAlg::Es256)
+        .ensure_active(SigningAlg::Es256)
         .await
         .unwrap();
     assert_eq!(active.alg, SigningAlg::Es256);
     let signed = app
         .state
         .keys
-        .sign(&app.state, &fresh_claims(&app), AT_JWT)
+        .sign(&fresh_claims(&app), AT_JWT)
         .await
         .unwrap();
     assert_eq!(
@@ -245,12 +238,7 @@ async fn forged_and_stale_tokens_are_refused(db: TestDb) {
     }
 
     // `alg: none`, unsigned, with and without a trailing signature part.
-    let genuine = app
-        .state
-        .keys
-        .sign(&app.state, &claims, AT_JWT)
-        .await
-        .unwrap();
+    let genuine = app.state.keys.sign(&claims, AT_JWT).await.unwrap();
     let payload = genuine.split('.').nth(1).unwrap().to_owned();
     let none_header = URL_SAFE_NO_PAD
         .encode(json!({"alg": "none", "kid": active.kid, "typ": AT_JWT}).to_string());
@@ -275,7 +263,7 @@ async fn forged_and_stale_tokens_are_refused(db: TestDb) {
     let t = now();
     let sign = |c: Value| {
         let state = app.state.clone();
-        async move { state.keys.sign(&state, &c, AT_JWT).await.unwrap() }
+        async move { state.keys.sign(&c, AT_JWT).await.unwrap() }
     };
     let token = sign(claims_at(&app, t - 600, t - 120)).await;
     assert_eq!(rejected(verify(&app, &token).await), Rejection::Expired);
@@ -333,16 +321,12 @@ async fn rotation_keeps_old_keys_published_until_their_tokens_expire(db: TestDb)
         .unwrap()
         .unwrap();
 
-    let old_token = state
-        .keys
-        .sign(state, &fresh_claims(&app), AT_JWT)
-        .await
-        .unwrap();
+    let old_token = state.keys.sign(&fresh_claims(&app), AT_JWT).await.unwrap();
     let old_kid = header_of(&old_token).kid.unwrap();
     assert_eq!(es256(&jwks(&app).await), vec![old_kid.clone()]);
 
     let before = now();
-    let rotations = state.keys.rotate(state, None).await.unwrap();
+    let rotations = state.keys.rotate(None).await.unwrap();
     assert_eq!(rotations.len(), 2, "every published algorithm rotates");
     let rotated_rs = rotations
         .iter()
@@ -366,11 +350,7 @@ async fn rotation_keeps_old_keys_published_until_their_tokens_expire(db: TestDb)
         vec![rotation.key.kid.clone(), old_kid.clone()]
     );
     verify(&app, &old_token).await.unwrap();
-    let new_token = state
-        .keys
-        .sign(state, &fresh_claims(&app), AT_JWT)
-        .await
-        .unwrap();
+    let new_token = state.keys.sign(&fresh_claims(&app), AT_JWT).await.unwrap();
     assert_eq!(
         header_of(&new_token).kid.as_deref(),
         Some(rotation.key.kid.as_str())
@@ -521,7 +501,7 @@ async fn concurrent_first_sign_through_the_server(db: TestDb) {
         tasks.push(tokio::spawn(async move {
             state
                 .keys
-                .ensure_active(&state, SigningAlg::Es256)
+                .ensure_active(SigningAlg::Es256)
                 .await
                 .map(|k| k.kid)
         }));
@@ -660,13 +640,13 @@ async fn admin_api_lists_and_rotates(db: TestDb) {
     let first = app
         .state
         .keys
-        .ensure_active(&app.state, SigningAlg::Es256)
+        .ensure_active(SigningAlg::Es256)
         .await
         .unwrap();
     let first_rs = app
         .state
         .keys
-        .ensure_active(&app.state, SigningAlg::Rs256)
+        .ensure_active(SigningAlg::Rs256)
         .await
         .unwrap();
     let nobody = caller(&app, &["AuthX:me:*"]).await;
@@ -779,7 +759,7 @@ async fn admin_api_lists_and_rotates(db: TestDb) {
     let token = app
         .state
         .keys
-        .sign(&app.state, &fresh_claims(&app), AT_JWT)
+        .sign(&fresh_claims(&app), AT_JWT)
         .await
         .unwrap();
     assert_eq!(header_of(&token).kid.as_deref(), Some(new_kid.as_str()));

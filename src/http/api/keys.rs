@@ -11,10 +11,10 @@ use crate::domain::audit::Outcome;
 use crate::domain::now;
 use crate::domain::signing_key::{KeyStatus, SigningAlg, SigningKey};
 use crate::engine::Engine;
+use crate::engine::oauth2::keys::{KeyError, Keys};
 use crate::http::api::common::{Tag, timestamp, timestamp_opt};
 use crate::http::api::error::ApiError;
 use crate::http::api::security::BearerAuth;
-use crate::http::oauth2::keys::{KeyError, Keys};
 
 /// A JWS algorithm for signing keys.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,7 +192,7 @@ impl KeysApi {
             .await?;
         let rotations = state
             .keys
-            .rotate(&state, body.0.alg.map(SigningAlg::from))
+            .rotate(body.0.alg.map(SigningAlg::from))
             .await
             .map_err(key_error)?;
         let mut items = Vec::new();

@@ -111,7 +111,8 @@ async fn from_api_key(state: &Engine, token: &str) -> Result<Option<Principal>, 
 }
 
 async fn from_access_token(state: &Engine, token: &str) -> Result<Option<Principal>, ApiError> {
-    let Some(active) = crate::http::oauth2::bearer::verify_access_token(state, token).await? else {
+    let Some(active) = crate::engine::oauth2::bearer::verify_access_token(state, token).await?
+    else {
         return Ok(None);
     };
     Ok(Some(Principal {

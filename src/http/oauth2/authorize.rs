@@ -30,16 +30,19 @@ use poem::web::{Data, Form};
 use poem::{Body, Request, Response, handler};
 use serde_json::json;
 
-use super::error::{ErrorCode, OAuth2Error};
-use super::redirect::{find_registered, form_encode, with_params};
-use super::scope::{RequestedScope, check_ceiling, effective, realm_set, to_stored};
-use super::{Params, pkce, read_form};
+use super::{Params, read_form};
 use crate::domain::access::Access;
 use crate::domain::client::{Client, ClientType};
 use crate::domain::now;
 use crate::domain::token::NewAuthorizationCode;
 use crate::engine::Engine;
 use crate::engine::audit;
+use crate::engine::oauth2::error::{ErrorCode, OAuth2Error};
+use crate::engine::oauth2::pkce;
+use crate::engine::oauth2::redirect::{find_registered, form_encode, with_params};
+use crate::engine::oauth2::scope::{
+    RequestedScope, check_ceiling, effective, realm_set, to_stored,
+};
 use crate::http::web::pages::consent::{ConsentView, render_consent};
 use crate::http::web::pages::errors::PageError;
 use crate::http::web::pages::layout::see_other;

@@ -1,135 +1,36 @@
-//! Client authentication (RFC 6749 §2.3) for the OAuth2 endpoints: `client_secret_basic`
+//! Reading the client's credentials from a request (RFC 6749 §2.3): `client_secret_basic`
 //! (`Authorization: Basic base64(urlencode(id):urlencode(secret))`, §2.3.1), `client_secret_post`
-//! (`client_id` and `client_secret` form fields) and, where the endpoint allows it, `none` for
-//! public clients (`client_id` only).
-//!
-//! A request uses exactly one method: a secret both in the header and in the body is
-//! `invalid_request`. Every failure to authenticate — unknown client, wrong or expired secret,
-//! disabled client, a confidential client without a secret — is the same `invalid_client`, so a
-//! caller cannot probe which client ids exist. The check is one indexed query on the secret's
-//! SHA-256 (client secrets carry 256 random bits, SPEC §5): no bcrypt and no write.
+//! (`client_id` and `client_secret` form fields), or `client_id` alone. A request uses exactly one
+//! method: a secret both in the header and in the body is `invalid_request`. The engine's
+//! `client_auth` decides whether they authenticate a client.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use poem::http::{HeaderMap, header};
 
 use super::Params;
-use super::error::OAuth2Error;
-use crate::domain::client::{Client, ClientType};
+use poem::Request;
+
 use crate::domain::now;
 use crate::engine::Engine;
-use crate::secret;
+use crate::engine::oauth2::client_auth::{
+    self, AuthMethod, AuthenticatedClient, Presented, Public,
+};
+use crate::engine::oauth2::error::OAuth2Error;
 
-/// How the client authenticated (the `token_endpoint_auth_method` names of RFC 7591).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMethod {
-    /// `Authorization: Basic`.
-    ClientSecretBasic,
-    /// `client_id` and `client_secret` in the form body.
-    ClientSecretPost,
-    /// A public client naming itself with `client_id` only.
-    None,
-}
-
-impl AuthMethod {
-    /// The RFC 7591 name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ClientSecretBasic => "client_secret_basic",
-            Self::ClientSecretPost => "client_secret_post",
-            Self::None => "none",
-        }
-    }
-}
-
-/// Whether an endpoint accepts public clients, which cannot authenticate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Public {
-    /// Only confidential clients with a valid secret (introspection, the key check).
-    Refuse,
-    /// Public clients may name themselves with `client_id` (the token endpoint, where PKCE then
-    /// binds the request to the client).
-    Allow,
-}
-
-/// A client that proved who it is (or, for a public client, named itself).
-#[derive(Debug, Clone)]
-pub struct AuthenticatedClient {
-    /// The client, enabled.
-    pub client: Client,
-    /// How it authenticated.
-    pub method: AuthMethod,
-}
-
-impl AuthenticatedClient {
-    /// The client id.
-    pub fn id(&self) -> &str {
-        &self.client.id
-    }
-}
-
-/// The credentials a request presents, before any lookup.
-#[derive(Debug, PartialEq, Eq)]
-enum Presented {
-    Secret {
-        id: String,
-        secret: String,
-        method: AuthMethod,
-    },
-    IdOnly(String),
-    Nothing,
-}
-
-/// Authenticates the calling client from the `Authorization` header and the form parameters.
+/// Authenticates the calling client from the request's `Authorization` header and `form`.
 pub async fn authenticate(
     state: &Engine,
-    headers: &HeaderMap,
+    req: &Request,
     form: &Params,
     public: Public,
 ) -> Result<AuthenticatedClient, OAuth2Error> {
-    let (id, secret, method) = match presented(headers, form)? {
-        Presented::Secret { id, secret, method } => (id, secret, method),
-        Presented::IdOnly(id) => {
-            if public == Public::Refuse {
-                return Err(OAuth2Error::invalid_client());
-            }
-            let client = state.store.get_client(&id).await?;
-            return match client {
-                Some(client) if client.enabled && client.client_type == ClientType::Public => {
-                    Ok(AuthenticatedClient {
-                        client,
-                        method: AuthMethod::None,
-                    })
-                }
-                _ => Err(OAuth2Error::invalid_client()),
-            };
-        }
-        Presented::Nothing => return Err(OAuth2Error::invalid_client()),
-    };
-    // Reused for up to `api_keys.check_cache_ms`: a disabled client or retired secret shows within
-    // a second (see `check_cache`).
-    let cache_key = format!("{id}\0{}", secret::hash(&secret));
-    let client = match state.checks.clients.get(&cache_key) {
-        Some(client) => client,
-        None => {
-            let client = state
-                .store
-                .authenticate_client(&id, &secret::hash(&secret), now())
-                .await?;
-            state.checks.clients.insert(cache_key, client.clone());
-            client
-        }
-    };
-    match client {
-        Some(client) if client.enabled && client.client_type == ClientType::Confidential => {
-            Ok(AuthenticatedClient { client, method })
-        }
-        _ => Err(OAuth2Error::invalid_client()),
-    }
+    let credentials = presented(req.headers(), form)?;
+    client_auth::authenticate(state, credentials, public, now()).await
 }
 
-/// Reads the credentials from the request, refusing more than one method.
-fn presented(headers: &HeaderMap, form: &Params) -> Result<Presented, OAuth2Error> {
+/// The credentials `headers` and `form` present.
+pub fn presented(headers: &HeaderMap, form: &Params) -> Result<Presented, OAuth2Error> {
     let basic = basic_credentials(headers)?;
     let form_id = form.get("client_id");
     let form_secret = form.get("client_secret");

@@ -14,12 +14,15 @@ use poem::web::Data;
 use poem::{Body, Request, Response, handler};
 use serde_json::{Value, json};
 
-use super::client_auth::{self, Public};
-use super::error::{BASIC_CHALLENGE, ErrorCode, OAuth2Error};
-use super::introspect::{answer_json, check_api_key};
+use super::client_auth::authenticate;
+use super::error::BASIC_CHALLENGE;
+use super::introspect::answer_json;
 use super::{Params, read_form};
 use crate::domain::now;
 use crate::engine::Engine;
+use crate::engine::oauth2::client_auth::Public;
+use crate::engine::oauth2::error::{ErrorCode, OAuth2Error};
+use crate::engine::oauth2::introspect::check_api_key;
 
 /// `POST /o/check_api_key`.
 #[handler]
@@ -33,7 +36,7 @@ pub async fn check_api_key_endpoint(req: &Request, body: Body, state: Data<&Engi
 async fn run(req: &Request, body: Body, state: &Engine) -> Result<Response, OAuth2Error> {
     let query = Params::parse(req.uri().query().unwrap_or_default())?;
     let form = read_form(req, body).await?;
-    let client = client_auth::authenticate(state, req.headers(), &form, Public::Refuse).await?;
+    let client = authenticate(state, req, &form, Public::Refuse).await?;
     let key = match (query.get("apiKey"), form.get("apiKey")) {
         (Some(q), Some(f)) if q != f => {
             return Err(OAuth2Error::invalid_request(
@@ -74,7 +77,10 @@ fn ego_error(error: &OAuth2Error) -> Response {
             StatusCode::BAD_REQUEST,
             json!({ "error": error.description.as_deref().unwrap_or("invalid request") }),
         ),
-        code => (code.status(), json!({ "error": error.description })),
+        code => (
+            super::error::status(code),
+            json!({ "error": error.description }),
+        ),
     };
     let mut response = answer_json(status, &message);
     if error.code == ErrorCode::InvalidClient

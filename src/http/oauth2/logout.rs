@@ -15,11 +15,11 @@ use poem::web::{Data, Form};
 use poem::{Body, Request, Response, handler};
 use serde::Deserialize;
 
-use super::jwt::ID_TOKEN_TYP;
-use super::redirect::with_params;
 use super::{Params, read_form};
 use crate::engine::Engine;
 use crate::engine::audit;
+use crate::engine::oauth2::jwt::ID_TOKEN_TYP;
+use crate::engine::oauth2::redirect::with_params;
 use crate::http::web::csp::allow_form_target;
 use crate::http::web::csrf::csrf_token;
 use crate::http::web::pages::errors::PageError;
@@ -108,7 +108,7 @@ async fn validate(state: &Engine, params: &Params) -> Result<LogoutRequest, Page
         None => None,
         Some(token) => state
             .keys
-            .verify_expired_ok(state, token, ID_TOKEN_TYP, &issuer, None)
+            .verify_expired_ok(token, ID_TOKEN_TYP, &issuer, None)
             .await
             .ok(),
     };

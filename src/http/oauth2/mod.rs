@@ -1,29 +1,19 @@
-//! The OAuth 2.0 / OpenID Connect provider (SPEC §4): the endpoints that are plain RFC endpoints
-//! rather than part of the admin OpenAPI document — authorization (with consent), token,
-//! introspection (RFC 7662), revocation (RFC 7009), userinfo, discovery, JWKS and RP-initiated
-//! logout — plus Ego's API-key check, and what they share: form parsing, client authentication
-//! (RFC 6749 §2.3), error answers (§5.2), scopes, PKCE and the JWTs.
-//!
-//! The checks (introspection, the key check, userinfo) are the hottest paths of the server
-//! (downstream services call them per request): no bcrypt, no writes, and a per-node decision
-//! cache of at most a second, so a revocation or a role change shows within a second everywhere.
+//! The OAuth 2.0 / OpenID Connect endpoints (SPEC §4) in their RFC wire formats, rather than part
+//! of the admin OpenAPI document — authorization (with consent), token, introspection (RFC 7662),
+//! revocation (RFC 7009), userinfo, discovery, JWKS and RP-initiated logout — plus Ego's API-key
+//! check, and what they share: form parsing, reading client credentials, error answers (§5.2) and
+//! CORS. The rules are the engine's (`engine::oauth2`).
 
 pub mod authorize;
-pub mod bearer;
-pub mod claims;
 pub mod client_auth;
 pub mod cors;
 pub mod discovery;
 pub mod ego;
 pub mod error;
 pub mod introspect;
-pub mod jwt;
-pub mod keys;
+pub mod jwks;
 pub mod logout;
-pub mod pkce;
-pub mod redirect;
 pub mod revoke;
-pub mod scope;
 pub mod token;
 pub mod userinfo;
 
@@ -32,7 +22,7 @@ use std::collections::BTreeMap;
 use poem::http::header;
 use poem::{Body, Request};
 
-use error::OAuth2Error;
+use crate::engine::oauth2::error::OAuth2Error;
 
 /// The largest form body read from a client (tokens and credentials are short).
 pub const MAX_FORM_BYTES: usize = 16 * 1024;
@@ -81,7 +71,13 @@ impl Params {
     pub fn to_query(&self, skip: &[&str]) -> String {
         self.iter()
             .filter(|(k, _)| !skip.contains(k))
-            .map(|(k, v)| format!("{}={}", redirect::form_encode(k), redirect::form_encode(v)))
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    crate::engine::oauth2::redirect::form_encode(k),
+                    crate::engine::oauth2::redirect::form_encode(v)
+                )
+            })
             .collect::<Vec<_>>()
             .join("&")
     }

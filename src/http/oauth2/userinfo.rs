@@ -1,7 +1,7 @@
 //! The UserInfo endpoint (OIDC Core §5.3): `GET|POST /oauth2/userinfo` with an access token.
 //!
 //! The token comes as `Authorization: Bearer` or, on POST, as the `access_token` form field (RFC
-//! 6750 §2.2), never both. It must be an active authx access token (see [`super::bearer`]) that
+//! 6750 §2.2), never both. It must be an active authx access token (see [`crate::engine::oauth2::bearer`]) that
 //! carries `openid`; the claims released follow its `profile` and `email` scopes, read from the
 //! user's current profile. Failures are RFC 6750 §3 answers: 401 with a `Bearer` challenge naming
 //! `invalid_token` (or `invalid_request`), 403 `insufficient_scope`.
@@ -10,11 +10,11 @@ use poem::http::{Method, StatusCode, header};
 use poem::web::Data;
 use poem::{Body, Request, Response, handler};
 
-use super::bearer::verify_access_token;
-use super::claims::user_claims;
-use super::error::{ErrorCode, OAuth2Error};
 use super::read_form;
 use crate::engine::Engine;
+use crate::engine::oauth2::bearer::verify_access_token;
+use crate::engine::oauth2::claims::user_claims;
+use crate::engine::oauth2::error::{ErrorCode, OAuth2Error};
 
 /// `GET|POST /oauth2/userinfo`.
 #[handler]
@@ -106,7 +106,7 @@ pub fn bearer_error(error: &OAuth2Error) -> Response {
         ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
         ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
         ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
-        other => other.status(),
+        other => super::error::status(other),
     };
     let challenge = if error.description.is_none() && error.code == ErrorCode::InvalidToken {
         // No credentials at all: a bare challenge (RFC 6750 §3.1).

@@ -34,9 +34,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use poem::http::{StatusCode, header};
-use poem::web::Data;
-use poem::{Response, handler};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -45,7 +42,6 @@ use sha2::{Digest, Sha256};
 use crate::config::TokensConfig;
 use crate::domain::now;
 use crate::domain::signing_key::{KeyStatus, SigningAlg, SigningKey};
-use crate::engine::Engine;
 use crate::store::{Store, StoreError};
 
 /// Why signing or verifying failed.
@@ -129,17 +125,14 @@ struct Snapshot {
     keys: Vec<SigningKey>,
 }
 
-/// This node's signing-key cache; one per process (in [`Engine`]).
+/// This node's signing-key cache; one per process (in the engine), reading and writing keys in
+/// `store` under the `tokens` settings.
 pub struct Keys {
+    store: Arc<dyn Store>,
+    tokens: TokensConfig,
     parsed: Mutex<HashMap<String, Arc<Parsed>>>,
     snapshot: RwLock<Option<Arc<Snapshot>>>,
     refresh: tokio::sync::Mutex<()>,
-}
-
-impl Default for Keys {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 impl std::fmt::Debug for Keys {
@@ -154,8 +147,10 @@ impl Keys {
     /// How often at most an unknown kid forces a re-read.
     pub const MISS_REFRESH: Duration = Duration::from_secs(1);
 
-    pub fn new() -> Self {
+    pub fn new(store: Arc<dyn Store>, tokens: TokensConfig) -> Self {
         Self {
+            store,
+            tokens,
             parsed: Mutex::new(HashMap::new()),
             snapshot: RwLock::new(None),
             refresh: tokio::sync::Mutex::new(()),
@@ -258,16 +253,12 @@ impl Keys {
 
     /// The active key of `alg`, creating one if there is none. Nodes racing to create the first
     /// key of an algorithm all end up with the same one.
-    pub async fn ensure_active(
-        &self,
-        state: &Engine,
-        alg: SigningAlg,
-    ) -> Result<SigningKey, KeyError> {
-        let snapshot = self.snapshot(state.store.as_ref(), Self::REFRESH).await?;
+    pub async fn ensure_active(&self, alg: SigningAlg) -> Result<SigningKey, KeyError> {
+        let snapshot = self.snapshot(self.store.as_ref(), Self::REFRESH).await?;
         if let Some(key) = active_of(&snapshot, alg) {
             return Ok(key.clone());
         }
-        let key = ensure_active_in(state.store.as_ref(), alg).await?;
+        let key = ensure_active_in(self.store.as_ref(), alg).await?;
         self.invalidate();
         Ok(key)
     }
@@ -275,12 +266,12 @@ impl Keys {
     /// Makes sure every published algorithm has an active key (at start-up, so the JWKS holds
     /// them before the first token exists), and retires the active keys of algorithms the
     /// configuration no longer names.
-    pub async fn ensure_published(&self, state: &Engine) -> Result<(), KeyError> {
-        let published = state.config.tokens.published_algs();
+    pub async fn ensure_published(&self) -> Result<(), KeyError> {
+        let published = self.tokens.published_algs();
         for alg in &published {
-            self.ensure_active(state, *alg).await?;
+            self.ensure_active(*alg).await?;
         }
-        let snapshot = self.snapshot(state.store.as_ref(), Duration::ZERO).await?;
+        let snapshot = self.snapshot(self.store.as_ref(), Duration::ZERO).await?;
         let stale: Vec<SigningAlg> = snapshot
             .keys
             .iter()
@@ -289,9 +280,9 @@ impl Keys {
             .collect();
         if !stale.is_empty() {
             let at = now();
-            let until = publish_until(&state.config.tokens, at);
+            let until = publish_until(&self.tokens, at);
             for alg in stale {
-                let kids = state
+                let kids = self
                     .store
                     .retire_active_signing_keys(alg, at, until)
                     .await?;
@@ -304,19 +295,15 @@ impl Keys {
 
     /// Retires the active key of `alg` (of every published algorithm when `None`) and creates its
     /// successor; this node uses the new keys at once.
-    pub async fn rotate(
-        &self,
-        state: &Engine,
-        alg: Option<SigningAlg>,
-    ) -> Result<Vec<Rotation>, KeyError> {
-        let rotation = rotate_in(state.store.as_ref(), &state.config.tokens, alg).await;
+    pub async fn rotate(&self, alg: Option<SigningAlg>) -> Result<Vec<Rotation>, KeyError> {
+        let rotation = rotate_in(self.store.as_ref(), &self.tokens, alg).await;
         self.invalidate();
         rotation
     }
 
     /// The published keys as JWKs, newest first (`{"keys": [...]}`).
-    pub async fn jwks(&self, state: &Engine) -> Result<Value, KeyError> {
-        let snapshot = self.snapshot(state.store.as_ref(), Self::REFRESH).await?;
+    pub async fn jwks(&self) -> Result<Value, KeyError> {
+        let snapshot = self.snapshot(self.store.as_ref(), Self::REFRESH).await?;
         let at = now();
         let keys: Vec<Value> = snapshot
             .keys
@@ -330,13 +317,8 @@ impl Keys {
     /// Signs `claims` with the active key of the access-token algorithm (`tokens.signing_alg`;
     /// created if there is none). The header carries `alg`, `kid` and `typ` (e.g. `at+jwt` for
     /// access tokens, RFC 9068).
-    pub async fn sign<T: Serialize>(
-        &self,
-        state: &Engine,
-        claims: &T,
-        typ: &str,
-    ) -> Result<String, KeyError> {
-        self.sign_for(state, state.config.tokens.signing_alg, typ, |_| claims)
+    pub async fn sign<T: Serialize>(&self, claims: &T, typ: &str) -> Result<String, KeyError> {
+        self.sign_for(self.tokens.signing_alg, typ, |_| claims)
             .await
     }
 
@@ -344,12 +326,11 @@ impl Keys {
     /// `at_hash` uses the hash of the key's algorithm, OIDC Core §3.1.3.6): `make` gets it.
     pub async fn sign_for<T: Serialize>(
         &self,
-        state: &Engine,
         alg: SigningAlg,
         typ: &str,
         make: impl FnOnce(SigningAlg) -> T,
     ) -> Result<String, KeyError> {
-        let key = self.ensure_active(state, alg).await?;
+        let key = self.ensure_active(alg).await?;
         let parsed = self.parsed(&key)?;
         let mut header = Header::new(parsed.alg);
         header.kid = Some(key.kid.clone());
@@ -365,14 +346,12 @@ impl Keys {
     /// equal `issuer`, and `aud` must contain `audience` when one is given.
     pub async fn verify<T: DeserializeOwned>(
         &self,
-        state: &Engine,
         token: &str,
         typ: &str,
         issuer: &str,
         audience: Option<&str>,
     ) -> Result<T, KeyError> {
-        self.verify_inner(state, token, typ, issuer, audience, true)
-            .await
+        self.verify_inner(token, typ, issuer, audience, true).await
     }
 
     /// Like [`Keys::verify`] without the expiry check, for hints that may have expired (an ID
@@ -380,19 +359,16 @@ impl Keys {
     /// `iss` and `aud` still have to be right.
     pub async fn verify_expired_ok<T: DeserializeOwned>(
         &self,
-        state: &Engine,
         token: &str,
         typ: &str,
         issuer: &str,
         audience: Option<&str>,
     ) -> Result<T, KeyError> {
-        self.verify_inner(state, token, typ, issuer, audience, false)
-            .await
+        self.verify_inner(token, typ, issuer, audience, false).await
     }
 
     async fn verify_inner<T: DeserializeOwned>(
         &self,
-        state: &Engine,
         token: &str,
         typ: &str,
         issuer: &str,
@@ -402,7 +378,7 @@ impl Keys {
         let header = jsonwebtoken::decode_header(token).map_err(|_| Rejection::Malformed)?;
         let kid = header.kid.as_deref().ok_or(Rejection::UnknownKey)?;
         let key = self
-            .published_key(state.store.as_ref(), kid)
+            .published_key(self.store.as_ref(), kid)
             .await?
             .ok_or(Rejection::UnknownKey)?;
         let parsed = self.parsed(&key)?;
@@ -430,7 +406,7 @@ impl Keys {
         let data = jsonwebtoken::decode::<Value>(token, &parsed.decoding, &validation)
             .map_err(|e| rejection(e.kind()))?;
         let claims = data.claims;
-        let skew = i64::try_from(state.config.tokens.clock_skew_secs).unwrap_or(0);
+        let skew = i64::try_from(self.tokens.clock_skew_secs).unwrap_or(0);
         let latest = now().saturating_add(skew);
         match claims.get("iat").and_then(numeric_date) {
             Some(iat) if iat > latest => return Err(Rejection::IssuedInFuture.into()),
@@ -748,26 +724,6 @@ fn rejection(kind: &ErrorKind) -> KeyError {
         _ => Rejection::Malformed,
     };
     KeyError::Rejected(r)
-}
-
-/// `GET /oauth2/jwks`: the published keys (current and retired-but-published), cacheable for
-/// 60 s.
-#[handler]
-pub async fn jwks_endpoint(state: Data<&Engine>) -> Response {
-    match state.keys.jwks(&state).await {
-        Ok(jwks) => Response::builder()
-            .status(StatusCode::OK)
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::CACHE_CONTROL, "public, max-age=60")
-            .body(jwks.to_string()),
-        Err(error) => {
-            tracing::warn!(error = %crate::telemetry::ErrorChain(&error), "cannot serve the JWKS");
-            Response::builder()
-                .status(StatusCode::SERVICE_UNAVAILABLE)
-                .header(header::CACHE_CONTROL, "no-store")
-                .body("the key set is not available; retry later")
-        }
-    }
 }
 
 #[cfg(test)]

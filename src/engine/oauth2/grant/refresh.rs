@@ -10,23 +10,29 @@
 //! `invalid_scope`); the successor keeps the original scope (§6). The access token carries that
 //! scope ∩ the client's ceiling ∩ the grant ∩ the user's access now.
 
-use poem::Request;
 use serde_json::json;
 
-use super::{Issued, REFRESH_TOKEN_PREFIX, client_event, id_token_for, invalid_grant, secs};
+use super::{IdTokenFor, Issued, REFRESH_TOKEN_PREFIX, id_token_for, invalid_grant, secs};
 use crate::domain::access::Access;
 use crate::domain::audit::Outcome;
-use crate::domain::now;
 use crate::domain::token::{NewAccessToken, NewRefreshToken, RefreshToken};
 use crate::domain::user::UserStatus;
 use crate::engine::Engine;
-use crate::engine::audit;
-use crate::http::oauth2::Params;
-use crate::http::oauth2::client_auth::AuthenticatedClient;
-use crate::http::oauth2::error::{ErrorCode, OAuth2Error};
-use crate::http::oauth2::jwt::AccessClaims;
-use crate::http::oauth2::scope::{RequestedScope, effective, realm_set, to_parameter};
+use crate::engine::audit::{self, Context};
+use crate::engine::oauth2::client_auth::AuthenticatedClient;
+use crate::engine::oauth2::error::{ErrorCode, OAuth2Error};
+use crate::engine::oauth2::jwt::AccessClaims;
+use crate::engine::oauth2::scope::{RequestedScope, effective, realm_set, to_parameter};
 use crate::secret;
+
+/// What the client sends with `grant_type=refresh_token`.
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshRequest<'a> {
+    /// `refresh_token`.
+    pub refresh_token: &'a str,
+    /// `scope`: a narrower scope than the token's, if any.
+    pub scope: Option<&'a str>,
+}
 
 /// The one description for a refresh token that is unknown, used, revoked, expired or someone
 /// else's.
@@ -36,11 +42,12 @@ const BAD_TOKEN: &str =
 /// Exchanges a refresh token for new tokens.
 pub async fn exchange(
     state: &Engine,
-    req: &Request,
+    ctx: &Context,
     client: &AuthenticatedClient,
-    form: &Params,
+    request: &RefreshRequest<'_>,
+    now: i64,
 ) -> Result<Issued, OAuth2Error> {
-    let presented = form.require("refresh_token")?;
+    let presented = request.refresh_token;
     let stored_hash = secret::hash(presented);
     let Some(stored) = state.store.find_refresh_token(&stored_hash).await? else {
         return Err(invalid_grant(BAD_TOKEN));
@@ -48,9 +55,9 @@ pub async fn exchange(
     if stored.client_id != client.id() || stored.revoked_at.is_some() {
         return Err(invalid_grant(BAD_TOKEN));
     }
-    let at = now();
+    let at = now;
     if let Some(used_at) = stored.used_at {
-        reused(state, req, client, &stored, at - used_at).await?;
+        reused(state, ctx, client, &stored, at - used_at, now).await?;
         return Err(invalid_grant(BAD_TOKEN));
     }
     if stored.expires_at <= at {
@@ -58,7 +65,7 @@ pub async fn exchange(
     }
     let original = RequestedScope::from_stored(&stored.scopes);
     let original_realm = realm_set(&stored.scopes);
-    let asked = match form.get("scope") {
+    let asked = match request.scope {
         None => original.clone(),
         Some(scope) => {
             let asked = RequestedScope::parse(Some(scope))?;
@@ -113,6 +120,7 @@ pub async fn exchange(
     };
     let claims = AccessClaims::new(
         state,
+        now,
         &user.id,
         client.id(),
         to_parameter(&asked.oidc, &realm.scopes),
@@ -139,26 +147,31 @@ pub async fn exchange(
             && let Some(used_at) = current.used_at
             && current.revoked_at.is_none()
         {
-            reused(state, req, client, &current, now() - used_at).await?;
+            reused(state, ctx, client, &current, now - used_at, now).await?;
         }
         return Err(invalid_grant(BAD_TOKEN));
     }
     let access_token = claims
-        .sign(state)
+        .sign(&state.keys)
         .await
         .map_err(|e| OAuth2Error::server_error(&e))?;
     // OIDC Core §12.2: an ID token on refresh repeats the original auth_time and has no nonce.
     let id_token = id_token_for(
         state,
-        &client.client,
-        &user,
-        &asked,
-        stored.auth_time,
-        None,
-        &access_token,
+        now,
+        IdTokenFor {
+            client: &client.client,
+            user: &user,
+            scope: &asked,
+            auth_time: stored.auth_time,
+            nonce: None,
+            access_token: &access_token,
+        },
     )
     .await?;
-    let mut event = client_event(req, client.id(), "oauth2.token.issue").target("user", &user.id);
+    let mut event = ctx
+        .client_event(client.id(), "oauth2.token.issue")
+        .target("user", &user.id);
     event.details = json!({
         "grant_type": "refresh_token",
         "jti": claims.jti,
@@ -180,14 +193,16 @@ pub async fn exchange(
 /// grace window, theft after it (the family is revoked).
 async fn reused(
     state: &Engine,
-    req: &Request,
+    ctx: &Context,
     client: &AuthenticatedClient,
     stored: &RefreshToken,
     since: i64,
+    now: i64,
 ) -> Result<(), OAuth2Error> {
     let grace = secs(state.config.tokens.refresh_reuse_grace_secs);
-    let mut event =
-        client_event(req, client.id(), "oauth2.refresh.reuse").target("user", &stored.user_id);
+    let mut event = ctx
+        .client_event(client.id(), "oauth2.refresh.reuse")
+        .target("user", &stored.user_id);
     event.outcome = Outcome::Denied;
     if since < grace {
         event.details = json!({
@@ -200,7 +215,7 @@ async fn reused(
     }
     let revoked = state
         .store
-        .revoke_refresh_family(&stored.family_id, now())
+        .revoke_refresh_family(&stored.family_id, now)
         .await?;
     state.checks.clear();
     event.details = json!({

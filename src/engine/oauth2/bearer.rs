@@ -16,6 +16,7 @@ use crate::domain::access::Access;
 use crate::domain::now;
 use crate::domain::user::UserStatus;
 use crate::engine::Engine;
+use crate::engine::check_cache::ResolvedAccessToken;
 use crate::store::StoreError;
 use crate::telemetry::ErrorChain;
 
@@ -27,13 +28,6 @@ pub struct ActiveAccessToken {
     /// The OIDC scopes it carries.
     pub oidc: RequestedScope,
     /// What it allows now: its realm patterns ∩ the user's current access, deny applied.
-    pub access: Access,
-}
-
-/// What the database says about a token's `jti`, cached briefly per node.
-#[derive(Debug, Clone)]
-pub struct ResolvedAccessToken {
-    /// The user's current access narrowed to the token's realm patterns.
     pub access: Access,
 }
 
@@ -50,7 +44,7 @@ pub async fn verify_access_token(
     let audience = state.config.access_token_audience();
     let claims: AccessClaims = match state
         .keys
-        .verify(state, token, ACCESS_TOKEN_TYP, &issuer, Some(&audience))
+        .verify(token, ACCESS_TOKEN_TYP, &issuer, Some(&audience))
         .await
     {
         Ok(claims) => claims,

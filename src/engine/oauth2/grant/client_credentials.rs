@@ -5,29 +5,28 @@
 //! client's ceiling ∩ the machine user's access now, deny applied. OpenID Connect scopes need a
 //! person and are refused here; no refresh token is issued (§4.4.3).
 
-use poem::Request;
 use serde_json::json;
 
-use super::{Issued, client_event};
+use super::Issued;
 use crate::domain::access::Access;
 use crate::domain::token::NewAccessToken;
 use crate::domain::user::UserStatus;
 use crate::engine::Engine;
-use crate::engine::audit;
-use crate::http::oauth2::Params;
-use crate::http::oauth2::client_auth::{AuthMethod, AuthenticatedClient};
-use crate::http::oauth2::error::{ErrorCode, OAuth2Error};
-use crate::http::oauth2::jwt::AccessClaims;
-use crate::http::oauth2::scope::{
+use crate::engine::audit::{self, Context};
+use crate::engine::oauth2::client_auth::{AuthMethod, AuthenticatedClient};
+use crate::engine::oauth2::error::{ErrorCode, OAuth2Error};
+use crate::engine::oauth2::jwt::AccessClaims;
+use crate::engine::oauth2::scope::{
     RequestedScope, check_ceiling, effective, realm_set, to_parameter,
 };
 
 /// Issues an access token to the client itself.
 pub async fn exchange(
     state: &Engine,
-    req: &Request,
+    ctx: &Context,
     client: &AuthenticatedClient,
-    form: &Params,
+    scope: Option<&str>,
+    now: i64,
 ) -> Result<Issued, OAuth2Error> {
     if client.method == AuthMethod::None {
         return Err(OAuth2Error::new(
@@ -41,7 +40,7 @@ pub async fn exchange(
             "this client has no service account for client_credentials",
         ));
     };
-    let requested = RequestedScope::parse(form.get("scope"))?;
+    let requested = RequestedScope::parse(scope)?;
     if !requested.oidc.is_empty() {
         return Err(OAuth2Error::new(
             ErrorCode::InvalidScope,
@@ -64,6 +63,7 @@ pub async fn exchange(
     let realm = effective(&access, requested.realm_or(&everything), &[&ceiling]);
     let claims = AccessClaims::new(
         state,
+        now,
         machine_user_id,
         client.id(),
         to_parameter(&requested.oidc, &realm.scopes),
@@ -83,11 +83,12 @@ pub async fn exchange(
         })
         .await?;
     let access_token = claims
-        .sign(state)
+        .sign(&state.keys)
         .await
         .map_err(|e| OAuth2Error::server_error(&e))?;
-    let mut event =
-        client_event(req, client.id(), "oauth2.token.issue").target("user", machine_user_id);
+    let mut event = ctx
+        .client_event(client.id(), "oauth2.token.issue")
+        .target("user", machine_user_id);
     event.details = json!({
         "grant_type": "client_credentials",
         "jti": claims.jti,

@@ -9,25 +9,33 @@
 //! again — sequentially or by a concurrent loser — is a replay: every token issued from it is
 //! revoked (RFC 9700 §4.5.3) and the event audited as `oauth2.code.replay`.
 
-use poem::Request;
 use serde_json::json;
 
-use super::{Issued, REFRESH_TOKEN_PREFIX, client_event, id_token_for, invalid_grant, secs};
+use super::{IdTokenFor, Issued, REFRESH_TOKEN_PREFIX, id_token_for, invalid_grant, secs};
 use crate::domain::access::Access;
 use crate::domain::audit::Outcome;
 use crate::domain::id::new_id;
-use crate::domain::now;
 use crate::domain::token::{AuthorizationCode, NewAccessToken, NewRefreshToken};
 use crate::domain::user::UserStatus;
 use crate::engine::Engine;
-use crate::engine::audit;
-use crate::http::oauth2::Params;
-use crate::http::oauth2::client_auth::AuthenticatedClient;
-use crate::http::oauth2::error::OAuth2Error;
-use crate::http::oauth2::jwt::AccessClaims;
-use crate::http::oauth2::pkce;
-use crate::http::oauth2::scope::{RequestedScope, effective, realm_set, to_parameter, to_stored};
+use crate::engine::audit::{self, Context};
+use crate::engine::oauth2::client_auth::AuthenticatedClient;
+use crate::engine::oauth2::error::OAuth2Error;
+use crate::engine::oauth2::jwt::AccessClaims;
+use crate::engine::oauth2::pkce;
+use crate::engine::oauth2::scope::{RequestedScope, effective, realm_set, to_parameter, to_stored};
 use crate::secret;
+
+/// What the client sends with `grant_type=authorization_code`.
+#[derive(Debug, Clone, Copy)]
+pub struct CodeRequest<'a> {
+    /// `code`.
+    pub code: &'a str,
+    /// `redirect_uri`, as in the authorization request.
+    pub redirect_uri: &'a str,
+    /// `code_verifier` (PKCE).
+    pub code_verifier: Option<&'a str>,
+}
 
 /// The one description for a code that is unknown, used, expired or someone else's.
 const BAD_CODE: &str =
@@ -36,21 +44,22 @@ const BAD_CODE: &str =
 /// Exchanges a code for tokens.
 pub async fn exchange(
     state: &Engine,
-    req: &Request,
+    ctx: &Context,
     client: &AuthenticatedClient,
-    form: &Params,
+    request: &CodeRequest<'_>,
+    now: i64,
 ) -> Result<Issued, OAuth2Error> {
-    let code = form.require("code")?;
-    let redirect_uri = form.require("redirect_uri")?;
+    let code = request.code;
+    let redirect_uri = request.redirect_uri;
     let code_hash = secret::hash(code);
     let Some(stored) = state.store.get_authorization_code(&code_hash).await? else {
         return Err(invalid_grant(BAD_CODE));
     };
     if stored.used_at.is_some() {
-        replayed(state, req, client, &stored).await?;
+        replayed(state, ctx, client, &stored, now).await?;
         return Err(invalid_grant(BAD_CODE));
     }
-    let at = now();
+    let at = now;
     if stored.expires_at <= at || stored.client_id != client.id() {
         return Err(invalid_grant(BAD_CODE));
     }
@@ -59,7 +68,7 @@ pub async fn exchange(
             "redirect_uri does not match the authorization request",
         ));
     }
-    match (&stored.code_challenge, form.get("code_verifier")) {
+    match (&stored.code_challenge, request.code_verifier) {
         (Some(challenge), Some(verifier)) => {
             if !pkce::verify(verifier, challenge) {
                 return Err(invalid_grant(
@@ -119,6 +128,7 @@ pub async fn exchange(
     };
     let claims = AccessClaims::new(
         state,
+        now,
         &user.id,
         client.id(),
         to_parameter(&oidc, &realm.scopes),
@@ -140,24 +150,29 @@ pub async fn exchange(
         .await?
     {
         // A concurrent request redeemed it first: this one is the replay.
-        replayed(state, req, client, &stored).await?;
+        replayed(state, ctx, client, &stored, now).await?;
         return Err(invalid_grant(BAD_CODE));
     }
     let access_token = claims
-        .sign(state)
+        .sign(&state.keys)
         .await
         .map_err(|e| OAuth2Error::server_error(&e))?;
     let id_token = id_token_for(
         state,
-        &client.client,
-        &user,
-        &requested,
-        Some(stored.auth_time),
-        stored.nonce.as_deref(),
-        &access_token,
+        now,
+        IdTokenFor {
+            client: &client.client,
+            user: &user,
+            scope: &requested,
+            auth_time: Some(stored.auth_time),
+            nonce: stored.nonce.as_deref(),
+            access_token: &access_token,
+        },
     )
     .await?;
-    let mut event = client_event(req, client.id(), "oauth2.token.issue").target("user", &user.id);
+    let mut event = ctx
+        .client_event(client.id(), "oauth2.token.issue")
+        .target("user", &user.id);
     event.details = json!({
         "grant_type": "authorization_code",
         "jti": claims.jti,
@@ -178,18 +193,20 @@ pub async fn exchange(
 /// A used code came back: revoke everything issued from it.
 async fn replayed(
     state: &Engine,
-    req: &Request,
+    ctx: &Context,
     client: &AuthenticatedClient,
     stored: &AuthorizationCode,
+    now: i64,
 ) -> Result<(), OAuth2Error> {
     let revoked = state
         .store
-        .revoke_tokens_of_code(&stored.code_hash, now())
+        .revoke_tokens_of_code(&stored.code_hash, now)
         .await?;
     // Tokens issued from the code must read as revoked on this node at once.
     state.checks.clear();
-    let mut event =
-        client_event(req, client.id(), "oauth2.code.replay").target("user", &stored.user_id);
+    let mut event = ctx
+        .client_event(client.id(), "oauth2.code.replay")
+        .target("user", &stored.user_id);
     event.outcome = Outcome::Denied;
     event.details = json!({
         "grant_id": stored.grant_id,

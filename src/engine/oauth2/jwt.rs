@@ -15,9 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256, Sha512};
 
-use super::keys::KeyError;
+use super::keys::{KeyError, Keys};
 use crate::domain::id::new_id;
-use crate::domain::now;
 use crate::domain::signing_key::SigningAlg;
 use crate::engine::Engine;
 
@@ -46,16 +45,17 @@ pub struct AccessClaims {
 }
 
 impl AccessClaims {
-    /// New claims with a fresh `jti`, valid from now for `tokens.access_token_ttl_secs`.
+    /// New claims with a fresh `jti`, valid from `now` for `tokens.access_token_ttl_secs`.
     pub fn new(
         state: &Engine,
+        now: i64,
         sub: &str,
         client_id: &str,
         scope: String,
         deny: Vec<String>,
         auth_time: Option<i64>,
     ) -> Self {
-        let iat = now();
+        let iat = now;
         let ttl = i64::try_from(state.config.tokens.access_token_ttl_secs).unwrap_or(600);
         Self {
             iss: state.config.issuer_url(),
@@ -77,14 +77,16 @@ impl AccessClaims {
     }
 
     /// The signed token.
-    pub async fn sign(&self, state: &Engine) -> Result<String, KeyError> {
-        state.keys.sign(state, self, ACCESS_TOKEN_TYP).await
+    pub async fn sign(&self, keys: &Keys) -> Result<String, KeyError> {
+        keys.sign(self, ACCESS_TOKEN_TYP).await
     }
 }
 
 /// What an ID token says besides the user claims.
 #[derive(Debug, Clone)]
 pub struct IdTokenInput<'a> {
+    /// When it is issued.
+    pub iat: i64,
     pub client_id: &'a str,
     /// The client's `id_token_signed_response_alg` (RS256 unless it registered another).
     pub alg: SigningAlg,
@@ -99,12 +101,12 @@ pub struct IdTokenInput<'a> {
 /// Signs an ID token (OIDC Core §2): `iss`, `sub`, `aud` = `azp` = the client, `exp`, `iat`,
 /// `auth_time`, `nonce` when the request had one, `at_hash`, and the released user claims.
 pub async fn sign_id_token(state: &Engine, input: IdTokenInput<'_>) -> Result<String, KeyError> {
-    let iat = now();
+    let iat = input.iat;
     let ttl = i64::try_from(state.config.tokens.id_token_ttl_secs).unwrap_or(600);
     let issuer = state.config.issuer_url();
     state
         .keys
-        .sign_for(state, input.alg, ID_TOKEN_TYP, |alg| {
+        .sign_for(input.alg, ID_TOKEN_TYP, |alg| {
             let mut claims = input.user_claims.clone();
             claims.insert("iss".to_owned(), Value::String(issuer));
             claims.insert("aud".to_owned(), Value::String(input.client_id.to_owned()));
