@@ -14,7 +14,9 @@ pub mod bootstrap;
 pub mod check_cache;
 pub mod identity;
 pub mod oauth2;
+pub mod rate_limit;
 pub mod saml_metadata;
+pub mod session;
 pub mod strategies;
 pub mod sweeper;
 

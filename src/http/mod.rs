@@ -15,13 +15,17 @@ pub mod web;
 /// (shortened) and the request id.
 pub fn context(req: &poem::Request) -> crate::engine::audit::Context {
     crate::engine::audit::Context {
-        ip: req
-            .remote_addr()
-            .as_socket_addr()
-            .map(|addr| addr.ip().to_string()),
+        ip: client_ip(req),
         user_agent: req
             .header(poem::http::header::USER_AGENT)
             .map(|ua| ua.chars().take(512).collect()),
         request_id: req.data::<request_id::RequestId>().map(|r| r.0.clone()),
     }
+}
+
+/// The client's IP address as the socket sees it (the proxy's, behind a reverse proxy).
+pub fn client_ip(req: &poem::Request) -> Option<String> {
+    req.remote_addr()
+        .as_socket_addr()
+        .map(|addr| addr.ip().to_string())
 }

@@ -13,12 +13,12 @@ use authx::domain::user::{NewUser, UserPatch, UserStatus};
 use authx::domain::{Page, authority::Authority};
 use authx::engine::Engine;
 use authx::engine::identity::{LoginError, VerifiedIdentity, resolve_identity};
+use authx::engine::rate_limit::{self, Limit, RetryAfter};
+use authx::engine::session::SESSION_ID_PREFIX;
 use authx::http::web::csrf::{CSRF_COOKIE, csrf_token, verify_csrf};
-use authx::http::web::rate_limit::{self, Limit, RetryAfter};
 use authx::http::web::return_to::safe_return_to;
 use authx::http::web::session::{
-    SESSION_COOKIE, SESSION_ID_PREFIX, current_session, end_session, end_user_sessions,
-    start_session,
+    SESSION_COOKIE, current_session, end_session, end_user_sessions, start_session,
 };
 use authx::secret;
 use poem::Request;

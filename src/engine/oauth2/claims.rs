@@ -7,11 +7,37 @@
 
 use serde_json::{Map, Value};
 
+use super::bearer::verify_access_token;
+use super::error::{ErrorCode, OAuth2Error};
 use super::scope::RequestedScope;
 use crate::domain::authority::Strategy;
 use crate::domain::user::User;
 use crate::engine::Engine;
 use crate::store::StoreError;
+
+/// The UserInfo answer (OIDC Core §5.3) for an access token: the claims its scopes release about
+/// its user now, or `invalid_token` / `insufficient_scope` (RFC 6750 §3.1).
+pub async fn userinfo_of(state: &Engine, token: &str) -> Result<Map<String, Value>, OAuth2Error> {
+    let Some(active) = verify_access_token(state, token).await? else {
+        return Err(OAuth2Error::new(
+            ErrorCode::InvalidToken,
+            "the access token is invalid, expired or revoked",
+        ));
+    };
+    if !active.oidc.has("openid") {
+        return Err(OAuth2Error::new(
+            ErrorCode::InsufficientScope,
+            "the access token was not issued with the openid scope",
+        ));
+    }
+    let Some(user) = state.store.get_user(&active.claims.sub).await? else {
+        return Err(OAuth2Error::new(
+            ErrorCode::InvalidToken,
+            "the access token is invalid, expired or revoked",
+        ));
+    };
+    Ok(user_claims(state, &user, &active.oidc).await?)
+}
 
 /// The claims `scope` releases about `user`, `sub` included.
 pub async fn user_claims(

@@ -7,6 +7,7 @@
 //! no bcrypt, no writes, and a per-node decision cache of at most a second, so a revocation or a
 //! role change shows within a second everywhere.
 
+pub mod authorize;
 pub mod bearer;
 pub mod claims;
 pub mod client_auth;
@@ -15,7 +16,9 @@ pub mod grant;
 pub mod introspect;
 pub mod jwt;
 pub mod keys;
+pub mod logout;
 pub mod origins;
+pub mod params;
 pub mod pkce;
 pub mod redirect;
 pub mod revoke;

@@ -50,7 +50,8 @@ impl OperationInputs {
         let mut unknown: Vec<String> = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let raw = pair.split_once('=').map_or(pair, |(name, _)| name);
-            let name = crate::http::oauth2::form_decode(raw).unwrap_or_else(|| raw.to_owned());
+            let name =
+                crate::engine::oauth2::params::form_decode(raw).unwrap_or_else(|| raw.to_owned());
             if !self.query.contains(&name) && !unknown.contains(&name) {
                 unknown.push(name);
             }

@@ -8,7 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use poem::http::{HeaderMap, header};
 
-use super::Params;
+use crate::engine::oauth2::params::Params;
 use poem::Request;
 
 use crate::domain::now;
@@ -89,8 +89,10 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     let (id, secret) = decoded
         .split_once(':')
         .ok_or_else(OAuth2Error::invalid_client)?;
-    let id = super::form_decode(id).ok_or_else(OAuth2Error::invalid_client)?;
-    let secret = super::form_decode(secret).ok_or_else(OAuth2Error::invalid_client)?;
+    let id =
+        crate::engine::oauth2::params::form_decode(id).ok_or_else(OAuth2Error::invalid_client)?;
+    let secret = crate::engine::oauth2::params::form_decode(secret)
+        .ok_or_else(OAuth2Error::invalid_client)?;
     if id.is_empty() {
         return Err(OAuth2Error::invalid_client());
     }

@@ -17,12 +17,13 @@ use serde_json::{Value, json};
 use super::client_auth::authenticate;
 use super::error::BASIC_CHALLENGE;
 use super::introspect::answer_json;
-use super::{Params, read_form};
+use super::read_form;
 use crate::domain::now;
 use crate::engine::Engine;
 use crate::engine::oauth2::client_auth::Public;
 use crate::engine::oauth2::error::{ErrorCode, OAuth2Error};
 use crate::engine::oauth2::introspect::check_api_key;
+use crate::engine::oauth2::params::Params;
 
 /// `POST /o/check_api_key`.
 #[handler]

@@ -13,12 +13,12 @@ use maud::html;
 use poem::http::{Method, StatusCode};
 use poem::web::{Data, Form};
 use poem::{Body, Request, Response, handler};
-use serde::Deserialize;
 
-use super::{Params, read_form};
+use super::read_form;
 use crate::engine::Engine;
 use crate::engine::audit;
-use crate::engine::oauth2::jwt::ID_TOKEN_TYP;
+use crate::engine::oauth2::logout::{LogoutRequest, Refused, validate};
+use crate::engine::oauth2::params::Params;
 use crate::engine::oauth2::redirect::with_params;
 use crate::http::web::csp::allow_form_target;
 use crate::http::web::csrf::csrf_token;
@@ -26,40 +26,6 @@ use crate::http::web::pages::errors::PageError;
 use crate::http::web::pages::layout::{csrf_field, html_response, page, see_other};
 use crate::http::web::pages::{Fields, audit_event};
 use crate::http::web::session::{Session, current_session, end_session};
-
-/// The claims of an `id_token_hint` that matter here.
-#[derive(Debug, Deserialize)]
-struct Hint {
-    sub: String,
-    aud: Audience,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Audience {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl Audience {
-    fn first(&self) -> Option<&str> {
-        match self {
-            Self::One(a) => Some(a),
-            Self::Many(a) => a.first().map(String::as_str),
-        }
-    }
-}
-
-/// A validated logout request.
-struct LogoutRequest {
-    /// The user the hint names, if a valid hint was given.
-    hinted_user: Option<String>,
-    /// Where to go afterwards (already checked against the client's registration).
-    redirect: Option<String>,
-    state: Option<String>,
-    /// The name of the application that sent the browser here, when it is known and enabled.
-    client_name: Option<String>,
-}
 
 /// `GET|POST /oauth2/logout`.
 #[handler]
@@ -74,7 +40,7 @@ pub async fn end_session_endpoint(
         Params::parse(req.uri().query().unwrap_or_default())
     }
     .map_err(|e| invalid(&e.to_string()))?;
-    let request = validate(&state, &params).await?;
+    let request = validate_page(&state, &params).await?;
     let session = current_session(&state, req).await?;
     match &session {
         None => Ok(done(&request, Vec::new())),
@@ -95,67 +61,11 @@ pub async fn confirm(
     let fields = Fields(fields);
     fields.check_csrf(req)?;
     let params = Params::parse(fields.get("request")).map_err(|e| invalid(&e.to_string()))?;
-    let request = validate(&state, &params).await?;
+    let request = validate_page(&state, &params).await?;
     match current_session(&state, req).await? {
         Some(session) => finish(&state, req, &session, &request).await,
         None => Ok(done(&request, Vec::new())),
     }
-}
-
-async fn validate(state: &Engine, params: &Params) -> Result<LogoutRequest, PageError> {
-    let issuer = state.config.issuer_url();
-    let hint: Option<Hint> = match params.get("id_token_hint") {
-        None => None,
-        Some(token) => state
-            .keys
-            .verify_expired_ok(token, ID_TOKEN_TYP, &issuer, None)
-            .await
-            .ok(),
-    };
-    if params.get("id_token_hint").is_some() && hint.is_none() {
-        return Err(invalid(
-            "The id_token_hint is not an ID token issued by this server.",
-        ));
-    }
-    let hinted_client = hint.as_ref().and_then(|h| h.aud.first()).map(str::to_owned);
-    let client_id = match (hinted_client, params.get("client_id")) {
-        (Some(a), Some(b)) if a != b => {
-            return Err(invalid("client_id does not match the id_token_hint."));
-        }
-        (Some(a), _) => Some(a),
-        (None, b) => b.map(str::to_owned),
-    };
-    let client = match &client_id {
-        Some(id) => state.store.get_client(id).await?.filter(|c| c.enabled),
-        None => None,
-    };
-    let redirect = match params.get("post_logout_redirect_uri") {
-        None => None,
-        Some(uri) => {
-            if client_id.is_none() {
-                return Err(invalid(
-                    "post_logout_redirect_uri needs the client to be named (id_token_hint or \
-                     client_id).",
-                ));
-            }
-            let registered = client
-                .as_ref()
-                .is_some_and(|c| c.post_logout_redirect_uris.iter().any(|r| r == uri));
-            if !registered {
-                return Err(invalid(
-                    "The address to return to after logging out is not registered for this \
-                     application. Nothing was sent there.",
-                ));
-            }
-            Some(uri.to_owned())
-        }
-    };
-    Ok(LogoutRequest {
-        hinted_user: hint.map(|h| h.sub),
-        redirect,
-        state: params.get("state").map(str::to_owned),
-        client_name: client.map(|c| c.name),
-    })
 }
 
 async fn finish(
@@ -216,6 +126,14 @@ fn confirm_page(req: &Request, params: &Params, request: &LogoutRequest) -> Resp
         allow_form_target(&mut response, uri);
     }
     response
+}
+
+async fn validate_page(state: &Engine, params: &Params) -> Result<LogoutRequest, PageError> {
+    match validate(state, params).await {
+        Ok(request) => Ok(request),
+        Err(Refused::Page(message)) => Err(invalid(message)),
+        Err(Refused::Store(error)) => Err(error.into()),
+    }
 }
 
 fn invalid(message: &str) -> PageError {

@@ -12,8 +12,7 @@ use poem::{Body, Request, Response, handler};
 
 use super::read_form;
 use crate::engine::Engine;
-use crate::engine::oauth2::bearer::verify_access_token;
-use crate::engine::oauth2::claims::user_claims;
+use crate::engine::oauth2::claims::userinfo_of;
 use crate::engine::oauth2::error::{ErrorCode, OAuth2Error};
 
 /// `GET|POST /oauth2/userinfo`.
@@ -57,25 +56,7 @@ async fn run(
             });
         }
     };
-    let Some(active) = verify_access_token(state, &token).await? else {
-        return Err(OAuth2Error::new(
-            ErrorCode::InvalidToken,
-            "the access token is invalid, expired or revoked",
-        ));
-    };
-    if !active.oidc.has("openid") {
-        return Err(OAuth2Error::new(
-            ErrorCode::InsufficientScope,
-            "the access token was not issued with the openid scope",
-        ));
-    }
-    let Some(user) = state.store.get_user(&active.claims.sub).await? else {
-        return Err(OAuth2Error::new(
-            ErrorCode::InvalidToken,
-            "the access token is invalid, expired or revoked",
-        ));
-    };
-    Ok(user_claims(state, &user, &active.oidc).await?)
+    userinfo_of(state, &token).await
 }
 
 /// The token of an `Authorization: Bearer` header; `None` without one. Another scheme, or a

@@ -6,7 +6,6 @@
 pub mod csp;
 pub mod csrf;
 pub mod pages;
-pub mod rate_limit;
 pub mod return_to;
 pub mod session;
 

@@ -13,25 +13,13 @@ use poem::Request;
 use poem::web::cookie::{Cookie, SameSite};
 
 use crate::domain::now;
-use crate::domain::session::NewSession;
 pub use crate::domain::session::Session;
-use crate::domain::user::UserStatus;
 use crate::engine::Engine;
-use crate::secret;
+use crate::engine::session::{self, SESSION_ID_PREFIX};
 use crate::store::StoreError;
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "authx_session";
-
-/// Prefix of session ids (recognisable for secret scanners, like `axk_` for API keys).
-pub const SESSION_ID_PREFIX: &str = "axsn_";
-
-/// The idle expiry is written back at most this often per session, so that a busy page does not
-/// write on every request.
-const TOUCH_INTERVAL_SECS: i64 = 60;
-
-/// Longest user agent kept with a session.
-const MAX_USER_AGENT_LEN: usize = 512;
 
 /// Starts a new session for `user_id`, signed in through `authority_id`, and returns it with the
 /// cookie to set. Any session of the cookie the request presents is deleted first.
@@ -41,77 +29,31 @@ pub async fn start_session(
     user_id: &str,
     authority_id: &str,
 ) -> Result<(Session, Cookie), StoreError> {
-    if let Some(old) = session_id(req) {
-        match state.store.delete_session(&secret::hash(&old)).await {
-            Ok(()) | Err(StoreError::NotFound) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let id = secret::generate(SESSION_ID_PREFIX);
-    let at = now();
-    let cfg = &state.config.session;
-    let session = state
-        .store
-        .create_session(NewSession {
-            id_hash: secret::hash(&id),
-            user_id: user_id.to_owned(),
-            authority_id: authority_id.to_owned(),
-            auth_time: at,
-            expires_at: at.saturating_add(secs(cfg.absolute_timeout_secs)),
-            idle_expires_at: at.saturating_add(secs(cfg.idle_timeout_secs)),
-            ip: client_ip(req),
-            user_agent: user_agent(req),
-        })
-        .await?;
+    let previous = session_id(req);
+    let (session, id) = session::start(
+        state,
+        &crate::http::context(req),
+        previous.as_deref(),
+        user_id,
+        authority_id,
+        now(),
+    )
+    .await?;
     Ok((session, cookie(state, SESSION_COOKIE, id)))
 }
 
-/// The session of the request's cookie, if it is known, unexpired and its user is active. Expired
-/// rows are deleted on the way; the idle expiry slides forward (written at most once a minute).
+/// The session of the request's cookie, if it is known, unexpired and its user is active.
 pub async fn current_session(state: &Engine, req: &Request) -> Result<Option<Session>, StoreError> {
-    let Some(id) = session_id(req) else {
-        return Ok(None);
-    };
-    let id_hash = secret::hash(&id);
-    let Some(mut session) = state.store.get_session(&id_hash).await? else {
-        return Ok(None);
-    };
-    let at = now();
-    if !session.is_active(at) {
-        match state.store.delete_session(&id_hash).await {
-            Ok(()) | Err(StoreError::NotFound) => {}
-            Err(e) => return Err(e),
-        }
-        return Ok(None);
+    match session_id(req) {
+        Some(id) => session::current(state, &id, now()).await,
+        None => Ok(None),
     }
-    match state.store.get_user(&session.user_id).await? {
-        Some(user) if user.status == UserStatus::Active => {}
-        _ => return Ok(None),
-    }
-    if at - session.last_seen_at >= TOUCH_INTERVAL_SECS {
-        let idle = at
-            .saturating_add(secs(state.config.session.idle_timeout_secs))
-            .min(session.expires_at);
-        match state.store.touch_session(&id_hash, idle, at).await {
-            Ok(()) => {
-                session.idle_expires_at = idle;
-                session.last_seen_at = at;
-            }
-            // Ended concurrently (logout in another tab): this request is no longer signed in.
-            Err(StoreError::NotFound) => return Ok(None),
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(Some(session))
 }
 
 /// Ends the request's session (if any) and returns the cookie that removes it from the browser.
 pub async fn end_session(state: &Engine, req: &Request) -> Result<Cookie, StoreError> {
     if let Some(id) = session_id(req) {
-        match state.store.delete_session(&secret::hash(&id)).await {
-            Ok(()) | Err(StoreError::NotFound) => {}
-            Err(e) => return Err(e),
-        }
+        session::end(state, &id).await?;
     }
     let mut removal = cookie(state, SESSION_COOKIE, String::new());
     removal.make_removal();
@@ -120,7 +62,7 @@ pub async fn end_session(state: &Engine, req: &Request) -> Result<Cookie, StoreE
 
 /// Ends every session of the user (after a password change, when disabling); returns how many.
 pub async fn end_user_sessions(state: &Engine, user_id: &str) -> Result<u64, StoreError> {
-    state.store.delete_user_sessions(user_id).await
+    session::end_all(state, user_id).await
 }
 
 /// The session id of the request's cookie, if it has the shape of one (anything else is not
@@ -160,20 +102,4 @@ pub(crate) fn cookie(state: &Engine, name: &str, value: String) -> Cookie {
     cookie.set_path("/");
     cookie.set_secure(state.config.issuer_url().starts_with("https://"));
     cookie
-}
-
-/// The client's IP address as the socket sees it (the proxy's, behind a reverse proxy).
-pub fn client_ip(req: &Request) -> Option<String> {
-    req.remote_addr()
-        .as_socket_addr()
-        .map(|addr| addr.ip().to_string())
-}
-
-fn user_agent(req: &Request) -> Option<String> {
-    req.header(poem::http::header::USER_AGENT)
-        .map(|ua| ua.chars().take(MAX_USER_AGENT_LEN).collect())
-}
-
-fn secs(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
 }

@@ -28,6 +28,7 @@ use crate::domain::user::{User, UserPatch};
 use crate::engine::Engine;
 use crate::engine::admin::api_keys::{self, IssueError, IssueRequest, IssuedKey};
 use crate::engine::audit;
+use crate::engine::rate_limit::{self, Limit, RetryAfter};
 use crate::http::web::csrf::csrf_token;
 use crate::http::web::pages::account_grants;
 use crate::http::web::pages::errors::PageError;
@@ -36,7 +37,6 @@ use crate::http::web::pages::layout::{
 };
 use crate::http::web::pages::login::{password_authority, user_label};
 use crate::http::web::pages::{Fields, audit_event, encode_query_value, upstream};
-use crate::http::web::rate_limit::{self, Limit, RetryAfter};
 use crate::http::web::session::{Session, current_session, end_user_sessions, start_session};
 use crate::store::StoreError;
 

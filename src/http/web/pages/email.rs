@@ -34,15 +34,16 @@ use crate::domain::user::User;
 use crate::engine::Engine;
 use crate::engine::audit;
 use crate::engine::identity::{LoginError, VerifiedIdentity, resolve_identity};
+use crate::engine::rate_limit::{self, Limit, RetryAfter};
+use crate::http::client_ip;
 use crate::http::web::csp::allow_form_target;
 use crate::http::web::csrf::csrf_token;
 use crate::http::web::pages::errors::PageError;
 use crate::http::web::pages::layout::{csrf_field, error_box, html_response, page, see_other};
 use crate::http::web::pages::login::render_login;
 use crate::http::web::pages::{Fields, audit_event, encode_query_value};
-use crate::http::web::rate_limit::{self, Limit, RetryAfter};
 use crate::http::web::return_to::safe_return_to;
-use crate::http::web::session::{Session, client_ip, current_session, start_session};
+use crate::http::web::session::{Session, current_session, start_session};
 use crate::store::StoreError;
 
 /// The product name in mails.
@@ -300,7 +301,7 @@ pub async fn login_link_page(
     if let Some(return_to) = pending.and_then(|t| t.return_to) {
         let return_to = safe_return_to(Some(&return_to));
         if let Some(target) =
-            crate::http::oauth2::authorize::resume_target(&state, &return_to).await
+            crate::engine::oauth2::authorize::resume_target(&state, &return_to).await
         {
             allow_form_target(&mut response, &target);
         }

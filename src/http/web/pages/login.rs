@@ -25,14 +25,15 @@ use crate::domain::now;
 use crate::domain::user::{User, UserStatus};
 use crate::engine::Engine;
 use crate::engine::audit;
+use crate::engine::rate_limit::{self, Limit, RetryAfter};
+use crate::http::client_ip;
 use crate::http::web::csp::allow_form_target;
 use crate::http::web::csrf::csrf_token;
 use crate::http::web::pages::errors::PageError;
 use crate::http::web::pages::layout::{csrf_field, error_box, html_response, page, see_other};
 use crate::http::web::pages::{Fields, audit_event, encode_query_value, upstream};
-use crate::http::web::rate_limit::{self, Limit, RetryAfter};
 use crate::http::web::return_to::safe_return_to;
-use crate::http::web::session::{client_ip, current_session, start_session};
+use crate::http::web::session::{current_session, start_session};
 use crate::store::StoreError;
 
 /// The one message for every failed password login.
@@ -138,7 +139,7 @@ pub async fn render_login(
     };
     let cookies: Vec<_> = new_cookie.into_iter().collect();
     let mut response = html_response(status, page("Sign in", None, body), &cookies);
-    if let Some(target) = crate::http::oauth2::authorize::resume_target(state, return_to).await {
+    if let Some(target) = crate::engine::oauth2::authorize::resume_target(state, return_to).await {
         allow_form_target(&mut response, &target);
     }
     Ok(response)

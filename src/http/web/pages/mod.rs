@@ -21,7 +21,6 @@ use poem::Request;
 use crate::domain::audit::NewAuditEvent;
 use crate::http::web::csrf::{CSRF_FIELD, verify_csrf};
 use crate::http::web::pages::errors::PageError;
-use crate::http::web::session::client_ip;
 
 /// The fields of a submitted form, in order; repeated names (checkboxes) are kept. Read with
 /// `Form<Vec<(String, String)>>`, so a missing field is simply absent rather than a 400.
@@ -70,15 +69,7 @@ pub fn audit_event(req: &Request, user_id: Option<&str>, action: &str) -> NewAud
     } else {
         "anonymous"
     };
-    let mut event = NewAuditEvent::new(actor_type, user_id, action);
-    event.ip = client_ip(req);
-    event.user_agent = req
-        .header(poem::http::header::USER_AGENT)
-        .map(|ua| ua.chars().take(512).collect());
-    event.request_id = req
-        .data::<crate::http::request_id::RequestId>()
-        .map(|r| r.0.clone());
-    event
+    crate::http::context(req).event(actor_type, user_id, action)
 }
 
 /// Percent-encodes a query-string value.

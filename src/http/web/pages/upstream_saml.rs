@@ -57,8 +57,8 @@ use crate::domain::authority::{Authority, Strategy};
 use crate::domain::id::is_valid_slug;
 use crate::domain::now;
 use crate::engine::Engine;
+use crate::engine::oauth2::params::Params;
 use crate::engine::saml_metadata::MetadataFailure;
-use crate::http::oauth2::Params;
 use crate::http::web::pages::errors::PageError;
 use crate::http::web::pages::upstream::{
     Back, Pending, Refusal, Started, complete, fail, removal_cookie, take_pending_by_request,
