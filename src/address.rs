@@ -3,7 +3,8 @@
 //! authx never decides that an address *exists* from its syntax — only a delivered link proves
 //! that — so the check is deliberately modest: one `@`, a non-empty local part, a domain with a dot
 //! or `localhost`, no whitespace or control characters, at most 254 bytes (RFC 5321). The normal
-//! form is lower-case, because addresses are compared case-insensitively everywhere in practice.
+//! form ([`fold`]) is trimmed and ASCII-lower-cased: addresses compare case-insensitively in
+//! practice, but only in ASCII, because Unicode folding merges distinct addresses (reference §3).
 
 /// Why an address was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,12 +36,31 @@ pub fn normalize(address: &str) -> Result<String, InvalidAddress> {
     if !domain_ok {
         return Err(bad());
     }
-    Ok(trimmed.to_lowercase())
+    Ok(fold(trimmed))
+}
+
+/// The form in which addresses are stored and compared: trimmed, ASCII letters lower-cased, every
+/// other character kept as it is. The one rule for every comparison of addresses.
+pub fn fold(address: &str) -> String {
+    authx_strategy_core::normalize_email(address)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::normalize;
+    use super::{fold, normalize};
+
+    #[test]
+    fn folding_never_merges_distinct_addresses() {
+        assert_eq!(fold("  Kim@Corp.Example "), "kim@corp.example");
+        // U+212A KELVIN SIGN lower-cases to `k` under Unicode rules; it must stay itself.
+        assert_ne!(fold("\u{212A}im@corp.example"), fold("kim@corp.example"));
+        assert_eq!(
+            normalize("\u{212A}im@corp.example").unwrap(),
+            "\u{212A}im@corp.example"
+        );
+        // Non-ASCII letters compare exactly, case included.
+        assert_ne!(fold("ÉLODIE@corp.example"), fold("élodie@corp.example"));
+    }
 
     #[test]
     fn addresses() {

@@ -238,7 +238,7 @@ impl Default for PasswordConfig {
     }
 }
 
-/// Lifetimes of personal API keys (SPEC §5).
+/// Lifetimes of personal API keys (reference §5).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiKeysConfig {
@@ -262,7 +262,7 @@ impl Default for ApiKeysConfig {
     }
 }
 
-/// Browser sessions at authx (SPEC §6): a session ends after `idle_timeout_secs` without use or
+/// Browser sessions at authx (reference §6): a session ends after `idle_timeout_secs` without use or
 /// `absolute_timeout_secs` after login, whichever comes first.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -282,7 +282,7 @@ impl Default for SessionConfig {
     }
 }
 
-/// Login throttling (SPEC §3): failed logins per account and per IP within a window; reaching the
+/// Login throttling (reference §3): failed logins per account and per IP within a window; reaching the
 /// limit blocks for 30 s, doubling with each further failure up to 1 h. Email sends per address
 /// and per IP within a window; beyond the limit sends are refused until the window ends.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -315,7 +315,7 @@ impl Default for LoginConfig {
     }
 }
 
-/// OAuth2 tokens (SPEC §4): lifetimes and the algorithm of newly created signing keys.
+/// OAuth2 tokens (reference §4): lifetimes and the algorithm of newly created signing keys.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TokensConfig {

@@ -30,7 +30,7 @@ pub enum PolicyError {
 #[error("password hashing failed: {0}")]
 pub struct HashError(String);
 
-/// Checks a new password against the policy (SPEC §3).
+/// Checks a new password against the policy (reference §3).
 pub fn check_policy(
     password: &str,
     min_length: usize,

@@ -1,4 +1,4 @@
-//! Tests of the scope engine (`authx::scopes`, SPEC §2): every rule by example, then
+//! Tests of the scope engine (`authx::scopes`, reference §2): every rule by example, then
 //! brute-force property tests that compare the engine with an independent reference matcher
 //! over all concrete domains of a small alphabet.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

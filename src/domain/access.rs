@@ -1,4 +1,4 @@
-//! Effective access (SPEC §2.4–2.5): what a user, or a credential acting for one, may do right now.
+//! Effective access (reference §2.4–2.5): what a user, or a credential acting for one, may do right now.
 //!
 //! A user's access is the simplified union of the scopes of their enabled roles (default roles
 //! included) with the deny patterns of the same roles; a disabled user has none. It is computed
@@ -50,7 +50,7 @@ impl Access {
     }
 
     /// The members of `wanted` this access does not allow as a whole — what a caller would gain by
-    /// bestowing them (no self-escalation, SPEC §2.6). Empty when every member is allowed.
+    /// bestowing them (no self-escalation, reference §2.6). Empty when every member is allowed.
     pub fn not_allowed(&self, wanted: &ScopeSet) -> Vec<String> {
         wanted
             .iter()
@@ -70,7 +70,7 @@ impl Access {
     }
 
     /// The deny patterns that partly overlap the granted ones: what must travel with the granted
-    /// scopes so an offline checker can apply them (SPEC §2.5).
+    /// scopes so an offline checker can apply them (reference §2.5).
     pub fn relevant_deny(&self) -> Vec<String> {
         self.deny
             .iter()

@@ -1,4 +1,4 @@
-//! API keys (Ego, SPEC §5): a random secret a user issues to themself for a subset of their scopes,
+//! API keys (Ego, reference §5): a random secret a user issues to themself for a subset of their scopes,
 //! optionally limited to some clients, expiring and revocable. Stored as the SHA-256 hex digest of
 //! the secret; [`ApiKey`] never carries the hash.
 

@@ -1,4 +1,4 @@
-//! Audit events: who did what to what, when, from where, with what outcome (SPEC §8).
+//! Audit events: who did what to what, when, from where, with what outcome (reference §8).
 
 use serde::{Deserialize, Serialize};
 

@@ -1,4 +1,4 @@
-//! Authorities: configured ways to authenticate (SPEC §1, §3).
+//! Authorities: configured ways to authenticate (reference §1, §3).
 
 use serde::{Deserialize, Serialize};
 

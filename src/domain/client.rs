@@ -1,7 +1,7 @@
-//! Clients: downstream applications (SPEC §1, §4), and their secrets.
+//! Clients: downstream applications (reference §1, §4), and their secrets.
 //!
 //! A `confidential` client authenticates with one of its secrets; a `public` client has none. Secrets
-//! are high-entropy random strings stored as SHA-256 hex digests (SPEC §5): the hash never leaves the
+//! are high-entropy random strings stored as SHA-256 hex digests (reference §5): the hash never leaves the
 //! store, [`ClientSecret`] is the metadata only.
 
 use serde::{Deserialize, Serialize};

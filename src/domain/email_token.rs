@@ -1,4 +1,4 @@
-//! One-time email tokens (SPEC §3, email strategy): a login link, an address verification or a
+//! One-time email tokens (reference §3, email strategy): a login link, an address verification or a
 //! password reset. The token is random and only its SHA-256 hex digest is stored; it is consumed at
 //! most once (the store marks it used in the same statement that reads it).
 

@@ -1,4 +1,4 @@
-//! Grants: a user's consent to a client (SPEC §1). `(user_id, client_id)` is unique; authorization
+//! Grants: a user's consent to a client (reference §1). `(user_id, client_id)` is unique; authorization
 //! codes and refresh-token families hang off a grant and go with it.
 
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! Plain data types of the authx model (SPEC §1): users, roles, authorities, credentials and audit
+//! Plain data types of the authx model (reference §1): users, roles, authorities, credentials and audit
 //! events, as the store reads and writes them. No HTTP and no SQL here: adapters translate requests
 //! into these types, the store persists them.
 //!

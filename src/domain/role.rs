@@ -1,4 +1,4 @@
-//! Roles: bestow scopes (and deny scopes, SPEC §2.5) on their members; `is_default` roles include
+//! Roles: bestow scopes (and deny scopes, reference §2.5) on their members; `is_default` roles include
 //! every user.
 
 use serde::{Deserialize, Serialize};
@@ -43,7 +43,7 @@ pub struct RolePatch {
     pub deny: Option<Vec<String>>,
 }
 
-/// The raw material of a user's effective access (SPEC §2.4): the user's status and the scope and
+/// The raw material of a user's effective access (reference §2.4): the user's status and the scope and
 /// deny patterns of every enabled role that includes the user (explicit members and default roles).
 /// Patterns are de-duplicated and sorted in byte order, not simplified. The store reports the patterns
 /// even for a disabled user; the access rule (a disabled user has none) belongs to the domain.

@@ -1,4 +1,4 @@
-//! Browser sessions at authx itself (SPEC §1, §6). The cookie holds a random 256-bit id; only its
+//! Browser sessions at authx itself (reference §1, §6). The cookie holds a random 256-bit id; only its
 //! SHA-256 hex digest (`id_hash`) is stored, so a database dump does not yield usable sessions.
 //!
 //! A session ends at the first of two instants: `expires_at` (absolute, fixed at login) and

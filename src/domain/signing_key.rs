@@ -1,4 +1,4 @@
-//! JWT signing keys (SPEC §1, §4): key pairs with a `kid`, kept in the database so every node signs
+//! JWT signing keys (reference §1, §4): key pairs with a `kid`, kept in the database so every node signs
 //! and verifies alike. One key is `active` (signs new tokens); `retired` keys stay published in the
 //! JWKS until `publish_until`, when every token they signed has expired.
 

@@ -1,4 +1,4 @@
-//! OAuth 2.0 artefacts (SPEC §4): authorization codes, refresh tokens and the record of issued
+//! OAuth 2.0 artefacts (reference §4): authorization codes, refresh tokens and the record of issued
 //! access tokens.
 //!
 //! Codes and refresh tokens are opaque 256-bit secrets; only their SHA-256 hex digest is stored.

@@ -1,4 +1,4 @@
-//! Users: people (`human`) and clients' service accounts (`machine`), SPEC §1.
+//! Users: people (`human`) and clients' service accounts (`machine`), reference §1.
 
 use serde::{Deserialize, Serialize};
 

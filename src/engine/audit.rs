@@ -1,4 +1,4 @@
-//! Recording audit events (SPEC §8), and the request context every event carries.
+//! Recording audit events (reference §8), and the request context every event carries.
 //!
 //! Recording is best effort: a failure to write the event is logged loudly but does not turn a
 //! completed action into an error for the caller (the action already happened; failing the request

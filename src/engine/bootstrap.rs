@@ -1,4 +1,4 @@
-//! `authx bootstrap-admin`: makes a fresh installation usable (SPEC §2.6).
+//! `authx bootstrap-admin`: makes a fresh installation usable (reference §2.6).
 //!
 //! Creates, only where missing: the `root` role (`**:**:**`: every realm, so the first
 //! administrator can create application roles and clients), the `default` role every user holds
@@ -354,7 +354,7 @@ pub async fn issue_admin_api_key(
     })
 }
 
-/// The scopes of the `default` role (SPEC §2.6).
+/// The scopes of the `default` role (reference §2.6).
 pub fn default_role_scopes(realm: &str) -> Vec<String> {
     vec![
         format!("{realm}:apikey.me:*"),

@@ -2,7 +2,7 @@
 //! services check an API key per request) would otherwise pay several database round trips and a
 //! scope intersection every time.
 //!
-//! Invariant (SPEC §5): a change — a revoked key, a role edit, a membership change, a disabled
+//! Invariant (reference §5): a change — a revoked key, a role edit, a membership change, a disabled
 //! user, a retired client secret — is visible within one second on every node. Entries therefore
 //! live at most `api_keys.check_cache_ms` (≤ 1000 ms, validated), and every change made through
 //! *this* node clears its cache at once (see `audit::record`), so the node that made a change never
@@ -29,7 +29,7 @@ pub struct ActiveApiKey {
     /// Effective scopes now: the key's scopes ∩ the owner's current access, patterns a deny
     /// covers entirely removed; simplified.
     pub scopes: Vec<String>,
-    /// Deny patterns that partly overlap the effective scopes (SPEC §2.5); empty otherwise.
+    /// Deny patterns that partly overlap the effective scopes (reference §2.5); empty otherwise.
     pub deny: Vec<String>,
     /// The clients the key is limited to (empty: any).
     pub clients: Vec<String>,

@@ -1,4 +1,4 @@
-//! Identity resolution (SPEC §3): turns a verified upstream identity into an authx user.
+//! Identity resolution (reference §3): turns a verified upstream identity into an authx user.
 //!
 //! Every strategy (password, email, OpenID Connect, SAML) ends with a [`VerifiedIdentity`] from
 //! one authority; [`resolve_identity`] then applies, in order:
@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::domain::audit::NewAuditEvent;
 use crate::domain::authority::{Authority, Strategy};
-use crate::domain::credential::{NewCredential, NewUserCredential};
+use crate::domain::credential::{Credential, NewCredential, NewUserCredential, Verification};
 use crate::domain::now;
 use crate::domain::user::{NewUser, Profile, ProfileName, ProfileValue, User, UserStatus};
 use crate::engine::Engine;
@@ -57,7 +57,7 @@ pub enum LoginError {
     Store(#[from] StoreError),
 }
 
-/// Resolves `identity`, verified by `authority`, to a user (SPEC §3 steps 1–5; see the module
+/// Resolves `identity`, verified by `authority`, to a user (reference §3 steps 1–5; see the module
 /// documentation). `linking_user` is the signed-in user when the account page links a new
 /// authority.
 ///
@@ -105,7 +105,7 @@ async fn resolve_once(
     let details = &authority.details;
     let verified_email = identity
         .email_verified
-        .then(|| identity.email.as_deref().map(normalize_email))
+        .then(|| identity.email.as_deref().map(crate::address::fold))
         .flatten()
         .filter(|e| !e.is_empty());
     // 3. Match by a verified email address.
@@ -156,7 +156,60 @@ async fn existing(
         Ok(()) | Err(StoreError::NotFound) => {}
         Err(e) => return Err(e.into()),
     }
+    record_proof(state, authority, identity, &credential).await?;
     Ok(Some(user))
+}
+
+/// What a completed sign-in at `authority` proves about its credential: the emailed link proves
+/// the address; an upstream login proves the subject, and the address only when the upstream
+/// vouched for it. Passwords prove no identity claim.
+fn proof(authority: &Authority, identity: &VerifiedIdentity, at: i64) -> Option<Verification> {
+    match authority.strategy {
+        Strategy::Email => Some(Verification::EmailLink { at }),
+        Strategy::Google | Strategy::Saml => Some(Verification::Upstream {
+            at,
+            email_verified: identity.email_verified,
+        }),
+        Strategy::Password => None,
+    }
+}
+
+/// Brings an existing credential's verification record up to what this sign-in proved. It writes
+/// only when the proof changes (an administrator's credential signed in for the first time, an
+/// upstream that now vouches or no longer does), so an ordinary sign-in adds no write. An
+/// upstream credential's profile snapshot is refreshed with it, so the address the record speaks
+/// of is the one just sent.
+async fn record_proof(
+    state: &Engine,
+    authority: &Authority,
+    identity: &VerifiedIdentity,
+    credential: &Credential,
+) -> Result<(), LoginError> {
+    let Some(proof) = proof(authority, identity, now()) else {
+        return Ok(());
+    };
+    let snapshot_email = credential
+        .details
+        .pointer("/profile/email")
+        .and_then(Value::as_str);
+    let unchanged = Verification::of(&credential.details)
+        .is_some_and(|held| held.same_proof(&proof))
+        && (authority.strategy == Strategy::Email || snapshot_email == identity.email.as_deref());
+    if unchanged {
+        return Ok(());
+    }
+    let details = match authority.strategy {
+        Strategy::Email => credential.details.clone(),
+        _ => snapshot(identity),
+    };
+    match state
+        .store
+        .update_credential_details(&credential.id, proof.written_into(details))
+        .await
+    {
+        Ok(_) | Err(StoreError::NotFound) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The user if it exists and is active; `Disabled` if it is disabled.
@@ -182,7 +235,7 @@ async fn link(
             user_id: user.id.clone(),
             authority_id: authority.id.clone(),
             authority_user_id: identity.authority_user_id.clone(),
-            details: snapshot(identity),
+            details: proven_snapshot(authority, identity),
         })
         .await?;
     if let Err(e) = state.store.touch_credential(&credential.id, now()).await {
@@ -207,7 +260,7 @@ async fn create_user(
     let mut credentials = vec![NewUserCredential {
         authority_id: authority.id.clone(),
         authority_user_id: identity.authority_user_id.clone(),
-        details: snapshot(identity),
+        details: proven_snapshot(authority, identity),
     }];
     if let Some(email) = &verified_email
         && let Some(email_authority) = email_authorities(state).await?.into_iter().next()
@@ -217,10 +270,15 @@ async fn create_user(
             .await?
             .is_none()
     {
+        // The address is here because the upstream vouched for it.
+        let proof = Verification::Upstream {
+            at: now(),
+            email_verified: true,
+        };
         credentials.push(NewUserCredential {
             authority_id: email_authority,
             authority_user_id: email.clone(),
-            details: json!({}),
+            details: proof.written_into(json!({})),
         });
     }
     // Roles that no longer exist are skipped: a deleted role must not stop every sign-up.
@@ -291,6 +349,33 @@ async fn create_user(
     Ok(user)
 }
 
+/// The addresses `user_id` has proven control of (reference §3), folded: those of email
+/// credentials whose record says the emailed link was followed or an upstream vouched for the
+/// address, and those an upstream sent with its vouching at the user's last sign-in there. An
+/// administrator's say-so or the profile's `email` field proves nothing.
+pub async fn proven_addresses(state: &Engine, user_id: &str) -> Result<Vec<String>, StoreError> {
+    let authorities = state.store.list_authorities().await?;
+    let strategy_of = |id: &str| authorities.iter().find(|a| a.id == id).map(|a| a.strategy);
+    let mut proven = Vec::new();
+    for credential in state.store.list_credentials_of_user(user_id).await? {
+        if !Verification::of(&credential.details).is_some_and(|v| v.proves_email()) {
+            continue;
+        }
+        let address = match strategy_of(&credential.authority_id) {
+            Some(Strategy::Email) => Some(credential.authority_user_id.as_str()),
+            Some(Strategy::Google | Strategy::Saml) => credential
+                .details
+                .pointer("/profile/email")
+                .and_then(Value::as_str),
+            Some(Strategy::Password) | None => None,
+        };
+        if let Some(address) = address {
+            proven.push(crate::address::fold(address));
+        }
+    }
+    Ok(proven)
+}
+
 /// Ids of the authorities of the `email` strategy; one called `email` first.
 async fn email_authorities(state: &Engine) -> Result<Vec<String>, StoreError> {
     let mut ids: Vec<String> = state
@@ -303,6 +388,15 @@ async fn email_authorities(state: &Engine) -> Result<Vec<String>, StoreError> {
         .collect();
     ids.sort_by_key(|id| id != "email");
     Ok(ids)
+}
+
+/// A new credential's details: the profile snapshot with this sign-in's proof.
+fn proven_snapshot(authority: &Authority, identity: &VerifiedIdentity) -> Value {
+    let details = snapshot(identity);
+    match proof(authority, identity, now()) {
+        Some(proof) => proof.written_into(details),
+        None => details,
+    }
 }
 
 /// What the credential keeps of the upstream profile (never used for authentication).
@@ -335,9 +429,4 @@ fn strings(details: &Value, key: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Email addresses compare trimmed and lower-cased (as the email strategy stores them).
-fn normalize_email(email: &str) -> String {
-    email.trim().to_lowercase()
 }

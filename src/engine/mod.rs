@@ -8,10 +8,12 @@
 //! keys, SAML metadata, CORS origins) and the outbound clients (mail, OpenID Connect). No module
 //! of the engine imports `poem` (a test checks it).
 
+pub mod actor;
 pub mod admin;
 pub mod audit;
 pub mod bootstrap;
 pub mod check_cache;
+pub mod error;
 pub mod identity;
 pub mod oauth2;
 pub mod rate_limit;

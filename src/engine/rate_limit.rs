@@ -1,4 +1,4 @@
-//! Login and email throttling (SPEC §3), shared by every node through the `rate_limits` table.
+//! Login and email throttling (reference §3), shared by every node through the `rate_limits` table.
 //!
 //! Two kinds of limit:
 //! - failures ([`Limit::LoginAccount`], [`Limit::LoginIp`]): [`record_failure`] counts failed logins
@@ -61,7 +61,7 @@ impl Limit {
         format!(
             "{}:{}",
             self.kind(),
-            secret::hash(&self.value().trim().to_lowercase())
+            secret::hash(&crate::address::fold(self.value()))
         )
     }
 

@@ -1,4 +1,4 @@
-//! The identity-provider metadata of `saml` authorities, as this node uses it (SPEC §3 saml).
+//! The identity-provider metadata of `saml` authorities, as this node uses it (reference §3 saml).
 //!
 //! An authority's `details` hold either pasted metadata (`idp_metadata_xml`) or its URL
 //! (`idp_metadata_url`). Either way the certificates that may sign responses come only from that

@@ -1,4 +1,4 @@
-//! Browser sessions (SPEC §6): a server-side row per login. The browser holds a random 256-bit id
+//! Browser sessions (reference §6): a server-side row per login. The browser holds a random 256-bit id
 //! (in the `authx_session` cookie, see `http::web::session`); the database holds only its SHA-256,
 //! so a leaked dump cannot be replayed as a cookie. Every login gets a new id (the session of the
 //! id presented at login is deleted first: no session fixation). A session ends after

@@ -1,4 +1,4 @@
-//! The sweeper (SPEC §8): deletes what has expired — sessions, email tokens, authorization codes,
+//! The sweeper (reference §8): deletes what has expired — sessions, email tokens, authorization codes,
 //! refresh tokens, access-token records, API keys, retired signing keys, idle rate-limit
 //! counters, pending upstream logins and remembered SAML assertions — so tables do not grow without bound.
 //!

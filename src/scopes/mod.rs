@@ -1,4 +1,4 @@
-//! The scope engine (SPEC §2): syntax, normal form, exact inclusion, intersection,
+//! The scope engine (reference §2): syntax, normal form, exact inclusion, intersection,
 //! simplification and the allow/deny decision for `realm:resource:action` patterns. Pure
 //! computation, no I/O.
 //!

@@ -401,7 +401,7 @@ pub trait EmailTokenStore: Send + Sync {
     async fn delete_expired_email_tokens(&self, before: i64) -> Result<u64, StoreError>;
 }
 
-/// JWT signing keys (SPEC §4). At most one key of each algorithm is `active` at a time (a partial
+/// JWT signing keys (reference §4). At most one key of each algorithm is `active` at a time (a partial
 /// unique index enforces it, so nodes racing to create the first key of an algorithm cannot both
 /// win: the loser gets `Conflict` and re-reads). Lists put the active keys first, then the others
 /// newest first (`created_at`, then `kid`).
@@ -439,7 +439,7 @@ pub trait SigningKeyStore: Send + Sync {
     async fn delete_expired_signing_keys(&self, now: i64) -> Result<u64, StoreError>;
 }
 
-/// OAuth 2.0 codes and tokens (SPEC §4). Redemption and rotation are single statements guarded by
+/// OAuth 2.0 codes and tokens (reference §4). Redemption and rotation are single statements guarded by
 /// `used_at IS NULL` inside one transaction with what they issue, so of N concurrent attempts
 /// exactly one succeeds, and a replay detected by a loser sees (and revokes) the winner's tokens.
 #[async_trait]
@@ -556,7 +556,7 @@ impl std::fmt::Debug for UpstreamLogin {
     }
 }
 
-/// Pending upstream logins and the SAML assertion replay cache (SPEC §3 google, saml).
+/// Pending upstream logins and the SAML assertion replay cache (reference §3 google, saml).
 #[async_trait]
 pub trait UpstreamLoginStore: Send + Sync {
     /// Stores a pending login; `created_at` is now. `Conflict` for an existing `id_hash` or

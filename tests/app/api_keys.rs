@@ -1,4 +1,4 @@
-//! Personal API keys (SPEC §5) end to end: the `/api/v1/me/api-keys` and `/api/v1/api-keys`
+//! Personal API keys (reference §5) end to end: the `/api/v1/me/api-keys` and `/api/v1/api-keys`
 //! resources, the token check through `POST /oauth2/introspect` (RFC 7662) and Ego's
 //! `POST /o/check_api_key`, and `bootstrap-admin --issue-api-key` through the binary.
 
@@ -913,7 +913,7 @@ async fn bootstrap_issues_a_working_key(db: TestDb) {
 }
 on_both_backends!(bootstrap_issues_a_working_key);
 
-/// With the node's check cache on (SPEC §5: changes visible within 1 s): a change made behind the
+/// With the node's check cache on (reference §5: changes visible within 1 s): a change made behind the
 /// node's back shows within the cache's life; a change made through the node shows at once.
 async fn check_cache_bounds_staleness(db: TestDb) {
     let app = TestApp::spawn_with(db, |c| c.api_keys.check_cache_ms = 900, Vec::new()).await;

@@ -678,15 +678,24 @@ async fn credentials_authorization(db: TestDb) {
     )
     .await;
     assert_eq!(s, 403);
-    // One's own: create and delete work.
-    let (s, c) = post(
+    // One's own address comes only from the emailed link: posting it is refused, pointing there.
+    let (s, p) = post(
         &app,
         &me,
         &format!("/api/v1/users/{}/credentials", me.user_id),
         json!({"authority_id": "mail", "authority_user_id": "me2@example.com"}),
     )
     .await;
-    assert_eq!(s, 201, "{c}");
+    assert_eq!(s, 403, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("link"), "{p}");
+    assert!(
+        store
+            .find_credential("mail", "me2@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Deleting one's own works (it is not the last one).
     let (s, _) = delete(&app, &me, &format!("/api/v1/credentials/{my_mail}")).await;
     assert_eq!(s, 204);
     // An unknown id: 403 to a caller who may not read anyone's.

@@ -1,4 +1,4 @@
-//! The roles resource: CRUD, members, the authorization matrix of SPEC §2.6 and no self-escalation.
+//! The roles resource: CRUD, members, the authorization matrix of reference §2.6 and no self-escalation.
 
 use reqwest::Method;
 use serde_json::{Value, json};

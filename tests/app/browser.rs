@@ -1,4 +1,4 @@
-//! The pages in a real headless browser (SPEC §6: "tested in a real headless browser"): Chromium
+//! The pages in a real headless browser (reference §6: "tested in a real headless browser"): Chromium
 //! through chromedriver, driven with fantoccini over WebDriver. No JavaScript is involved on
 //! authx's side; this proves the forms, cookies and redirects work as a browser treats them.
 //!
@@ -262,7 +262,7 @@ async fn other_origin() -> OtherOrigin {
     OtherOrigin { port, task }
 }
 
-/// SPEC §6 with the application where it really is, on another origin: Chromium applies the
+/// reference §6 with the application where it really is, on another origin: Chromium applies the
 /// pages' `form-action` to the redirects after a form, so this is where a CSP that allowed only
 /// authx itself would strand the person. Consent Allow (to a second loopback port), signing in
 /// when consent was already given (to `http://localhost` against authx's `http://127.0.0.1`),

@@ -1,4 +1,4 @@
-//! The login core against a running app state, on both backends: identity resolution (SPEC §3
+//! The login core against a running app state, on both backends: identity resolution (reference §3
 //! steps 1–5), browser sessions, CSRF, rate limits and safe return paths.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

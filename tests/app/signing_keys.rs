@@ -1,4 +1,4 @@
-//! JWT signing keys (SPEC §4): signing and verification with each algorithm, the JWKS checked
+//! JWT signing keys (reference §4): signing and verification with each algorithm, the JWKS checked
 //! independently with jsonwebtoken, forged and stale tokens refused, rotation, the first-key race,
 //! `authx keys rotate`, and the admin API.
 

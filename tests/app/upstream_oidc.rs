@@ -1,4 +1,4 @@
-//! Signing in through an OpenID Connect provider (SPEC §3 google, §6), end to end: a real provider
+//! Signing in through an OpenID Connect provider (reference §3 google, §6), end to end: a real provider
 //! (panva's oidc-provider on loopback, `support::oidc_provider`), an authority created through the
 //! admin API, and a browser without JavaScript (a cookie jar, redirects followed by hand) that
 //! clicks the login page's button, logs in at the provider, consents, and comes back to authx.

@@ -1,4 +1,4 @@
-//! The password login, account and logout pages (SPEC §3, §6), end to end over HTTP with a cookie
+//! The password login, account and logout pages (reference §3, §6), end to end over HTTP with a cookie
 //! jar, as a browser without JavaScript would use them.
 
 use authx::domain::authority::{NewAuthority, Strategy};
@@ -86,7 +86,9 @@ pub async fn person(app: &TestApp, name: &str) -> Person {
             vec![NewUserCredential {
                 authority_id: "email".to_owned(),
                 authority_user_id: email.clone(),
-                details: json!({}),
+                // As the emailed link leaves it: the address is proven.
+                details: authx::domain::credential::Verification::EmailLink { at: 1 }
+                    .written_into(json!({})),
             }],
             vec!["web-user".to_owned()],
         )

@@ -1,4 +1,4 @@
-//! The rules for issuing personal API keys (SPEC §5), shared by the admin API
+//! The rules for issuing personal API keys (reference §5), shared by the admin API
 //! (`POST /api/v1/me/api-keys`) and the account page.
 //!
 //! A key is issued only when: at least one and at most 100 valid scope patterns are asked for,

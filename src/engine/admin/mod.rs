@@ -3,3 +3,5 @@
 //! place. The admin API and the account pages call the same commands.
 
 pub mod api_keys;
+pub mod credentials;
+pub mod users;

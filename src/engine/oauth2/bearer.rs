@@ -5,7 +5,7 @@
 //! algorithm, `typ` is `at+jwt`, `iss` and `aud` are ours, it has not expired (and `iat`/`nbf` are
 //! not in the future beyond the clock skew), its `jti` is recorded and not revoked, its client
 //! still exists and is enabled, and its user exists and is active. What it allows is decided from
-//! live data (SPEC §2.4): the token's realm patterns narrowed to the user's *current* access, deny
+//! live data (reference §2.4): the token's realm patterns narrowed to the user's *current* access, deny
 //! applied. The database part of that decision is reused for at most `api_keys.check_cache_ms`
 //! (≤ 1 s) per node, like the API-key check; the signature and the clock are checked every time.
 

@@ -2,15 +2,14 @@
 //! `profile` → `name`, `given_name`, `family_name`, `preferred_username`, `picture`, `updated_at`;
 //! `email` → `email`, `email_verified`.
 //!
-//! `email_verified` is true only when the address is one the user proved control of: an email
-//! credential (SPEC §3) holds it. The profile itself is never trusted for that.
+//! `email_verified` is true only when the address is one the user proved control of
+//! ([`crate::engine::identity::proven_addresses`]). The profile itself is never trusted for that.
 
 use serde_json::{Map, Value};
 
 use super::bearer::verify_access_token;
 use super::error::{ErrorCode, OAuth2Error};
 use super::scope::RequestedScope;
-use crate::domain::authority::Strategy;
 use crate::domain::user::User;
 use crate::engine::Engine;
 use crate::store::StoreError;
@@ -94,22 +93,10 @@ pub async fn user_claims(
     Ok(claims)
 }
 
-/// Whether an email credential of `user` holds `email`.
+/// Whether `user` has proven control of `email`.
 async fn email_is_verified(state: &Engine, user: &User, email: &str) -> Result<bool, StoreError> {
-    let email_authorities: Vec<String> = state
-        .store
-        .list_authorities()
+    let email = crate::address::fold(email);
+    Ok(crate::engine::identity::proven_addresses(state, &user.id)
         .await?
-        .into_iter()
-        .filter(|a| a.strategy == Strategy::Email)
-        .map(|a| a.id)
-        .collect();
-    for authority in email_authorities {
-        if let Some(credential) = state.store.find_credential(&authority, email).await?
-            && credential.user_id == user.id
-        {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+        .contains(&email))
 }

@@ -7,7 +7,7 @@
 //! `invalid_request`. Every failure to authenticate — unknown client, wrong or expired secret,
 //! disabled client, a confidential client without a secret — is the same `invalid_client`, so a
 //! caller cannot probe which client ids exist. The check is one indexed query on the secret's
-//! SHA-256 (client secrets carry 256 random bits, SPEC §5): no bcrypt and no write.
+//! SHA-256 (client secrets carry 256 random bits, reference §5): no bcrypt and no write.
 
 use super::error::OAuth2Error;
 use crate::domain::client::{Client, ClientType};

@@ -7,7 +7,7 @@
 //! not recognised, or is unknown, expired, revoked, owned by a disabled user, or limited to other
 //! clients, is exactly `{"active": false}`: nothing else is revealed and the token is never echoed.
 //! An access token's `scope` is what it allows *now*: its patterns narrowed to the user's current
-//! access (SPEC §2.4).
+//! access (reference §2.4).
 //! The answer is computed from live data, reused for at most `api_keys.check_cache_ms` (≤ 1 s) by
 //! the node, so a revocation or a role change shows within a second everywhere and at once on the
 //! node through which it was made.

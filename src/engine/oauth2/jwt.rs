@@ -6,7 +6,7 @@
 //! transaction that redeems the code or rotates the refresh token) and signed after. They carry
 //! `iss`, `sub`, `aud` (`tokens.audience`, default the issuer: RFC 9068 §3's default resource),
 //! `client_id`, `exp`, `iat`, `jti`, `scope`, `auth_time` when a person authenticated, and `deny`
-//! when deny patterns partly overlap the granted ones (SPEC §2.5) so offline checkers can apply
+//! when deny patterns partly overlap the granted ones (reference §2.5) so offline checkers can apply
 //! them.
 
 use base64::Engine as _;

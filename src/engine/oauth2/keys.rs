@@ -1,4 +1,4 @@
-//! JWT signing keys: generation, signing, verification, the JWKS and rotation (SPEC §4).
+//! JWT signing keys: generation, signing, verification, the JWKS and rotation (reference §4).
 //!
 //! Keys live in the database (`signing_keys`), so every node signs and verifies alike. One key of
 //! each published algorithm is active (a partial unique index guarantees at most one per

@@ -1,4 +1,4 @@
-//! The OAuth 2.0 / OpenID Connect provider's rules (SPEC §4): the grants of the token endpoint,
+//! The OAuth 2.0 / OpenID Connect provider's rules (reference §4): the grants of the token endpoint,
 //! the authorization decision, client authentication (RFC 6749 §2.3), the token checks behind
 //! introspection, userinfo and the admin API, revocation (RFC 7009), the JWTs and their signing
 //! keys, scopes and PKCE. The wire formats (forms, JSON answers, redirects) are `http::oauth2`'s.

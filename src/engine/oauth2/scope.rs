@@ -3,11 +3,11 @@
 //! A request's scope is a space-separated list mixing two kinds of value: the OpenID Connect
 //! scopes (`openid profile email offline_access`, handled apart: they select claims and whether a
 //! refresh token is issued) and authx's `realm:resource:action` patterns. Anything else is
-//! `invalid_scope`. An absent `scope` asks for everything the grant holds (SPEC §2.4); a present
+//! `invalid_scope`. An absent `scope` asks for everything the grant holds (reference §2.4); a present
 //! one that names only OIDC scopes asks for no realm scopes at all.
 //!
 //! A token carries requested ∩ client.scopes ∩ grant.scopes ∩ the user's access, with patterns a
-//! deny covers entirely removed and the partly-overlapping deny patterns alongside (SPEC §2.4,
+//! deny covers entirely removed and the partly-overlapping deny patterns alongside (reference §2.4,
 //! §2.5), always computed from live data at issuance.
 
 use std::collections::BTreeSet;

@@ -1,4 +1,4 @@
-//! `/api/v1/me/api-keys` and `/api/v1/api-keys`: personal API keys (SPEC §5, Ego's "API keys").
+//! `/api/v1/me/api-keys` and `/api/v1/api-keys`: personal API keys (reference §5, Ego's "API keys").
 //!
 //! A user issues themself a key for some of their scopes (`AuthX:apikey.me:create`); every scope
 //! asked for must be allowed by the caller's current access — a caller authenticated by a key acts
@@ -16,10 +16,11 @@ use crate::domain::api_key::{ApiKey, ApiKeyFilter};
 use crate::domain::audit::Outcome;
 use crate::domain::now;
 use crate::engine::Engine;
+use crate::engine::actor::Actor;
 use crate::engine::admin::api_keys::{self, IssueError, IssueRequest};
 use crate::http::api::common::{Tag, next_cursor, page, timestamp, timestamp_opt};
 use crate::http::api::error::ApiError;
-use crate::http::api::security::{BearerAuth, Principal};
+use crate::http::api::security::BearerAuth;
 use crate::store::StoreError;
 
 /// An API key's metadata (never its secret).
@@ -315,7 +316,7 @@ impl ApiKeysApi {
 /// without `apikey.user:<action>` gets 403 for a missing key as for another user's.
 async fn authorized_key(
     state: &Engine,
-    p: &Principal,
+    p: &Actor,
     id: &str,
     action: &str,
 ) -> Result<ApiKey, ApiError> {
@@ -338,7 +339,7 @@ fn not_found(id: &str) -> ApiError {
 }
 
 /// The caller's own key `id`; another user's key is 404 like a missing one.
-async fn own_key(state: &Engine, p: &Principal, id: &str) -> Result<ApiKey, ApiError> {
+async fn own_key(state: &Engine, p: &Actor, id: &str) -> Result<ApiKey, ApiError> {
     match state.store.get_api_key(id).await? {
         Some(key) if key.user_id == p.user_id => Ok(key),
         _ => Err(not_found(id)),
@@ -360,7 +361,7 @@ async fn list_keys(
     }))
 }
 
-async fn revoke_key(state: &Engine, p: &Principal, id: &str) -> Result<Revoked, ApiError> {
+async fn revoke_key(state: &Engine, p: &Actor, id: &str) -> Result<Revoked, ApiError> {
     state
         .store
         .revoke_api_key(id, now())

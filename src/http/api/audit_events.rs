@@ -1,4 +1,4 @@
-//! `/api/v1/audit-events`: who did what to what, when (SPEC §8). Needs `AuthX:audit:read`.
+//! `/api/v1/audit-events`: who did what to what, when (reference §8). Needs `AuthX:audit:read`.
 
 use poem::web::Data;
 use poem_openapi::param::Query;

@@ -1,4 +1,4 @@
-//! `/api/v1/authorities`: configured ways to log in (SPEC §1, §3, §2.6).
+//! `/api/v1/authorities`: configured ways to log in (reference §1, §3, §2.6).
 //!
 //! Scopes: `AuthX:authority:create`, `AuthX:authority.<id>:read|update|delete`. Lists show only
 //! the authorities the caller may read. `details` are validated and redacted by the strategy's

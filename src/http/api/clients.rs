@@ -1,4 +1,4 @@
-//! `/api/v1/clients`: downstream applications and their secrets (SPEC §1, §2.6, §4).
+//! `/api/v1/clients`: downstream applications and their secrets (reference §1, §2.6, §4).
 //!
 //! Scopes: `AuthX:client:create`, `AuthX:client.<id>:read|update|delete`, and
 //! `AuthX:client.<id>:update.scopes` to change a client's scope ceiling. Setting scopes also needs

@@ -9,6 +9,7 @@ use poem::http::StatusCode;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object};
 
+use crate::engine::error::CommandError;
 use crate::store::StoreError;
 use crate::telemetry::ErrorChain;
 
@@ -150,6 +151,16 @@ impl ApiError {
         Self::Forbidden(Json(problem))
     }
 
+    /// 403 for an action the caller may not take this way; `reason` says what to do instead.
+    pub fn refused(reason: impl Into<String>) -> Self {
+        Self::Forbidden(Json(Problem::new(
+            "forbidden",
+            "Forbidden",
+            StatusCode::FORBIDDEN,
+            Some(reason.into()),
+        )))
+    }
+
     /// 404 naming what was not found.
     pub fn not_found(what: impl Into<String>) -> Self {
         Self::NotFound(Json(Problem::new(
@@ -216,6 +227,27 @@ impl From<StoreError> for ApiError {
             StoreError::InvalidValue(why) => Self::invalid(why.clone()),
             StoreError::Unavailable(_) => Self::unavailable(&error),
             _ => Self::internal(&error),
+        }
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(error: CommandError) -> Self {
+        match error {
+            CommandError::Invalid {
+                field: Some(field),
+                message,
+            } => Self::invalid_field(field, message),
+            CommandError::Invalid {
+                field: None,
+                message,
+            } => Self::invalid(message),
+            CommandError::Forbidden(missing) => Self::forbidden(missing),
+            CommandError::Refused(reason) => Self::refused(reason),
+            CommandError::NotFound(what) => Self::not_found(what),
+            CommandError::Conflict(what) => Self::conflict(what),
+            CommandError::Store(error) => error.into(),
+            CommandError::Internal(cause) => Self::internal(&*cause),
         }
     }
 }

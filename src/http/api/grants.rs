@@ -1,4 +1,4 @@
-//! `/api/v1/users/{user_id}/grants` and `/api/v1/grants/{id}`: users' consents to clients (SPEC §1,
+//! `/api/v1/users/{user_id}/grants` and `/api/v1/grants/{id}`: users' consents to clients (reference §1,
 //! §2.6).
 //!
 //! Scopes: `AuthX:grant.<client_id>.user:read|delete` for anyone's grants, or
@@ -13,10 +13,10 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use crate::domain::audit::Outcome;
 use crate::domain::grant::{Grant, GrantFilter};
 use crate::engine::Engine;
+use crate::engine::actor::Actor;
 use crate::http::api::common::{Tag, next_cursor, page, timestamp};
-use crate::http::api::credentials::missing;
 use crate::http::api::error::ApiError;
-use crate::http::api::security::{BearerAuth, Principal};
+use crate::http::api::security::BearerAuth;
 use crate::store::StoreError;
 
 /// A user's consent to a client.
@@ -60,7 +60,7 @@ enum Deleted {
 pub struct GrantsApi;
 
 /// The scopes allowing `action` on a grant to `client` of `user_id`.
-fn grant_scopes(p: &Principal, client: &str, user_id: &str, action: &str) -> Vec<String> {
+fn grant_scopes(p: &Actor, client: &str, user_id: &str, action: &str) -> Vec<String> {
     let mut scopes = vec![p.scope(&format!("grant.{client}.user"), action)];
     if user_id == p.user_id {
         scopes.push(p.scope(&format!("grant.{client}.me"), action));
@@ -173,14 +173,17 @@ impl GrantsApi {
 /// Loads grant `id` and checks that the caller may do `action` on it.
 async fn load(
     state: &Engine,
-    p: &Principal,
+    p: &Actor,
     id: &str,
     action: &str,
     audit_action: &str,
 ) -> Result<Grant, ApiError> {
     let Some(grant) = state.store.get_grant(id).await? else {
         let pattern = p.scope("grant.*.user", action);
-        return Err(missing(state, p, pattern, audit_action, format!("no grant '{id}'")).await);
+        return Err(p
+            .missing(state, pattern, audit_action, format!("no grant '{id}'"))
+            .await
+            .into());
     };
     let scopes = grant_scopes(p, &grant.client_id, &grant.user_id, action);
     p.require_any(state, &scopes, audit_action).await?;

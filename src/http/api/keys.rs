@@ -1,4 +1,4 @@
-//! `/api/v1/keys`: the JWT signing keys (SPEC §4, §7). Listing needs `AuthX:key:read` and shows
+//! `/api/v1/keys`: the JWT signing keys (reference §4, §7). Listing needs `AuthX:key:read` and shows
 //! public JWKs and lifecycle times only, never private material; rotating needs `AuthX:key:rotate`
 //! and is audited (`key.rotate`).
 

@@ -1,4 +1,4 @@
-//! `/api/v1/roles`: roles, their scopes and deny patterns, and their members (SPEC §2.4–2.6).
+//! `/api/v1/roles`: roles, their scopes and deny patterns, and their members (reference §2.4–2.6).
 //!
 //! Guards: `role:create`; `role.<id>:read|update|delete`; changing what a role bestows (its scopes,
 //! deny patterns, `default` flag, or re-enabling it) needs `role.<id>:update.scopes`; changing its

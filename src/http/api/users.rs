@@ -1,4 +1,4 @@
-//! `/api/v1/users` and `/api/v1/me`: people and service accounts (SPEC §1, §2.6).
+//! `/api/v1/users` and `/api/v1/me`: people and service accounts (reference §1, §2.6).
 //!
 //! Every operation on a user needs `AuthX:user:<action>`, or `AuthX:me:<action>` when the target is
 //! the caller; lists show everyone to `user:read` and only the caller to `me:read`.
@@ -15,9 +15,11 @@ use crate::domain::user::{
     NewUser, Profile, ProfileName, ProfileValue, User, UserFilter, UserKind, UserPatch, UserStatus,
 };
 use crate::engine::Engine;
+use crate::engine::actor::Actor;
+use crate::engine::admin::users;
 use crate::http::api::common::{Tag, next_cursor, page, timestamp};
 use crate::http::api::error::ApiError;
-use crate::http::api::security::{BearerAuth, Principal};
+use crate::http::api::security::BearerAuth;
 
 /// Whether a user may log in and act.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,7 +215,7 @@ impl UsersApi {
         let p = &auth.0;
         let mut filter = UserFilter {
             id: None,
-            email: email.0.map(|e| e.to_lowercase()),
+            email: email.0.map(|e| crate::address::fold(&e)),
             username: username.0,
             name: name.0,
             status: status.0.map(status_from_dto),
@@ -381,17 +383,8 @@ fn patch_field<T>(field: MaybeUndefined<T>) -> Option<Option<T>> {
     }
 }
 
-/// The scopes allowing `action` on user `id`: `user:<action>`, plus `me:<action>` for oneself.
-fn user_scopes(p: &Principal, id: &str, action: &str) -> Vec<String> {
-    let mut scopes = vec![p.scope("user", action)];
-    if id == p.user_id {
-        scopes.push(p.scope("me", action));
-    }
-    scopes
-}
-
-async fn get_user(state: &Engine, p: &Principal, id: &str) -> Result<Json<UserDto>, ApiError> {
-    p.require_any(state, &user_scopes(p, id, "read"), "user.read")
+async fn get_user(state: &Engine, p: &Actor, id: &str) -> Result<Json<UserDto>, ApiError> {
+    p.require_any(state, &users::scopes(p, id, "read"), "user.read")
         .await?;
     let user = state
         .store
@@ -403,12 +396,10 @@ async fn get_user(state: &Engine, p: &Principal, id: &str) -> Result<Json<UserDt
 
 async fn update_user(
     state: &Engine,
-    p: &Principal,
+    p: &Actor,
     id: &str,
     body: UpdateUserRequest,
 ) -> Result<Json<UserDto>, ApiError> {
-    p.require_any(state, &user_scopes(p, id, "update"), "user.update")
-        .await?;
     let email = match patch_field(body.email) {
         Some(Some(e)) => {
             Some(Some(address::normalize(&e).map_err(|e| {
@@ -428,36 +419,12 @@ async fn update_user(
         display_name: patch_field(body.display_name),
         profile: body.profile.map(profile_from_dto),
     };
-    let user = state
-        .store
-        .update_user(id, patch)
-        .await
-        .map_err(|e| match e {
-            crate::store::StoreError::NotFound => ApiError::not_found(format!("no user '{id}'")),
-            e => e.into(),
-        })?;
-    crate::engine::audit::record(
-        state,
-        p.audit_event("user.update", Outcome::Success)
-            .target("user", id),
-    )
-    .await;
+    let user = users::update(state, p, id, patch).await?;
     Ok(Json(user_to_dto(user)))
 }
 
-async fn delete_user(state: &Engine, p: &Principal, id: &str) -> Result<Deleted, ApiError> {
-    p.require_any(state, &user_scopes(p, id, "delete"), "user.delete")
-        .await?;
-    state.store.delete_user(id).await.map_err(|e| match e {
-        crate::store::StoreError::NotFound => ApiError::not_found(format!("no user '{id}'")),
-        e => e.into(),
-    })?;
-    crate::engine::audit::record(
-        state,
-        p.audit_event("user.delete", Outcome::Success)
-            .target("user", id),
-    )
-    .await;
+async fn delete_user(state: &Engine, p: &Actor, id: &str) -> Result<Deleted, ApiError> {
+    users::delete(state, p, id).await?;
     Ok(Deleted::Deleted)
 }
 

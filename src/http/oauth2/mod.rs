@@ -1,4 +1,4 @@
-//! The OAuth 2.0 / OpenID Connect endpoints (SPEC §4) in their RFC wire formats, rather than part
+//! The OAuth 2.0 / OpenID Connect endpoints (reference §4) in their RFC wire formats, rather than part
 //! of the admin OpenAPI document — authorization (with consent), token, introspection (RFC 7662),
 //! revocation (RFC 7009), userinfo, discovery, JWKS and RP-initiated logout — plus Ego's API-key
 //! check, and what they share: form parsing, reading client credentials, error answers (§5.2) and

@@ -1,4 +1,4 @@
-//! CSRF protection for the browser forms (SPEC §6): a double-submit token.
+//! CSRF protection for the browser forms (reference §6): a double-submit token.
 //!
 //! The `authx_csrf` cookie holds 256 random bits (HttpOnly, SameSite=Lax, Path=/, `Secure` over
 //! https); every form carries the same value in a hidden field, and a POST is accepted only when

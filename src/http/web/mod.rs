@@ -1,4 +1,4 @@
-//! The browser side of authx (SPEC §6): sessions, CSRF protection, login throttling and safe
+//! The browser side of authx (reference §6): sessions, CSRF protection, login throttling and safe
 //! post-login redirects, which the server-rendered pages build on. Invariants: the session cookie
 //! holds only a random id (the database stores its hash), every state-changing form is checked
 //! with [`csrf::verify_csrf`], and redirects after login go through [`return_to::safe_return_to`].

@@ -1,4 +1,4 @@
-//! Browser sessions (SPEC §6): a server-side row per login, found through the `authx_session`
+//! Browser sessions (reference §6): a server-side row per login, found through the `authx_session`
 //! cookie.
 //!
 //! The cookie holds a random 256-bit id; the database holds only its SHA-256, so a leaked dump

@@ -48,7 +48,7 @@ impl TryFrom<EmailTokenRow> for EmailToken {
 impl EmailTokenStore for Backend {
     async fn create_email_token(&self, token: NewEmailToken) -> Result<EmailToken, StoreError> {
         let at = now();
-        let email = token.email.to_lowercase();
+        let email = crate::address::fold(&token.email);
         let inserted = sqlx::query(
             "INSERT INTO email_tokens (token_hash, purpose, email, user_id, authority_id, \
              created_at, expires_at, return_to) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

@@ -57,7 +57,7 @@ where
 {
     let at = now();
     let id = new_id();
-    let email = user.email.map(|e| e.to_lowercase());
+    let email = user.email.map(|e| crate::address::fold(&e));
     sqlx::query(
         "INSERT INTO users (id, kind, status, username, email, display_name, profile, created_at, \
          updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
@@ -123,7 +123,7 @@ impl UserStore for Backend {
     async fn update_user(&self, id: &str, patch: UserPatch) -> Result<User, StoreError> {
         // One statement, so no read-modify-write race: each field is either kept or replaced.
         let profile = patch.profile.as_ref().map(to_json).transpose()?;
-        let email = patch.email.map(|e| e.map(|e| e.to_lowercase()));
+        let email = patch.email.map(|e| e.map(|e| crate::address::fold(&e)));
         sqlx::query_as::<Db, UserRow>(concat!(
             "UPDATE users SET status = COALESCE($2, status), ",
             "username = CASE WHEN $3 THEN $4 ELSE username END, ",
@@ -164,7 +164,7 @@ impl UserStore for Backend {
 
     async fn list_users(&self, filter: &UserFilter, page: &Page) -> Result<Vec<User>, StoreError> {
         let mut w = Where::new();
-        let email = filter.email.as_ref().map(|e| e.to_lowercase());
+        let email = filter.email.as_ref().map(|e| crate::address::fold(e));
         let name = filter
             .name
             .as_ref()

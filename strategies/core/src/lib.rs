@@ -1,4 +1,4 @@
-//! The contract shared by every authx login strategy (SPEC §3).
+//! The contract shared by every authx login strategy (reference §3).
 //!
 //! A strategy (password, email, OpenID Connect, SAML) proves who someone is at an *authority* and
 //! hands the server one thing: an [`UpstreamIdentity`], the verified `(authority_id,
@@ -36,7 +36,7 @@ pub struct UpstreamProfile {
     pub picture: Option<String>,
 }
 
-/// The verified identity every strategy returns after a successful login (SPEC §3).
+/// The verified identity every strategy returns after a successful login (reference §3).
 ///
 /// `authority_id` and `authority_user_id` together identify a credential; the server maps them to
 /// a user. `email` is only a hint for linking and user creation unless `email_verified` is true —
@@ -84,9 +84,12 @@ impl UpstreamIdentity {
     }
 }
 
-/// The canonical form of an email address for storage and comparison: trimmed and lower-cased.
+/// The canonical form of an email address for storage and comparison: trimmed, ASCII letters
+/// lower-cased, everything else kept.
 pub fn normalize_email(email: &str) -> String {
-    email.trim().to_lowercase()
+    // ASCII only: Unicode case folding merges distinct addresses (U+212A KELVIN SIGN lower-cases
+    // to `k`), and an address that folds into someone else's must not become theirs.
+    email.trim().to_ascii_lowercase()
 }
 
 /// Why a strategy refused or failed. Every `Display` is safe to show to the person logging in.

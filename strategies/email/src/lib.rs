@@ -1,4 +1,4 @@
-//! The email strategy (SPEC §3): passwordless login, address verification and password reset
+//! The email strategy (reference §3): passwordless login, address verification and password reset
 //! through a link carrying a one-time token.
 //!
 //! The pieces are independent so the server can store and send as it sees fit:

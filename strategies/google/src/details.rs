@@ -55,9 +55,9 @@ pub struct GoogleDetails {
     /// Google Workspace domains allowed to log in (the `hd` claim); empty: any account.
     pub hosted_domains: Vec<String>,
     /// Whether an upstream identity with a *verified* email may be attached to the user who has
-    /// an email credential for that address (SPEC §3, step 3).
+    /// an email credential for that address (reference §3, step 3).
     pub match_users_by_email: bool,
-    /// Whether an unknown identity creates a user (SPEC §3, step 4).
+    /// Whether an unknown identity creates a user (reference §3, step 4).
     pub creates_users: bool,
     /// Roles assigned to users this authority creates.
     pub role_ids: Vec<String>,

@@ -2,7 +2,7 @@
 //!
 //! `sub` is the credential key (`authority_user_id`): OIDC Core §5.7 names `iss` + `sub` as the
 //! only stable identifier, and the authority already stands for the issuer. The email address is
-//! a linking hint that counts only when the provider says `email_verified: true` (SPEC §3 never
+//! a linking hint that counts only when the provider says `email_verified: true` (reference §3 never
 //! links on an unverified address); some providers send that flag as the string `"true"`, which is
 //! honoured too. Profile claims (§5.1) are optional, untrusted display data: kept only when they
 //! are short printable strings (and, for `picture`, an http(s) URL, so a page can't be handed a

@@ -1,4 +1,4 @@
-//! The `google` strategy (SPEC §3): login through any OpenID Connect provider, with Google's
+//! The `google` strategy (reference §3): login through any OpenID Connect provider, with Google's
 //! issuer as the default. Several authorities of this strategy can coexist — two Google
 //! Workspace tenants, a Keycloak realm, any certified issuer — each with its own [`GoogleDetails`].
 //!
@@ -24,7 +24,7 @@
 //! 3. `GET {authx_issuer}/login/{id}/callback`: load *and delete* the row named by the cookie
 //!    (single use), check it belongs to authority `id`, compare its `state` with the query's
 //!    through [`state_matches`], then call [`OidcClient::finish`] with
-//!    [`CallbackParams::from_query`]. The [`UpstreamIdentity`] goes through the SPEC §3
+//!    [`CallbackParams::from_query`]. The [`UpstreamIdentity`] goes through the reference §3
 //!    resolution; an [`OidcError`] is logged and audited with its `reason()`, and the person
 //!    sees a generic page ([`OidcError::user_message`]) with a way back to the login page.
 //!

@@ -1,4 +1,4 @@
-//! The password strategy (SPEC §3): bcrypt hashing and verification, and the password policy.
+//! The password strategy (reference §3): bcrypt hashing and verification, and the password policy.
 //!
 //! bcrypt is deliberately slow, so [`hash_password`] and [`verify_password`] run on tokio's
 //! blocking pool and never stall the async runtime. Verification gives the same answer, after

@@ -4,7 +4,8 @@
 //! parsed here and refused if it yields no signing certificate) or `idp_metadata_url` (https, or
 //! http on a loopback host for local test IdPs); `sp_entity_id` (required); optional
 //! `name_id_format`, `email_attribute`, `given_name_attribute`, `family_name_attribute`;
-//! `match_users_by_email`, `creates_users`, `allow_idp_initiated` (booleans, default false);
+//! `match_users_by_email`, `creates_users`, `allow_idp_initiated`, `trust_email` (booleans, default
+//! false);
 //! `role_ids` (slugs, default `[]`); `allowed_clock_skew_secs` (0..=600, default 120). Unknown
 //! keys are errors naming `details.<key>`. Validation returns the normalised object with the
 //! defaults filled in, so what is stored says what is in force.
@@ -37,6 +38,7 @@ const KNOWN: &[&str] = &[
     "role_ids",
     "allowed_clock_skew_secs",
     "allow_idp_initiated",
+    "trust_email",
 ];
 
 /// Where the IdP metadata comes from.
@@ -73,6 +75,9 @@ pub struct SamlDetails {
     pub allowed_clock_skew_secs: u64,
     /// Accept unsolicited (IdP-initiated) responses.
     pub allow_idp_initiated: bool,
+    /// The IdP vouches for the email addresses it sends: only then is an address from it
+    /// verified, so that it can link to an existing user or count as `email_verified`.
+    pub trust_email: bool,
 }
 
 impl SamlDetails {
@@ -155,6 +160,7 @@ impl SamlDetails {
                 DEFAULT_CLOCK_SKEW_SECS,
             )?,
             allow_idp_initiated: boolean(&map, "allow_idp_initiated")?,
+            trust_email: boolean(&map, "trust_email")?,
         })
     }
 
@@ -190,6 +196,7 @@ impl SamlDetails {
             "allow_idp_initiated".into(),
             self.allow_idp_initiated.into(),
         );
+        out.insert("trust_email".into(), self.trust_email.into());
         Value::Object(out)
     }
 }
@@ -320,6 +327,7 @@ mod tests {
                 "role_ids": [],
                 "allowed_clock_skew_secs": 120,
                 "allow_idp_initiated": false,
+                "trust_email": false,
             })
         );
         assert_eq!(
@@ -344,6 +352,7 @@ mod tests {
             "role_ids": ["staff", "r-2"],
             "allowed_clock_skew_secs": 0,
             "allow_idp_initiated": true,
+            "trust_email": true,
         }))
         .unwrap();
         assert_eq!(
@@ -352,7 +361,7 @@ mod tests {
         );
         assert_eq!(details.email_attribute.as_deref(), Some("User.email"));
         assert!(details.match_users_by_email && details.creates_users);
-        assert!(details.allow_idp_initiated);
+        assert!(details.allow_idp_initiated && details.trust_email);
         assert_eq!(details.role_ids, ["staff", "r-2"]);
         assert_eq!(details.allowed_clock_skew_secs, 0);
         assert_eq!(

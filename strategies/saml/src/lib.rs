@@ -1,4 +1,4 @@
-//! The SAML 2.0 service-provider strategy (SPEC §3): OneLogin and any SAML 2.0 identity provider.
+//! The SAML 2.0 service-provider strategy (reference §3): OneLogin and any SAML 2.0 identity provider.
 //!
 //! samael 0.0.22 does the SAML and XML-signature work, but it is **not safe on its own**: it hands
 //! every `ds:Signature` of the posted XML to xmlsec, which dereferences Reference URIs and runs

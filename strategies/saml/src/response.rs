@@ -28,12 +28,11 @@
 //! non-empty value) → email and names.
 //!
 //! **Email verification.** SAML has no `email_verified`; the address is an attribute the IdP
-//! signed, taken from the directory the administrator chose to federate with. We therefore
-//! report it as verified when it comes from the configured `email_attribute` (or from an
-//! `emailAddress`-format NameID when no attribute is configured) and looks like an address. This
-//! is safe because linking by email is a separate, explicit per-authority opt-in
-//! (`match_users_by_email`): an administrator who does not trust the IdP's addresses leaves it
-//! off.
+//! signed, from whatever directory the IdP keeps. We take it from the configured
+//! `email_attribute` (or an `emailAddress`-format NameID when no attribute is configured) when it
+//! looks like an address, and report it as verified only when the authority's `trust_email` says
+//! the administrator trusts this IdP to have checked its addresses. An unverified address links
+//! nothing and never reaches a relying party as `email_verified: true`.
 //!
 //! **Replay** is the server's job, with its database: after success it must record
 //! `(authority_id, assertion_id)` until [`VerifiedAssertion::replay_until`] and refuse a second
@@ -484,8 +483,9 @@ fn identity(
             picture: None,
         });
     match email {
-        // Verified: signed by the IdP, from the configured source (see the module documentation).
-        Some(email) => identity.with_email(&email, true),
+        // Verified only when the authority trusts the IdP's addresses (see the module
+        // documentation).
+        Some(email) => identity.with_email(&email, sp.trust_email),
         None => identity,
     }
 }

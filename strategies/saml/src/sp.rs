@@ -34,6 +34,8 @@ pub struct SpConfig {
     pub given_name_attribute: Option<String>,
     /// Attribute carrying the family name (`details.family_name_attribute`).
     pub family_name_attribute: Option<String>,
+    /// Whether the IdP's email addresses count as verified (`details.trust_email`).
+    pub trust_email: bool,
 }
 
 impl SpConfig {
@@ -54,6 +56,7 @@ impl SpConfig {
             email_attribute: details.email_attribute.clone(),
             given_name_attribute: details.given_name_attribute.clone(),
             family_name_attribute: details.family_name_attribute.clone(),
+            trust_email: details.trust_email,
         }
     }
 }

@@ -212,6 +212,17 @@ fn email_from_an_email_name_id_and_names_by_friendly_name() {
 }
 
 #[test]
+fn an_idp_not_trusted_for_email_sends_an_unverified_address() {
+    require_idp!();
+    let mut sp = sp();
+    sp.trust_email = false;
+    let (b64, _) = idp().unwrap().mint(json!({"in_response_to": "_r"}));
+    let verified = verify_as(&sp, &b64, Some("_r"), false).unwrap();
+    assert_eq!(verified.identity.email.as_deref(), Some("ada@example.com"));
+    assert!(!verified.identity.email_verified);
+}
+
+#[test]
 fn no_email_without_a_configured_source() {
     require_idp!();
     let mut sp = sp();

@@ -1,4 +1,4 @@
-//! `grant_type=client_credentials` (RFC 6749 §4.4; SPEC §2.4): a confidential client acts as its
+//! `grant_type=client_credentials` (RFC 6749 §4.4; reference §2.4): a confidential client acts as its
 //! own `machine` user.
 //!
 //! The token carries the requested realm patterns (absent: the client's whole ceiling) ∩ the

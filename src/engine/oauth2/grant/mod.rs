@@ -4,7 +4,7 @@
 //! issued or the RFC 6749 §5.2 error.
 //!
 //! Whatever a token carries is computed at issuance from live data: the stored request narrowed by
-//! the client's ceiling, the grant and the user's access now (SPEC §2.4).
+//! the client's ceiling, the grant and the user's access now (reference §2.4).
 
 pub mod client_credentials;
 pub mod code;

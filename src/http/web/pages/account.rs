@@ -1,15 +1,15 @@
-//! `/account`: the signed-in user's own page (SPEC §6) — profile, sign-in methods, password, API
+//! `/account`: the signed-in user's own page (reference §6) — profile, sign-in methods, password, API
 //! keys, and (once OAuth 2.0 lands) the applications they authorized.
 //!
 //! Every action is a CSRF-checked POST that answers with a `303` back to `/account` (so a reload
 //! repeats nothing) — except creating an API key, whose response page is the only place the secret
-//! is ever shown. authx guards these pages with its own scopes, as the admin API does (SPEC §2.6):
+//! is ever shown. authx guards these pages with its own scopes, as the admin API does (reference §2.6):
 //! `me:update` for the profile, `credential.<authority>.me:delete` to remove a sign-in method,
 //! `apikey.me:read|create|delete` for API keys (the `default` role grants them all). A password
 //! change needs the current password, ends the user's other sessions and gives this browser a new
 //! session id.
 
-use authx_strategy_password::{PasswordStrategy, check_policy, hash_password, verify_password};
+use authx_strategy_password::{PasswordStrategy, verify_password};
 use maud::html;
 use poem::http::StatusCode;
 use poem::web::cookie::Cookie;
@@ -22,12 +22,15 @@ use crate::domain::Page;
 use crate::domain::access::Access;
 use crate::domain::api_key::ApiKeyFilter;
 use crate::domain::authority::{Authority, Strategy};
-use crate::domain::credential::{Credential, NewCredential};
+use crate::domain::credential::Credential;
 use crate::domain::now;
 use crate::domain::user::{User, UserPatch};
 use crate::engine::Engine;
+use crate::engine::actor::Actor;
 use crate::engine::admin::api_keys::{self, IssueError, IssueRequest, IssuedKey};
+use crate::engine::admin::credentials::{self, NewCredentialInput};
 use crate::engine::audit;
+use crate::engine::error::CommandError;
 use crate::engine::rate_limit::{self, Limit, RetryAfter};
 use crate::http::web::csrf::csrf_token;
 use crate::http::web::pages::account_grants;
@@ -83,6 +86,13 @@ impl SignedIn {
                 "Your access does not include this action. Ask your administrator.",
             ))
         }
+    }
+}
+
+impl SignedIn {
+    /// The signed-in user as the actor of an engine command.
+    pub(super) async fn actor(&self, state: &Engine, req: &Request) -> Result<Actor, PageError> {
+        Ok(Actor::for_session(state, &self.user.id, &crate::http::context(req)).await?)
     }
 }
 
@@ -443,60 +453,19 @@ fn password_rules(state: &Engine, authority: &Authority) -> String {
     )
 }
 
-/// The bcrypt hash of a new password for `user`, or the policy message to show instead: the
-/// check and hashing that setting and changing a password share.
+/// The bcrypt hash of a new password for `user`, or the policy message to show instead (the
+/// engine's policy, shared with the admin API).
 async fn hash_new_password(
     state: &Engine,
     authority: &Authority,
     user: &User,
     new_password: String,
 ) -> Result<Result<String, String>, PageError> {
-    let authorities = state.store.list_authorities().await?;
-    let credentials = state.store.list_credentials_of_user(&user.id).await?;
-    if let Some(problem) = policy_error(
-        state,
-        authority,
-        user,
-        &credentials,
-        &authorities,
-        &new_password,
-    ) {
-        return Ok(Err(problem));
+    match credentials::new_password_hash(state, authority, user, new_password).await {
+        Ok(hash) => Ok(Ok(hash)),
+        Err(CommandError::Invalid { message, .. }) => Ok(Err(capitalize(&message))),
+        Err(e) => Err(e.into()),
     }
-    hash_password(new_password, state.config.password.bcrypt_cost)
-        .await
-        .map(Ok)
-        .map_err(|e| PageError::internal(&e))
-}
-
-/// Checks a new password against the policy and every email address of the user.
-fn policy_error(
-    state: &Engine,
-    authority: &Authority,
-    user: &User,
-    credentials: &[Credential],
-    authorities: &[Authority],
-    password: &str,
-) -> Option<String> {
-    let min = min_length(state, authority);
-    let emails = user.email.iter().cloned().chain(
-        credentials
-            .iter()
-            .filter(|c| {
-                authorities
-                    .iter()
-                    .any(|a| a.id == c.authority_id && a.strategy == Strategy::Email)
-            })
-            .map(|c| c.authority_user_id.clone()),
-    );
-    let mut result = check_policy(password, min, None);
-    for email in emails {
-        if result.is_err() {
-            break;
-        }
-        result = check_policy(password, min, Some(&email));
-    }
-    result.err().map(|e| capitalize(&e.to_string()))
 }
 
 fn capitalize(s: &str) -> String {
@@ -693,23 +662,18 @@ pub async fn set_password(
         )
         .await;
     }
-    let new_password = fields.get("new_password").to_owned();
-    let hash = match hash_new_password(&state, &authority, &me.user, new_password).await? {
-        Ok(hash) => hash,
-        Err(problem) => return password_problem(&state, req, &me, &problem).await,
+    let input = NewCredentialInput {
+        authority_id: authority.id.clone(),
+        authority_user_id: None,
+        password: Some(fields.get("new_password").to_owned()),
     };
-    let credential = match state
-        .store
-        .create_credential(NewCredential {
-            user_id: me.user.id.clone(),
-            authority_id: authority.id.clone(),
-            authority_user_id: me.user.id.clone(),
-            details: json!({ "hash": hash }),
-        })
-        .await
-    {
-        Ok(credential) => credential,
-        Err(StoreError::Conflict(_)) => {
+    let actor = me.actor(&state, req).await?;
+    match credentials::create(&state, &actor, &me.user.id, input, now()).await {
+        Ok(_) => {}
+        Err(CommandError::Invalid { message, .. }) => {
+            return password_problem(&state, req, &me, &capitalize(&message)).await;
+        }
+        Err(CommandError::Conflict(_)) => {
             return password_problem(
                 &state,
                 req,
@@ -719,10 +683,7 @@ pub async fn set_password(
             .await;
         }
         Err(e) => return Err(e.into()),
-    };
-    let event =
-        audit_event(req, Some(&me.user.id), "password.set").target("credential", &credential.id);
-    audit::record(&state, event).await;
+    }
     Ok(see_other("/account?notice=password_set", &[]))
 }
 
@@ -739,33 +700,26 @@ pub async fn remove_credential(
         Ok(me) => me,
         Err(redirect) => return Ok(redirect),
     };
-    let credentials = state.store.list_credentials_of_user(&me.user.id).await?;
-    let Some(credential) = credentials.iter().find(|c| c.id == id) else {
-        return Err(PageError::not_found());
-    };
-    me.require(
-        &state,
-        &format!("credential.{}.me", credential.authority_id),
-        "delete",
-    )?;
-    if credentials.len() <= 1 {
-        let messages = Messages {
-            credentials_error: Some(
-                "This is your only way to sign in, so it cannot be removed. Add another first."
-                    .to_owned(),
-            ),
-            ..Messages::default()
-        };
-        return render(&state, req, &me, messages, StatusCode::CONFLICT, Vec::new()).await;
+    // Only one's own credentials are on this page; anyone else's id is "not found".
+    match state.store.get_credential(&id).await? {
+        Some(credential) if credential.user_id == me.user.id => {}
+        _ => return Err(PageError::not_found()),
     }
-    match state.store.delete_credential(&credential.id).await {
-        Ok(()) | Err(StoreError::NotFound) => {}
+    let actor = me.actor(&state, req).await?;
+    match credentials::delete(&state, &actor, &id).await {
+        Ok(_) | Err(CommandError::NotFound(_)) => {}
+        Err(CommandError::Conflict(_)) => {
+            let messages = Messages {
+                credentials_error: Some(
+                    "This is your only way to sign in, so it cannot be removed. Add another first."
+                        .to_owned(),
+                ),
+                ..Messages::default()
+            };
+            return render(&state, req, &me, messages, StatusCode::CONFLICT, Vec::new()).await;
+        }
         Err(e) => return Err(e.into()),
     }
-    let mut event = audit_event(req, Some(&me.user.id), "credential.delete")
-        .target("credential", &credential.id);
-    event.details = json!({ "authority_id": credential.authority_id, "via": "account" });
-    audit::record(&state, event).await;
     Ok(see_other("/account?notice=removed", &[]))
 }
 

@@ -1,4 +1,4 @@
-//! The "Applications" part of `/account` (SPEC §6): the clients the user authorized (their grants)
+//! The "Applications" part of `/account` (reference §6): the clients the user authorized (their grants)
 //! with what each may do, and a button that withdraws the consent.
 //!
 //! Withdrawing deletes the grant: its authorization codes and refresh tokens go with it and the

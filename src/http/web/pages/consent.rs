@@ -1,4 +1,4 @@
-//! The consent page of the authorization endpoint (SPEC §4, §6): which application asks, what it
+//! The consent page of the authorization endpoint (reference §4, §6): which application asks, what it
 //! asks for in words, and Allow / Deny.
 //!
 //! The form posts the original authorization request back (as one hidden `request` field) with the

@@ -1,4 +1,4 @@
-//! The email strategy's pages (SPEC §3 email, §6): passwordless login by a link, and verification
+//! The email strategy's pages (reference §3 email, §6): passwordless login by a link, and verification
 //! of an address a signed-in user adds to their account.
 //!
 //! - `POST /login/email` (form: `email`, `csrf_token`, `return_to`) mails a login link when the
@@ -7,7 +7,7 @@
 //!   an address is known. Sends are limited per address and per IP (429 with `Retry-After`).
 //! - `GET /login/email/verify?token=…` only shows a "Log in" button: mail scanners fetch links,
 //!   and a GET must not burn the one-time token. `POST /login/email/verify` consumes it (atomic,
-//!   single use, unexpired), resolves the identity (SPEC §3) and starts a session.
+//!   single use, unexpired), resolves the identity (reference §3) and starts a session.
 //! - `GET /account/emails` (form), `POST /account/emails` mails a `verify` link bound to the
 //!   signed-in user; `GET|POST /account/emails/verify` (same confirm-then-consume pattern) adds an
 //!   email credential to that user — only while that same user is signed in, so a link sent by

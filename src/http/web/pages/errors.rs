@@ -7,6 +7,7 @@ use poem::http::StatusCode;
 use poem::http::header::RETRY_AFTER;
 use poem::{IntoResponse, Response};
 
+use crate::engine::error::CommandError;
 use crate::http::web::pages::layout::{html_response, page};
 use crate::store::StoreError;
 use crate::telemetry::ErrorChain;
@@ -74,6 +75,30 @@ impl PageError {
             "Something went wrong",
             "Something went wrong on our side. Try again in a moment.",
         )
+    }
+}
+
+impl From<CommandError> for PageError {
+    /// A command's refusal as a page; the pages that expect a particular refusal (a policy
+    /// message beside a form) match it before this.
+    fn from(error: CommandError) -> Self {
+        match error {
+            CommandError::Forbidden(_) => Self::new(
+                StatusCode::FORBIDDEN,
+                "Not allowed",
+                "Your access does not include this action. Ask your administrator.",
+            ),
+            CommandError::Refused(reason) => {
+                Self::new(StatusCode::FORBIDDEN, "Not allowed", &reason)
+            }
+            CommandError::NotFound(_) => Self::not_found(),
+            CommandError::Invalid { .. } => {
+                Self::new(StatusCode::BAD_REQUEST, "Not accepted", &error.to_string())
+            }
+            CommandError::Conflict(what) => Self::new(StatusCode::CONFLICT, "Not possible", &what),
+            CommandError::Store(error) => Self::internal(&error),
+            CommandError::Internal(cause) => Self::internal(&*cause),
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! `GET /`, `GET /login` and `POST /login/password` (SPEC §3 password strategy, §6 login page).
+//! `GET /`, `GET /login` and `POST /login/password` (reference §3 password strategy, §6 login page).
 //!
 //! The login page lists the enabled authorities: a password form, an email form (handled by
 //! `POST /login/email`), and a button per upstream authority whose round trip authx runs
@@ -166,7 +166,7 @@ pub async fn password_login(
     let Some(authority) = password_authority(&state).await? else {
         return Err(PageError::not_found());
     };
-    let identifier = fields.get("identifier").trim().to_lowercase();
+    let identifier = crate::address::fold(fields.get("identifier"));
     let password = fields.get("password").to_owned();
     let ip = client_ip(req).unwrap_or_else(|| "unknown".to_owned());
     let limits = [Limit::LoginAccount(identifier.clone()), Limit::LoginIp(ip)];

@@ -1,4 +1,4 @@
-//! The server-rendered browser pages (SPEC §6), built with maud: plain HTML forms that work without
+//! The server-rendered browser pages (reference §6), built with maud: plain HTML forms that work without
 //! JavaScript. Every form carries the CSRF token ([`crate::http::web::csrf`]) and every POST checks it
 //! before anything else; every response carries the security headers added by
 //! [`crate::http::web::page`].

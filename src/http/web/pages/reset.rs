@@ -1,4 +1,4 @@
-//! Password reset through the email strategy (SPEC §3 password: "reset via the email strategy").
+//! Password reset through the email strategy (reference §3 password: "reset via the email strategy").
 //!
 //! - `GET /password/reset` asks for an address; `POST /password/reset` mails a `reset` link when an
 //!   email credential holds the address (of an active user) and answers the same page whatever

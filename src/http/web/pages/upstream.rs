@@ -1,4 +1,4 @@
-//! Signing in through an upstream identity provider (SPEC §3 google and saml, §6): the part every
+//! Signing in through an upstream identity provider (reference §3 google and saml, §6): the part every
 //! such strategy shares. The strategy modules (`upstream_oidc`, later SAML) only talk to their
 //! provider; this module owns the browser and the server side:
 //!
@@ -11,7 +11,7 @@
 //!   [`take_pending_by_request`] (a SAML ACS, which browsers post cross-site without SameSite=Lax
 //!   cookies: the row is found by the hash of the id the provider echoes, `InResponseTo`). Both
 //!   delete the row in the statement that reads it, so each attempt finishes at most once;
-//! - **finishing** — [`complete`]: the verified identity goes through the SPEC §3 resolution
+//! - **finishing** — [`complete`]: the verified identity goes through the reference §3 resolution
 //!   (`crate::engine::identity::resolve_identity`), then either a new session (`login.success`) or, for
 //!   linking, a check that the identity landed on the linking user. An IdP-initiated SAML login
 //!   finishes without any attempt (a sign-in, never a link, landing on the account page);
@@ -367,7 +367,7 @@ pub async fn take_pending_by_request(
 }
 
 /// Finishes a sign-in whose identity `authority`'s strategy has verified: resolves it to a user
-/// (SPEC §3) and starts a session, or, when `pending` is a linking attempt, checks that the
+/// (reference §3) and starts a session, or, when `pending` is a linking attempt, checks that the
 /// identity now belongs to the linking user. `pending` is `None` only for an IdP-initiated SAML
 /// login, which has no attempt: a plain sign-in that lands on the account page. `cookies` (the
 /// pending cookie's removal) go on every answer.

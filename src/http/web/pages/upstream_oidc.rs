@@ -1,4 +1,4 @@
-//! The `google` strategy's pages (SPEC §3): sign-in through any OpenID Connect provider, with the
+//! The `google` strategy's pages (reference §3): sign-in through any OpenID Connect provider, with the
 //! `authx-strategy-google` crate doing the protocol and [`super::upstream`] the browser and the
 //! server side.
 //!

@@ -1,4 +1,4 @@
-//! The `saml` strategy's pages (SPEC §3 saml, §6): sign-in through a SAML 2.0 identity provider
+//! The `saml` strategy's pages (reference §3 saml, §6): sign-in through a SAML 2.0 identity provider
 //! (OneLogin or any other), with the `authx-strategy-saml` crate doing the protocol,
 //! `crate::engine::saml_metadata` holding the IdP's metadata, and [`super::upstream`] the browser and the
 //! server side.

@@ -103,7 +103,8 @@ fn start() -> Option<Idp> {
     })
 }
 
-/// Our SP for these tests; the email and name attributes are OneLogin-style names.
+/// Our SP for these tests; the email and name attributes are OneLogin-style names, and the IdP
+/// is trusted to vouch for its addresses.
 pub fn sp() -> SpConfig {
     let details = SamlDetails::from_details(&json!({
         "idp_metadata_url": "https://idp.example/metadata",
@@ -111,6 +112,7 @@ pub fn sp() -> SpConfig {
         "email_attribute": "User.email",
         "given_name_attribute": "User.FirstName",
         "family_name_attribute": "User.LastName",
+        "trust_email": true,
     }))
     .unwrap();
     SpConfig::new(AUTHORITY, &details, ACS_URL, None)

@@ -1,0 +1,90 @@
+//! User commands that change or remove an account (reference §1, §2.6). The rules:
+//!
+//! - **Scopes:** `<realm>:user:<action>`, or `<realm>:me:<action>` for oneself.
+//! - **Acting on someone else** (updating, disabling, deleting) needs the caller to cover that
+//!   user's current access ([`Actor::require_covers_user`]): you cannot take over, or switch off,
+//!   someone who holds more than you.
+//! - **The primary email is a claim.** A user may make an address their own primary email only
+//!   once they have proven it ([`crate::engine::identity::proven_addresses`]); the refusal says how
+//!   to prove it and nothing about other accounts. An administrator may set another user's
+//!   address, which relying parties then see with `email_verified: false` until it is proven.
+
+use crate::domain::audit::Outcome;
+use crate::domain::user::{User, UserPatch};
+use crate::engine::Engine;
+use crate::engine::actor::Actor;
+use crate::engine::error::CommandError;
+use crate::store::StoreError;
+
+/// The scopes allowing `action` on user `id`: `user:<action>`, plus `me:<action>` for oneself.
+pub fn scopes(actor: &Actor, id: &str, action: &str) -> Vec<String> {
+    let mut scopes = vec![actor.scope("user", action)];
+    if id == actor.user_id {
+        scopes.push(actor.scope("me", action));
+    }
+    scopes
+}
+
+/// Applies `patch` (already syntactically valid: the address normalised, the username checked)
+/// to user `id`, audited as `user.update`.
+pub async fn update(
+    engine: &Engine,
+    actor: &Actor,
+    id: &str,
+    patch: UserPatch,
+) -> Result<User, CommandError> {
+    const ACTION: &str = "user.update";
+    actor
+        .require_any(engine, &scopes(actor, id, "update"), ACTION)
+        .await?;
+    actor.require_covers_user(engine, id, ACTION).await?;
+    if id == actor.user_id
+        && let Some(Some(email)) = &patch.email
+    {
+        let proven = crate::engine::identity::proven_addresses(engine, id).await?;
+        if !proven.contains(&crate::address::fold(email)) {
+            return Err(CommandError::Refused(
+                "an address becomes your primary email once you have proven it: add it on the \
+                 account page (/account) and follow the link sent to it"
+                    .to_owned(),
+            ));
+        }
+    }
+    let user = engine
+        .store
+        .update_user(id, patch)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => CommandError::not_found(format!("no user '{id}'")),
+            e => e.into(),
+        })?;
+    crate::engine::audit::record(
+        engine,
+        actor
+            .audit_event(ACTION, Outcome::Success)
+            .target("user", id),
+    )
+    .await;
+    Ok(user)
+}
+
+/// Deletes user `id` with everything of theirs, audited as `user.delete`.
+pub async fn delete(engine: &Engine, actor: &Actor, id: &str) -> Result<(), CommandError> {
+    const ACTION: &str = "user.delete";
+    actor
+        .require_any(engine, &scopes(actor, id, "delete"), ACTION)
+        .await?;
+    actor.require_covers_user(engine, id, ACTION).await?;
+    engine.store.delete_user(id).await.map_err(|e| match e {
+        StoreError::NotFound => CommandError::not_found(format!("no user '{id}'")),
+        e => e.into(),
+    })?;
+    crate::engine::audit::record(
+        engine,
+        actor
+            .audit_event(ACTION, Outcome::Success)
+            .target("user", id),
+    )
+    .await;
+    Ok(())
+}
