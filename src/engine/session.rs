@@ -100,6 +100,19 @@ pub async fn end_all(state: &Engine, user_id: &str) -> Result<u64, StoreError> {
     state.store.delete_user_sessions(user_id).await
 }
 
+/// Signs the user out everywhere: every browser session ends, and every refresh-token family and
+/// access token of theirs is revoked, so no application keeps a way in (after a password reset, or
+/// when the user asks). Returns (sessions ended, tokens revoked).
+pub async fn end_everywhere(
+    state: &Engine,
+    user_id: &str,
+    now: i64,
+) -> Result<(u64, u64), StoreError> {
+    let sessions = end_all(state, user_id).await?;
+    let tokens = state.store.revoke_tokens_of_user(user_id, now).await?;
+    Ok((sessions, tokens))
+}
+
 fn secs(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }

@@ -484,6 +484,9 @@ pub trait TokenStore: Send + Sync {
     /// Revokes at `at` every refresh token of the family and the access tokens issued with them;
     /// returns how many tokens were revoked.
     async fn revoke_refresh_family(&self, family_id: &str, at: i64) -> Result<u64, StoreError>;
+    /// Revokes at `at` every refresh and access token of the user, in one transaction; returns
+    /// how many tokens were revoked.
+    async fn revoke_tokens_of_user(&self, user_id: &str, at: i64) -> Result<u64, StoreError>;
     /// The record of the access token `jti`.
     async fn get_access_token(&self, jti: &str) -> Result<Option<AccessTokenRecord>, StoreError>;
     /// Marks the access token revoked at `at`; `false` when there is no such token.

@@ -30,6 +30,7 @@ mod oauth2_standard_clients;
 mod openapi;
 mod ops;
 mod schemathesis;
+mod security_clients;
 mod security_identity;
 mod signing_keys;
 mod store;

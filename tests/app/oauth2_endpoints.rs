@@ -287,6 +287,35 @@ async fn introspection_and_revocation(db: TestDb) {
 }
 on_both_backends!(introspection_and_revocation);
 
+/// A refresh token's introspection reports what it would yield now: after the role that gave
+/// `Shop:orders:*` is gone, the application must not read it as still holding that scope.
+async fn refresh_introspection_follows_current_access(db: TestDb) {
+    let fx = fixture(db, false).await;
+    let tokens = fx.tokens("offline_access Shop:orders:read").await;
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let info = introspect(&fx.app, &fx.shop, refresh).await;
+    let scope = info["scope"].as_str().unwrap().to_owned();
+    assert!(scope.split(' ').any(|s| s == "Shop:orders:read"), "{info}");
+    assert!(scope.split(' ').any(|s| s == "offline_access"), "{info}");
+    fx.app
+        .state
+        .store
+        .remove_role_member("shopper", &fx.ada.user_id)
+        .await
+        .unwrap();
+    fx.app.state.checks.clear();
+    let info = introspect(&fx.app, &fx.shop, refresh).await;
+    assert_eq!(info["active"], true, "{info}");
+    let scope = info["scope"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        !scope.contains("Shop:orders"),
+        "narrowed to the user's access now: {info}"
+    );
+    assert!(scope.split(' ').any(|s| s == "offline_access"), "{info}");
+    fx.app.stop().await.unwrap();
+}
+on_both_backends!(refresh_introspection_follows_current_access);
+
 async fn consent_rules(db: TestDb) {
     let fx = fixture(db, true).await;
     // A trusted client gets a code without a consent page, and the grant is recorded.

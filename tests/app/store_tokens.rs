@@ -380,3 +380,58 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    async fn revoking_a_users_tokens_spares_everyone_else(store: Arc<dyn Store>) {
+        let (ada, ada_grant) = grant(&store).await;
+        let (bob, bob_grant) = grant(&store).await;
+        for (user, grant, n) in [(&ada, &ada_grant, "a"), (&bob, &bob_grant, "b")] {
+            let c = format!("code-{n}");
+            store
+                .create_authorization_code(code(&c, user, grant, now() + 60))
+                .await
+                .unwrap();
+            let family = format!("family-{n}");
+            let redeemed = store
+                .redeem_authorization_code(
+                    &c,
+                    now(),
+                    Some(refresh(&format!("rt-{n}"), &family, user, grant, Some(&c))),
+                    access(
+                        &format!("jti-{n}"),
+                        user,
+                        Some(grant),
+                        Some(&family),
+                        Some(&c),
+                    ),
+                )
+                .await
+                .unwrap();
+            assert!(redeemed);
+        }
+        assert_eq!(store.revoke_tokens_of_user(&ada, now()).await.unwrap(), 2);
+        assert_eq!(store.revoke_tokens_of_user(&ada, now()).await.unwrap(), 0);
+        let ada_rt = store.find_refresh_token("rt-a").await.unwrap().unwrap();
+        assert!(ada_rt.revoked_at.is_some());
+        assert!(
+            store
+                .get_access_token("jti-a")
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_some()
+        );
+        let bob_rt = store.find_refresh_token("rt-b").await.unwrap().unwrap();
+        assert!(bob_rt.revoked_at.is_none());
+        assert!(
+            store
+                .get_access_token("jti-b")
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_none()
+        );
+    }
+);

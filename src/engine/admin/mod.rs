@@ -3,5 +3,6 @@
 //! place. The admin API and the account pages call the same commands.
 
 pub mod api_keys;
+pub mod clients;
 pub mod credentials;
 pub mod users;

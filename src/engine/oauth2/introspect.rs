@@ -15,6 +15,8 @@
 use super::bearer::{ActiveAccessToken, verify_access_token};
 use super::client_auth::AuthenticatedClient;
 use super::grant::REFRESH_TOKEN_PREFIX;
+use super::grant::refresh::yields_now;
+use super::scope::{RequestedScope, realm_set, to_stored};
 use crate::domain::access::Access;
 use crate::domain::now;
 use crate::domain::token::RefreshToken;
@@ -71,11 +73,22 @@ async fn check_refresh_token(
         return Ok(None);
     }
     match state.store.get_user(&stored.user_id).await? {
-        Some(user) if user.status == UserStatus::Active => {
-            Ok(Some(ActiveToken::RefreshToken(stored)))
-        }
-        _ => Ok(None),
+        Some(user) if user.status == UserStatus::Active => {}
+        _ => return Ok(None),
     }
+    // Report what the token would yield now, not what it once asked for: a role removed since
+    // then, or a deny added, narrows it (reference §2.4).
+    let original = realm_set(&stored.scopes);
+    let Some(now_access) = yields_now(state, &stored, &client.client.scopes, &original).await?
+    else {
+        return Ok(None);
+    };
+    let mut stored = stored;
+    stored.scopes = to_stored(
+        &RequestedScope::from_stored(&stored.scopes).oidc,
+        &now_access.scopes,
+    );
+    Ok(Some(ActiveToken::RefreshToken(stored)))
 }
 
 /// The check of an API key presented to `client_id`: active only when the key exists, is neither

@@ -24,6 +24,7 @@ use crate::domain::now;
 use crate::domain::signing_key::SigningAlg;
 use crate::domain::user::{NewUser, Profile, UserKind, UserPatch, UserStatus};
 use crate::engine::Engine;
+use crate::engine::admin::clients;
 use crate::http::api::common::{Tag, next_cursor, page, timestamp, timestamp_opt};
 use crate::http::api::error::ApiError;
 use crate::http::api::keys::KeyAlgDto;
@@ -303,8 +304,8 @@ impl ClientsApi {
         let name = non_blank("name", body.name)?;
         validate_uris("redirect_uris", &body.redirect_uris)?;
         validate_uris("post_logout_redirect_uris", &body.post_logout_redirect_uris)?;
-        let scopes = crate::http::api::common::parse_scope_list("scopes", &body.scopes)?;
-        p.require_covers(&state, &scopes, "client.create").await?;
+        crate::http::api::common::parse_scope_list("scopes", &body.scopes)?;
+        clients::require_may_act_as(&state, p, &body.scopes, body.trusted, "client.create").await?;
         let id_token_alg = body
             .id_token_signed_response_alg
             .map(|a| id_token_alg(&state, a))
@@ -417,8 +418,20 @@ impl ClientsApi {
                 "client.update",
             )
             .await?;
-            let parsed = crate::http::api::common::parse_scope_list("scopes", scopes)?;
-            p.require_covers(&state, &parsed, "client.update").await?;
+            crate::http::api::common::parse_scope_list("scopes", scopes)?;
+        }
+        let current = load(&state, &id).await?;
+        // Changes through which the caller could obtain the client's tokens (or a wider ceiling)
+        // need the caller to cover what the client reaches once changed.
+        let acts_as = body.scopes.is_some()
+            || body.redirect_uris.is_some()
+            || body.post_logout_redirect_uris.is_some()
+            || body.trusted == Some(true)
+            || (body.enabled == Some(true) && !current.enabled);
+        if acts_as {
+            let scopes = body.scopes.as_ref().unwrap_or(&current.scopes);
+            let trusted = body.trusted.unwrap_or(current.trusted);
+            clients::require_may_act_as(&state, p, scopes, trusted, "client.update").await?;
         }
         let name = body.name.map(|n| non_blank("name", n)).transpose()?;
         if let Some(uris) = &body.redirect_uris {
@@ -562,7 +575,16 @@ impl ClientsApi {
             "client.secret.add",
         )
         .await?;
-        confidential(&state, &id).await?;
+        let client = confidential(&state, &id).await?;
+        // Whoever holds a secret can act as the client.
+        clients::require_may_act_as(
+            &state,
+            p,
+            &client.scopes,
+            client.trusted,
+            "client.secret.add",
+        )
+        .await?;
         let issued = secret::generate(secret::CLIENT_SECRET_PREFIX);
         let stored = state
             .store
@@ -607,7 +629,15 @@ impl ClientsApi {
             "client.secret.rotate",
         )
         .await?;
-        confidential(&state, &id).await?;
+        let client = confidential(&state, &id).await?;
+        clients::require_may_act_as(
+            &state,
+            p,
+            &client.scopes,
+            client.trusted,
+            "client.secret.rotate",
+        )
+        .await?;
         let body = body.0;
         let at = now();
         let issued = secret::generate(secret::CLIENT_SECRET_PREFIX);

@@ -434,6 +434,16 @@ impl TokenStore for Backend {
         .await
     }
 
+    async fn revoke_tokens_of_user(&self, user_id: &str, at: i64) -> Result<u64, StoreError> {
+        self.revoke_both(
+            "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+            "UPDATE access_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+            user_id,
+            at,
+        )
+        .await
+    }
+
     async fn get_access_token(&self, jti: &str) -> Result<Option<AccessTokenRecord>, StoreError> {
         Ok(sqlx::query_as::<Db, AccessRow>(concat!(
             "SELECT ",

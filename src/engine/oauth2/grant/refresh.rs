@@ -23,7 +23,9 @@ use crate::engine::oauth2::client_auth::AuthenticatedClient;
 use crate::engine::oauth2::error::{ErrorCode, OAuth2Error};
 use crate::engine::oauth2::jwt::AccessClaims;
 use crate::engine::oauth2::scope::{RequestedScope, effective, realm_set, to_parameter};
+use crate::scopes::ScopeSet;
 use crate::secret;
+use crate::store::StoreError;
 
 /// What the client sends with `grant_type=refresh_token`.
 #[derive(Debug, Clone, Copy)]
@@ -38,6 +40,34 @@ pub struct RefreshRequest<'a> {
 /// else's.
 const BAD_TOKEN: &str =
     "the refresh token is invalid, expired, revoked or was issued to another client";
+
+/// What refresh token `stored` yields now for `asked` (within its own scope): its scope ∩ the
+/// client's ceiling ∩ the grant ∩ the user's access now, deny applied. `None` when the grant is
+/// gone. The token endpoint issues this; introspection reports it.
+pub async fn yields_now(
+    state: &Engine,
+    stored: &RefreshToken,
+    client_ceiling: &[String],
+    asked: &ScopeSet,
+) -> Result<Option<Access>, StoreError> {
+    let Some(grant) = state.store.get_grant(&stored.grant_id).await? else {
+        return Ok(None);
+    };
+    let access = state
+        .store
+        .access_of_user(&stored.user_id)
+        .await?
+        .map(|o| Access::of_user(&o))
+        .unwrap_or_else(Access::none);
+    let original_realm = realm_set(&stored.scopes);
+    let ceiling = realm_set(client_ceiling);
+    let granted = realm_set(&grant.scopes);
+    Ok(Some(effective(
+        &access,
+        asked,
+        &[&original_realm, &ceiling, &granted],
+    )))
+}
 
 /// Exchanges a refresh token for new tokens.
 pub async fn exchange(
@@ -89,22 +119,16 @@ pub async fn exchange(
     if user.status != UserStatus::Active {
         return Err(invalid_grant("the user's account is disabled"));
     }
-    let Some(grant) = state.store.get_grant(&stored.grant_id).await? else {
+    let Some(realm) = yields_now(
+        state,
+        &stored,
+        &client.client.scopes,
+        asked.realm_or(&original_realm),
+    )
+    .await?
+    else {
         return Err(invalid_grant(BAD_TOKEN));
     };
-    let access = state
-        .store
-        .access_of_user(&user.id)
-        .await?
-        .map(|o| Access::of_user(&o))
-        .unwrap_or_else(Access::none);
-    let ceiling = realm_set(&client.client.scopes);
-    let granted = realm_set(&grant.scopes);
-    let realm = effective(
-        &access,
-        asked.realm_or(&original_realm),
-        &[&original_realm, &ceiling, &granted],
-    );
     let successor = secret::generate(REFRESH_TOKEN_PREFIX);
     let new = NewRefreshToken {
         token_hash: secret::hash(&successor),

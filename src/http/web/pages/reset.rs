@@ -38,7 +38,6 @@ use crate::http::web::pages::errors::PageError;
 use crate::http::web::pages::layout::{csrf_field, error_box, html_response, page};
 use crate::http::web::pages::login::password_authority;
 use crate::http::web::pages::{Fields, audit_event};
-use crate::http::web::session::end_user_sessions;
 use crate::store::StoreError;
 
 const BACK: (&str, &str) = ("/password/reset", "Ask for a new link");
@@ -285,13 +284,16 @@ pub async fn confirm_reset(
                 .id
         }
     };
-    let ended = end_user_sessions(&state, &user.id).await?;
+    // Whoever knew the old password may hold sessions or tokens: all of them end.
+    let (ended, revoked) =
+        crate::engine::session::end_everywhere(&state, &user.id, crate::domain::now()).await?;
     let mut event =
         audit_event(req, Some(&user.id), "password.reset").target("credential", &credential_id);
-    event.details = json!({ "authority": authority.id, "sessions_ended": ended });
+    event.details =
+        json!({ "authority": authority.id, "sessions_ended": ended, "tokens_revoked": revoked });
     audit::record(&state, event).await;
     let body = html! {
-        p role="status" { "Your password was changed. Every session of your account was signed out." }
+        p role="status" { "Your password was changed. Every session of your account was signed out, and applications must ask you to sign in again." }
         p { a.button href="/login" { "Sign in" } }
     };
     Ok(html_response(
