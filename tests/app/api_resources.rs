@@ -3,7 +3,7 @@
 //! (the exact scope lets a caller in; its neighbours do not).
 
 use authx::domain::audit::AuditFilter;
-use authx::domain::authority::{NewAuthority, Strategy};
+use authx::domain::authority::Strategy;
 use authx::domain::credential::NewCredential;
 use authx::domain::user::NewUser;
 use reqwest::Method;
@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::support::app::TestApp;
 use crate::support::db::TestDb;
-use crate::support::principals::{Caller, caller};
+use crate::support::principals::{Caller, api_call, caller, stored_authority};
 
 /// Sends a request as `who` and returns the status and the JSON body (`Null` when empty).
 async fn call(
@@ -21,22 +21,7 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = app
-        .client
-        .request(method, app.url(path))
-        .header("authorization", who.bearer());
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    let value = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    };
-    (status, value)
+    api_call(app, who, method, path, body).await
 }
 
 async fn get(app: &TestApp, who: &Caller, path: &str) -> (u16, Value) {
@@ -72,20 +57,6 @@ fn ids(list: &Value) -> Vec<String> {
         .iter()
         .map(|i| i["id"].as_str().unwrap().to_owned())
         .collect()
-}
-
-async fn authority(app: &TestApp, id: &str, strategy: Strategy) {
-    app.state
-        .store
-        .create_authority(NewAuthority {
-            id: id.to_owned(),
-            strategy,
-            name: id.to_owned(),
-            enabled: true,
-            details: json!({}),
-        })
-        .await
-        .unwrap();
 }
 
 async fn human(app: &TestApp, email: &str) -> String {
@@ -184,6 +155,32 @@ async fn authorities_crud_and_details(db: TestDb) {
         .unwrap()
         .unwrap();
     assert_eq!(stored.details["client_secret"], "s3cret");
+    // A partial update changes only what it names: the hosted-domain restriction stays (else any
+    // account at the issuer could sign in), until it is removed explicitly with null.
+    let (s, g) = patch(
+        &app,
+        &admin,
+        "/api/v1/authorities/google",
+        json!({"details": {"issuer": "https://accounts.google.com", "client_id": "cid"}}),
+    )
+    .await;
+    assert_eq!(s, 200, "{g}");
+    assert_eq!(
+        g["details"]["hosted_domains"],
+        json!(["acme.example", "b.example"])
+    );
+    assert_eq!(g["details"]["client_secret_set"], true);
+    let stored = app
+        .state
+        .store
+        .get_authority("google")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.details["hosted_domains"],
+        json!(["acme.example", "b.example"])
+    );
     // Another client id (or issuer) needs its own secret: the stored one never moves to another
     // client or provider.
     let (s, p) = patch(
@@ -305,12 +302,23 @@ async fn authorities_crud_and_details(db: TestDb) {
     )
     .await;
     assert_eq!(bad_field(s, &p), "details.idp_metadata_url");
-    // Pasted metadata must be metadata, with a signing certificate.
+    // `details` merges (RFC 7396): switching to pasted metadata means removing the URL with null,
+    // else both are set and the authority says so.
     let (s, p) = patch(
         &app,
         &admin,
         "/api/v1/authorities/idp",
         json!({"details": {"idp_metadata_xml": "<md/>", "sp_entity_id": "authx"}}),
+    )
+    .await;
+    assert_eq!(bad_field(s, &p), "details.idp_metadata_url");
+    // Pasted metadata must be metadata, with a signing certificate.
+    let (s, p) = patch(
+        &app,
+        &admin,
+        "/api/v1/authorities/idp",
+        json!({"details": {"idp_metadata_xml": "<md/>", "idp_metadata_url": null,
+                           "sp_entity_id": "authx"}}),
     )
     .await;
     assert_eq!(bad_field(s, &p), "details.idp_metadata_xml");
@@ -385,7 +393,12 @@ async fn authorities_crud_and_details(db: TestDb) {
     let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(
         actions,
-        ["authority.update", "authority.update", "authority.create"]
+        [
+            "authority.update",
+            "authority.update",
+            "authority.update",
+            "authority.create"
+        ]
     );
     app.stop().await.unwrap();
 }
@@ -393,8 +406,8 @@ on_both_backends!(authorities_crud_and_details);
 
 async fn authorities_authorization(db: TestDb) {
     let app = TestApp::spawn(db).await;
-    authority(&app, "pw", Strategy::Password).await;
-    authority(&app, "mail", Strategy::Email).await;
+    stored_authority(&app, "pw", Strategy::Password).await;
+    stored_authority(&app, "mail", Strategy::Email).await;
     let create = caller(&app, &["AuthX:authority:create"]).await;
     let read_pw = caller(&app, &["AuthX:authority.pw:read"]).await;
     let update_pw = caller(&app, &["AuthX:authority.pw:update"]).await;
@@ -461,9 +474,9 @@ on_both_backends!(authorities_authorization);
 
 async fn credentials_crud(db: TestDb) {
     let app = TestApp::spawn(db).await;
-    authority(&app, "pw", Strategy::Password).await;
-    authority(&app, "mail", Strategy::Email).await;
-    authority(&app, "google", Strategy::Google).await;
+    stored_authority(&app, "pw", Strategy::Password).await;
+    stored_authority(&app, "mail", Strategy::Email).await;
+    stored_authority(&app, "google", Strategy::Google).await;
     let admin = caller(&app, &["AuthX:credential.*.user:*"]).await;
     let user = human(&app, "ada@example.com").await;
     let base = format!("/api/v1/users/{user}/credentials");
@@ -611,8 +624,8 @@ on_both_backends!(credentials_crud);
 
 async fn credentials_authorization(db: TestDb) {
     let app = TestApp::spawn(db).await;
-    authority(&app, "mail", Strategy::Email).await;
-    authority(&app, "google", Strategy::Google).await;
+    stored_authority(&app, "mail", Strategy::Email).await;
+    stored_authority(&app, "google", Strategy::Google).await;
     let me = caller(&app, &["AuthX:credential.mail.me:*"]).await;
     let mail_reader = caller(&app, &["AuthX:credential.mail.user:read"]).await;
     let mail_creator = caller(&app, &["AuthX:credential.mail.user:create"]).await;

@@ -20,6 +20,7 @@ mod bootstrap;
 mod browser;
 mod cli;
 mod examples;
+mod layering;
 mod login_core;
 mod mail;
 mod oauth2_endpoints;

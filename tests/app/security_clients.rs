@@ -1,13 +1,15 @@
-//! Attacks through clients, on both backends: a caller who may only edit a client tries to put
-//! themselves in its place (a secret, a redirect URI, trust, re-enabling) to obtain tokens they
-//! do not hold. Each test asserts what the attacker ends up with: the stored client, its secrets.
+//! Attacks through clients and authorities, and hostile input, on both backends. A caller who may
+//! only edit a client tries to put themselves in its place (a secret, a redirect URI, trust,
+//! re-enabling) to obtain tokens they do not hold; an authority editor tries to make sign-up
+//! bestow root. Each test asserts what the attacker ends up with: the stored client, its secrets,
+//! the authority's roles.
 
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::support::app::TestApp;
 use crate::support::db::TestDb;
-use crate::support::principals::{Caller, caller};
+use crate::support::principals::{Caller, api_call, caller};
 
 async fn call(
     app: &TestApp,
@@ -16,17 +18,7 @@ async fn call(
     path: &str,
     body: Value,
 ) -> (u16, Value) {
-    let r = app
-        .client
-        .request(method, app.url(path))
-        .header("authorization", who.bearer())
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    api_call(app, who, method, path, (!body.is_null()).then_some(body)).await
 }
 
 async fn acting_as_a_client_needs_its_reach(db: TestDb) {
@@ -179,3 +171,140 @@ async fn acting_as_a_client_needs_its_reach(db: TestDb) {
     app.stop().await.unwrap();
 }
 on_both_backends!(acting_as_a_client_needs_its_reach);
+
+/// A NUL character (which PostgreSQL cannot store) is a 400 naming the parameter, never a 500.
+async fn nul_characters_are_refused_not_server_errors(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    for body in [
+        "grant_type=client_credentials&client_id=%00",
+        "grant_type=authorization_code&code=a%00b&client_id=shop",
+        "grant_type=refresh_token&refresh_token=axr_%00",
+    ] {
+        let r = app
+            .client
+            .post(app.url("/oauth2/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{body}");
+        let answer: Value = r.json().await.unwrap();
+        assert_eq!(answer["error"], "invalid_request", "{body}: {answer}");
+        assert!(
+            answer["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("NUL"),
+            "{answer}"
+        );
+    }
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode("sh%00op:secret");
+    let r = app
+        .client
+        .post(app.url("/oauth2/token"))
+        .header("authorization", format!("Basic {basic}"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = app
+        .client
+        .get(app.url("/oauth2/authorize?client_id=%00&response_type=code"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    app.stop().await.unwrap();
+}
+on_both_backends!(nul_characters_are_refused_not_server_errors);
+
+/// An authority's `role_ids` go to every user it creates: configuring them needs the caller to
+/// hold what those roles bestow, else an authority editor could sign up as root.
+async fn an_authority_bestows_only_what_its_editor_holds(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let store = &app.state.store;
+    let root = caller(&app, &["**:**:**"]).await;
+    let editor = caller(&app, &["AuthX:authority:create", "AuthX:authority.*:*"]).await;
+    let google = |role_ids: Value| {
+        json!({"id": "corp", "strategy": "google", "name": "Corp",
+               "details": {"client_id": "cid", "client_secret": "s3cret",
+                           "creates_users": true, "role_ids": role_ids}})
+    };
+    let (s, p) = call(
+        &app,
+        &editor,
+        Method::POST,
+        "/api/v1/authorities",
+        google(json!([root.role_id])),
+    )
+    .await;
+    assert_eq!(s, 403, "{p}");
+    assert_eq!(p["missing_scopes"], json!(["**:**:**"]));
+    assert!(store.get_authority("corp").await.unwrap().is_none());
+    // Without roles it may create the authority, but not add them afterwards.
+    let (s, p) = call(
+        &app,
+        &editor,
+        Method::POST,
+        "/api/v1/authorities",
+        google(json!([])),
+    )
+    .await;
+    assert_eq!(s, 201, "{p}");
+    let (s, p) = call(
+        &app,
+        &editor,
+        Method::PATCH,
+        "/api/v1/authorities/corp",
+        json!({"details": {"role_ids": [root.role_id]}}),
+    )
+    .await;
+    assert_eq!(s, 403, "{p}");
+    let stored = store.get_authority("corp").await.unwrap().unwrap();
+    assert_eq!(stored.details["role_ids"], json!([]));
+    // Someone who holds the role's scopes may.
+    let (s, p) = call(
+        &app,
+        &root,
+        Method::PATCH,
+        "/api/v1/authorities/corp",
+        json!({"details": {"role_ids": [root.role_id]}}),
+    )
+    .await;
+    assert_eq!(s, 200, "{p}");
+    // And now a plain rename by the editor is fine, but switching it back on after a switch-off
+    // puts the roles in force again and is refused.
+    let (s, _) = call(
+        &app,
+        &root,
+        Method::PATCH,
+        "/api/v1/authorities/corp",
+        json!({"enabled": false}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, _) = call(
+        &app,
+        &editor,
+        Method::PATCH,
+        "/api/v1/authorities/corp",
+        json!({"name": "Corp SSO"}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, _) = call(
+        &app,
+        &editor,
+        Method::PATCH,
+        "/api/v1/authorities/corp",
+        json!({"enabled": true}),
+    )
+    .await;
+    assert_eq!(s, 403);
+    assert!(!store.get_authority("corp").await.unwrap().unwrap().enabled);
+    app.stop().await.unwrap();
+}
+on_both_backends!(an_authority_bestows_only_what_its_editor_holds);

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::support::app::TestApp;
 use crate::support::db::TestDb;
-use crate::support::principals::{Caller, caller};
+use crate::support::principals::{Caller, api_call, caller, stored_authority};
 
 async fn call(
     app: &TestApp,
@@ -23,31 +23,7 @@ async fn call(
     path: &str,
     body: Value,
 ) -> (u16, Value) {
-    let r = app
-        .client
-        .request(method, app.url(path))
-        .header("authorization", who.bearer())
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-async fn authority(app: &TestApp, id: &str, strategy: Strategy) {
-    app.state
-        .store
-        .create_authority(NewAuthority {
-            id: id.to_owned(),
-            strategy,
-            name: id.to_owned(),
-            enabled: true,
-            details: json!({}),
-        })
-        .await
-        .unwrap();
+    api_call(app, who, method, path, (!body.is_null()).then_some(body)).await
 }
 
 /// A user with a proven email credential for `address` (as the emailed link leaves it).
@@ -77,9 +53,9 @@ async fn email_verified(app: &TestApp, user_id: &str) -> Value {
 
 async fn self_service_claims_need_the_flow(db: TestDb) {
     let app = TestApp::spawn(db).await;
-    authority(&app, "email", Strategy::Email).await;
-    authority(&app, "google", Strategy::Google).await;
-    authority(&app, "saml", Strategy::Saml).await;
+    stored_authority(&app, "email", Strategy::Email).await;
+    stored_authority(&app, "google", Strategy::Google).await;
+    stored_authority(&app, "saml", Strategy::Saml).await;
     let victim = proven_user(&app, "victim@corp.example").await;
     // What the `default` role gives everybody.
     let attacker = caller(&app, &["AuthX:me:*", "AuthX:credential.*.me:*"]).await;
@@ -214,7 +190,7 @@ on_both_backends!(self_service_claims_need_the_flow);
 
 async fn email_verified_only_for_a_proven_address(db: TestDb) {
     let app = TestApp::spawn(db).await;
-    authority(&app, "email", Strategy::Email).await;
+    stored_authority(&app, "email", Strategy::Email).await;
     let store = &app.state.store;
     let admin = caller(&app, &["AuthX:credential.*.user:*", "AuthX:user:*"]).await;
     let mut ada = NewUser::human();
@@ -265,7 +241,7 @@ on_both_backends!(email_verified_only_for_a_proven_address);
 
 async fn an_upstream_vouches_only_when_trusted(db: TestDb) {
     let app = TestApp::spawn(db).await;
-    authority(&app, "email", Strategy::Email).await;
+    stored_authority(&app, "email", Strategy::Email).await;
     let store = &app.state.store;
     for (id, trusted) in [("idp-untrusted", false), ("idp-trusted", true)] {
         store
@@ -311,8 +287,8 @@ on_both_backends!(an_upstream_vouches_only_when_trusted);
 
 async fn acting_on_a_user_needs_their_access(db: TestDb) {
     let app = TestApp::spawn(db).await;
-    authority(&app, "pw", Strategy::Password).await;
-    authority(&app, "email", Strategy::Email).await;
+    stored_authority(&app, "pw", Strategy::Password).await;
+    stored_authority(&app, "email", Strategy::Email).await;
     let store = &app.state.store;
     let root = caller(&app, &["**:**:**"]).await;
     let shopper = caller(&app, &["Shop:orders:read"]).await;

@@ -3,6 +3,7 @@
 //! place. The admin API and the account pages call the same commands.
 
 pub mod api_keys;
+pub mod authorities;
 pub mod clients;
 pub mod credentials;
 pub mod users;

@@ -54,17 +54,8 @@ pub async fn update(
         .store
         .update_user(id, patch)
         .await
-        .map_err(|e| match e {
-            StoreError::NotFound => CommandError::not_found(format!("no user '{id}'")),
-            e => e.into(),
-        })?;
-    crate::engine::audit::record(
-        engine,
-        actor
-            .audit_event(ACTION, Outcome::Success)
-            .target("user", id),
-    )
-    .await;
+        .map_err(|e| no_user(id, e))?;
+    audit(engine, actor, ACTION, id).await;
     Ok(user)
 }
 
@@ -75,16 +66,30 @@ pub async fn delete(engine: &Engine, actor: &Actor, id: &str) -> Result<(), Comm
         .require_any(engine, &scopes(actor, id, "delete"), ACTION)
         .await?;
     actor.require_covers_user(engine, id, ACTION).await?;
-    engine.store.delete_user(id).await.map_err(|e| match e {
+    engine
+        .store
+        .delete_user(id)
+        .await
+        .map_err(|e| no_user(id, e))?;
+    audit(engine, actor, ACTION, id).await;
+    Ok(())
+}
+
+/// A store error on user `id` as the command's: a missing row is "no user".
+fn no_user(id: &str, error: StoreError) -> CommandError {
+    match error {
         StoreError::NotFound => CommandError::not_found(format!("no user '{id}'")),
         e => e.into(),
-    })?;
+    }
+}
+
+/// Records the successful `action` on user `id`.
+async fn audit(engine: &Engine, actor: &Actor, action: &str, id: &str) {
     crate::engine::audit::record(
         engine,
         actor
-            .audit_event(ACTION, Outcome::Success)
+            .audit_event(action, Outcome::Success)
             .target("user", id),
     )
     .await;
-    Ok(())
 }

@@ -26,6 +26,14 @@ impl Params {
             if value.is_empty() {
                 continue;
             }
+            // No parameter of ours may hold a NUL character, and PostgreSQL cannot store one:
+            // refuse it here, naming the parameter, rather than fail later with a server error.
+            if name.contains('\0') || value.contains('\0') {
+                return Err(OAuth2Error::invalid_request(format!(
+                    "parameter '{}' contains a NUL character",
+                    printable(&name)
+                )));
+            }
             if values.insert(name.clone(), value).is_some() {
                 return Err(OAuth2Error::invalid_request(format!(
                     "parameter '{}' is repeated",
@@ -102,6 +110,14 @@ fn printable(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_nul_character_is_refused_naming_the_parameter() {
+        let error = Params::parse("grant_type=client_credentials&client_id=a%00b").unwrap_err();
+        assert!(error.to_string().contains("client_id"), "{error}");
+        assert!(Params::parse("x%00=1").is_err());
+    }
+
     use super::*;
 
     #[test]

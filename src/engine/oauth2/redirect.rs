@@ -10,7 +10,7 @@
 //! component of a registered URI must be kept) and always include `iss` (RFC 9207), so a client
 //! talking to several servers can tell which one answered (mix-up defence, RFC 9700 §4.4).
 
-use poem::http::Uri;
+use http::Uri;
 
 /// Whether `presented` matches one of `registered`; returns the registered form it matched.
 pub fn find_registered<'a>(registered: &'a [String], presented: &str) -> Option<&'a str> {

@@ -24,6 +24,7 @@ use crate::domain::audit::Outcome;
 use crate::domain::authority::{Authority, AuthorityPatch, NewAuthority, Strategy};
 use crate::domain::id::is_valid_slug;
 use crate::engine::Engine;
+use crate::engine::admin::authorities;
 use crate::engine::saml_metadata::MetadataCache;
 use crate::http::api::common::{Tag, timestamp};
 use crate::http::api::error::ApiError;
@@ -206,6 +207,7 @@ impl AuthoritiesApi {
         }
         let details = body.details.unwrap_or_else(|| Value::Object(Map::new()));
         let details = validate_details(strategy, &details)?;
+        authorities::require_may_configure(&state, p, &details, "authority.create").await?;
         let enabled = body.enabled.unwrap_or(true);
         let fetched = if enabled {
             check_saml_metadata(&state.saml_metadata, strategy, &details).await?
@@ -258,7 +260,9 @@ impl AuthoritiesApi {
         Ok(Json(authority_to_dto(authority)))
     }
 
-    /// Change an authority's name, enabled flag or settings (`authority.<id>:update`).
+    /// Change an authority's name, enabled flag or settings (`authority.<id>:update`). `details`
+    /// is a JSON merge patch (RFC 7396) on the stored settings: keys it leaves out are kept, and a
+    /// `null` removes one.
     #[oai(
         path = "/authorities/:id",
         method = "patch",
@@ -281,15 +285,24 @@ impl AuthoritiesApi {
         .await?;
         let current = load(&state, &id).await?;
         let body = body.0;
+        // `details` is a JSON merge patch (RFC 7396) on the stored details: what it leaves out is
+        // kept, so a partial update cannot silently drop a restriction such as `hosted_domains`.
         let details = match body.details {
-            Some(mut details) => {
-                if current.strategy == Strategy::Google {
-                    details = authx_strategy_google::merge_details(&current.details, &details);
-                }
-                Some(validate_details(current.strategy, &details)?)
+            Some(patch) => {
+                let merged = if current.strategy == Strategy::Google {
+                    authx_strategy_google::merge_details(&current.details, &patch)
+                } else {
+                    authx_strategy_core::details::merge_patch(&current.details, &patch)
+                };
+                Some(validate_details(current.strategy, &merged)?)
             }
             None => None,
         };
+        // New settings, or switching it back on, put the authority's roles in force again.
+        if details.is_some() || body.enabled == Some(true) {
+            let in_force = details.as_ref().unwrap_or(&current.details);
+            authorities::require_may_configure(&state, p, in_force, "authority.update").await?;
+        }
         // An authority left enabled is checked when its settings change or it is switched on; a
         // rename or a switch-off does not depend on the IdP being reachable.
         let enabled = body.enabled.unwrap_or(current.enabled);

@@ -93,7 +93,8 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
         crate::engine::oauth2::params::form_decode(id).ok_or_else(OAuth2Error::invalid_client)?;
     let secret = crate::engine::oauth2::params::form_decode(secret)
         .ok_or_else(OAuth2Error::invalid_client)?;
-    if id.is_empty() {
+    // An id or secret with a NUL character matches no client (and PostgreSQL cannot compare it).
+    if id.is_empty() || id.contains('\0') || secret.contains('\0') {
         return Err(OAuth2Error::invalid_client());
     }
     Ok(Some((id, secret)))

@@ -184,6 +184,29 @@ pub mod details {
         Ok(map)
     }
 
+    /// `patch` applied to `target` as a JSON merge patch (RFC 7396): an object's members replace
+    /// the target's, recursively for objects; a `null` member removes the key; anything that is
+    /// not an object replaces the target whole. A partial update of an authority's details
+    /// therefore changes only what it names and cannot drop a restriction by leaving it out.
+    pub fn merge_patch(target: &Value, patch: &Value) -> Value {
+        let Value::Object(patch) = patch else {
+            return patch.clone();
+        };
+        let mut merged = match target {
+            Value::Object(map) => map.clone(),
+            _ => Map::new(),
+        };
+        for (key, value) in patch {
+            if value.is_null() {
+                merged.remove(key);
+            } else {
+                let current = merged.get(key).cloned().unwrap_or(Value::Null);
+                merged.insert(key.clone(), merge_patch(&current, value));
+            }
+        }
+        Value::Object(merged)
+    }
+
     /// An optional unsigned integer field in `min..=max`; `default` when absent.
     pub fn integer_in(
         map: &Map<String, Value>,
@@ -212,6 +235,31 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn merge_patch_follows_rfc_7396() {
+        let target = json!({"issuer": "https://a", "hosted_domains": ["corp.example"],
+                            "nested": {"x": 1, "y": 2}});
+        let merged = details::merge_patch(
+            &target,
+            &json!({"issuer": "https://b",
+                                                          "nested": {"y": null, "z": 3}}),
+        );
+        assert_eq!(
+            merged,
+            json!({"issuer": "https://b", "hosted_domains": ["corp.example"],
+                                  "nested": {"x": 1, "z": 3}})
+        );
+        assert_eq!(
+            details::merge_patch(&target, &json!({"hosted_domains": null})).get("hosted_domains"),
+            None
+        );
+        assert_eq!(details::merge_patch(&target, &json!([1])), json!([1]));
+        assert_eq!(
+            details::merge_patch(&json!(null), &json!({"a": 1})),
+            json!({"a": 1})
+        );
+    }
 
     #[test]
     fn identity_lowercases_email() {

@@ -191,16 +191,22 @@ pub fn redact(details: &Value) -> Value {
 ///   to that issuer's token endpoint, so a changed issuer or client id requires a new secret (the
 ///   validation then reports `details.client_secret` as required).
 ///
-/// Other keys are not merged: `new` replaces the details as a whole, as the admin API's
-/// `details` field does for every strategy. A `new` that is not an object is returned as is.
+/// Other keys merge as a JSON merge patch (RFC 7396), as the admin API's `details` field does for
+/// every strategy: what `new` leaves out is kept, a `null` removes it. A `new` that is not an
+/// object is returned as is.
 pub fn merge_details(old: &Value, new: &Value) -> Value {
     let Some(new_map) = new.as_object() else {
         return new.clone();
     };
-    let mut merged = new_map.clone();
-    merged.remove(SECRET_SET_KEY);
-    if merged.get("client_secret").is_none_or(Value::is_null) {
-        merged.remove("client_secret");
+    let mut patch = new_map.clone();
+    patch.remove(SECRET_SET_KEY);
+    let secret_given = patch.get("client_secret").is_some_and(Value::is_string);
+    let Value::Object(mut merged) =
+        authx_strategy_core::details::merge_patch(old, &Value::Object(patch))
+    else {
+        return new.clone();
+    };
+    if !secret_given {
         let issuer = |map: Option<&Map<String, Value>>| {
             map.and_then(|m| m.get("issuer"))
                 .and_then(Value::as_str)
@@ -213,14 +219,11 @@ pub fn merge_details(old: &Value, new: &Value) -> Value {
                 .map(str::to_owned)
         };
         let old_map = old.as_object();
-        let same_client = issuer(old_map) == issuer(Some(new_map))
+        let same_client = issuer(old_map) == issuer(Some(&merged))
             && client_id(old_map).is_some()
-            && client_id(old_map) == client_id(Some(new_map));
-        if same_client
-            && let Some(secret) = old_map.and_then(|m| m.get("client_secret"))
-            && secret.is_string()
-        {
-            merged.insert("client_secret".to_owned(), secret.clone());
+            && client_id(old_map) == client_id(Some(&merged));
+        if !same_client {
+            merged.remove("client_secret");
         }
     }
     Value::Object(merged)
@@ -567,6 +570,17 @@ mod tests {
         );
         let other = merge_details(&stored, &json!({"client_id": "d"}));
         assert!(other.get("client_secret").is_none());
+        // What a partial update leaves out is kept; null removes it.
+        let restricted = json!({"issuer": GOOGLE_ISSUER, "client_id": "c",
+                                "client_secret": "hunter2", "hosted_domains": ["corp.example"]});
+        let partial = merge_details(
+            &restricted,
+            &json!({"issuer": GOOGLE_ISSUER, "client_id": "c"}),
+        );
+        assert_eq!(partial["hosted_domains"], json!(["corp.example"]));
+        assert_eq!(partial["client_secret"], "hunter2");
+        let cleared = merge_details(&restricted, &json!({"hosted_domains": null}));
+        assert!(cleared.get("hosted_domains").is_none());
         // Not an object: unchanged, and validation reports it.
         assert_eq!(merge_details(&stored, &json!(3)), json!(3));
     }

@@ -75,3 +75,49 @@ pub async fn caller_with(app: &TestApp, scopes: &[&str], key_scopes: Option<&[&s
 pub async fn caller(app: &TestApp, scopes: &[&str]) -> Caller {
     caller_with(app, scopes, None).await
 }
+
+/// `method path` on the admin API as `who`, with an optional JSON body: (status, JSON answer or
+/// `null`).
+pub async fn api_call(
+    app: &TestApp,
+    who: &Caller,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = app
+        .client
+        .request(method, app.url(path))
+        .header("authorization", who.bearer());
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    let value = if text.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+    };
+    (status, value)
+}
+
+/// An enabled authority `id` of `strategy` with empty details, straight through the store.
+pub async fn stored_authority(
+    app: &TestApp,
+    id: &str,
+    strategy: authx::domain::authority::Strategy,
+) {
+    app.state
+        .store
+        .create_authority(authx::domain::authority::NewAuthority {
+            id: id.to_owned(),
+            strategy,
+            name: id.to_owned(),
+            enabled: true,
+            details: serde_json::json!({}),
+        })
+        .await
+        .unwrap();
+}
