@@ -1,7 +1,7 @@
 -- wrk script: POST /oauth2/token with grant_type=refresh_token and client_secret_basic, walking
 -- refresh-token chains.
 --
--- authx rotates refresh tokens on every use (SPEC §4): the answer carries the successor, and a
+-- authx rotates refresh tokens on every use (reference §4): the answer carries the successor, and a
 -- token that has been used is dead. Presenting it again is reuse: within
 -- tokens.refresh_reuse_grace_secs of the rotation it is refused (invalid_grant), later the whole
 -- family is revoked as stolen (RFC 9700 §4.14.2). A fixed wrk.body would therefore measure one

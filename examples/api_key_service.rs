@@ -1,4 +1,4 @@
-//! A downstream service guarded by authx API keys — the Ego pattern of SPEC §5.
+//! A downstream service guarded by authx API keys — the Ego pattern of reference §5.
 //!
 //! Callers send `Authorization: Bearer axk_…`; the service asks authx what the key may do now
 //! (`POST /oauth2/introspect`, authenticating as a confidential client) and serves `GET /documents`

@@ -10,7 +10,7 @@
 //! published key of its `kid` under that key's own algorithm (the `alg` of the JWK: the token's
 //! header is never trusted to choose it), `iss` is the issuer, `aud` contains the audience, `exp`
 //! has not passed and `iat` is not in the future (both with a small clock skew). Then the token's
-//! `scope` and `deny` claims must allow the required scope (`authx::scopes::allows`, SPEC §2.5).
+//! `scope` and `deny` claims must allow the required scope (`authx::scopes::allows`, reference §2.5).
 //!
 //! Answers (RFC 6750 §3): no token → 401 `WWW-Authenticate: Bearer`; a bad token → 401
 //! `Bearer error="invalid_token"`; a good token without the scope → 403

@@ -16,8 +16,8 @@ use crate::http::oauth2::{
 };
 use crate::http::web::page;
 use crate::http::web::pages::{
-    self, account, account_grants, email, layout, login, logout, reset, upstream, upstream_oidc,
-    upstream_saml,
+    self, account, account_grants, email, layout, login, logout, reset, upstream_oidc,
+    upstream_saml, upstream_start,
 };
 use crate::http::{api, ops};
 
@@ -61,7 +61,10 @@ pub fn table(issuer: &str, extra: Vec<(String, BoxEndpoint<'static>)>) -> Table 
         .at("/login", page(get(login::login_page)))
         .at("/login/password", page(post(login::password_login)))
         .at("/login/email", page(post(email::request_login_link)))
-        .at("/login/:authority_id", page(get(upstream::start_login)))
+        .at(
+            "/login/:authority_id",
+            page(get(upstream_start::start_login)),
+        )
         .at(
             "/login/:authority_id/callback",
             page(get(upstream_oidc::callback)),
@@ -102,7 +105,7 @@ pub fn table(issuer: &str, extra: Vec<(String, BoxEndpoint<'static>)>) -> Table 
         )
         .at(
             "/account/link/:authority_id",
-            page(get(upstream::start_link)),
+            page(get(upstream_start::start_link)),
         )
         .at("/account/api-keys", page(post(account::create_api_key)))
         .at(

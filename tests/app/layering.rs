@@ -41,3 +41,84 @@ fn the_engine_domain_store_and_scopes_do_not_import_poem() {
         offenders.join("\n")
     );
 }
+
+/// Whether `code` names module `name` as a path segment (`name::…`, not `other_name::…`).
+fn names_module(code: &str, name: &str) -> bool {
+    let needle = format!("{name}::");
+    code.match_indices(&needle).any(|(at, _)| {
+        code[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
+    }) || code.lines().any(|line| {
+        // `use …::pages::{a, b}` groups.
+        line.trim_start().starts_with("use ")
+            && line.contains('{')
+            && line
+                .split(['{', '}', ',', ' '])
+                .any(|part| part.trim() == name)
+    })
+}
+
+#[test]
+fn the_pages_import_each_other_without_circles() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http/web/pages");
+    let mut files = Vec::new();
+    rust_files(&dir, &mut files);
+    let modules: Vec<(String, String)> = files
+        .iter()
+        .map(|f| {
+            let name = f.file_stem().unwrap().to_string_lossy().into_owned();
+            let code: String = std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .map(|l| l.split("//").next().unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join("\n");
+            (name, code)
+        })
+        .filter(|(name, _)| name != "mod")
+        .collect();
+    let edges = |from: usize| -> Vec<usize> {
+        (0..modules.len())
+            .filter(|&to| to != from && names_module(&modules[from].1, &modules[to].0))
+            .collect()
+    };
+    // Depth-first search; a grey node reached again closes a circle.
+    fn visit(
+        node: usize,
+        edges: &dyn Fn(usize) -> Vec<usize>,
+        state: &mut [u8],
+        path: &mut Vec<usize>,
+    ) -> Option<Vec<usize>> {
+        state[node] = 1;
+        path.push(node);
+        for next in edges(node) {
+            if state[next] == 1 {
+                let start = path.iter().position(|&n| n == next).unwrap();
+                return Some(path[start..].to_vec());
+            }
+            if state[next] == 0
+                && let Some(circle) = visit(next, edges, state, path)
+            {
+                return Some(circle);
+            }
+        }
+        path.pop();
+        state[node] = 2;
+        None
+    }
+    let mut state = vec![0u8; modules.len()];
+    for node in 0..modules.len() {
+        if state[node] == 0
+            && let Some(circle) = visit(node, &edges, &mut state, &mut Vec::new())
+        {
+            let names: Vec<&str> = circle.iter().map(|&n| modules[n].0.as_str()).collect();
+            panic!(
+                "the pages import each other in a circle: {}",
+                names.join(" -> ")
+            );
+        }
+    }
+    assert!(modules.len() > 5, "the pages were found");
+}

@@ -19,14 +19,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::domain::Page;
-use crate::domain::access::Access;
 use crate::domain::api_key::ApiKeyFilter;
 use crate::domain::authority::{Authority, Strategy};
 use crate::domain::credential::Credential;
 use crate::domain::now;
 use crate::domain::user::{User, UserPatch};
 use crate::engine::Engine;
-use crate::engine::actor::Actor;
 use crate::engine::admin::api_keys::{self, IssueError, IssueRequest, IssuedKey};
 use crate::engine::admin::credentials::{self, NewCredentialInput};
 use crate::engine::audit;
@@ -39,12 +37,10 @@ use crate::http::web::pages::layout::{
     csrf_field, datetime, error_box, html_response, notice_box, page, see_other,
 };
 use crate::http::web::pages::login::{password_authority, user_label};
+use crate::http::web::pages::signed_in::{LOGIN_REDIRECT, SignedIn, begin, signed_in};
 use crate::http::web::pages::{Fields, audit_event, encode_query_value, upstream};
-use crate::http::web::session::{Session, current_session, end_user_sessions, start_session};
+use crate::http::web::session::{end_user_sessions, start_session};
 use crate::store::StoreError;
-
-/// Where a request without a session is sent.
-const LOGIN_REDIRECT: &str = "/login?return_to=/account";
 
 /// Longest display name, in characters.
 const MAX_DISPLAY_NAME_CHARS: usize = 200;
@@ -57,68 +53,6 @@ const LIFETIMES: [(i64, &str); 4] = [
     (604_800, "7 days"),
     (2_592_000, "30 days"),
 ];
-
-/// The signed-in user of a request.
-pub(super) struct SignedIn {
-    pub(super) session: Session,
-    pub(super) user: User,
-    pub(super) access: Access,
-}
-
-impl SignedIn {
-    pub(super) fn may(&self, state: &Engine, resource: &str, action: &str) -> bool {
-        self.access
-            .allows_str(&format!("{}:{resource}:{action}", state.config.realm))
-    }
-
-    pub(super) fn require(
-        &self,
-        state: &Engine,
-        resource: &str,
-        action: &str,
-    ) -> Result<(), PageError> {
-        if self.may(state, resource, action) {
-            Ok(())
-        } else {
-            Err(PageError::new(
-                StatusCode::FORBIDDEN,
-                "Not allowed",
-                "Your access does not include this action. Ask your administrator.",
-            ))
-        }
-    }
-}
-
-impl SignedIn {
-    /// The signed-in user as the actor of an engine command.
-    pub(super) async fn actor(&self, state: &Engine, req: &Request) -> Result<Actor, PageError> {
-        Ok(Actor::for_session(state, &self.user.id, &crate::http::context(req)).await?)
-    }
-}
-
-/// The signed-in user, or `None` (the caller redirects to the login page).
-pub(super) async fn signed_in(
-    state: &Engine,
-    req: &Request,
-) -> Result<Option<SignedIn>, PageError> {
-    let Some(session) = current_session(state, req).await? else {
-        return Ok(None);
-    };
-    let Some(user) = state.store.get_user(&session.user_id).await? else {
-        return Ok(None);
-    };
-    let access = state
-        .store
-        .access_of_user(&user.id)
-        .await?
-        .map(|a| Access::of_user(&a))
-        .unwrap_or_else(Access::none);
-    Ok(Some(SignedIn {
-        session,
-        user,
-        access,
-    }))
-}
 
 /// What to show besides the account itself.
 #[derive(Default)]
@@ -474,20 +408,6 @@ fn capitalize(s: &str) -> String {
         Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
         None => String::new(),
     }
-}
-
-/// The handlers' common start: the form's CSRF check, then the signed-in user (`Err(redirect)`
-/// when there is none).
-pub(super) async fn begin(
-    state: &Engine,
-    req: &Request,
-    fields: &Fields,
-) -> Result<Result<SignedIn, Response>, PageError> {
-    fields.check_csrf(req)?;
-    Ok(match signed_in(state, req).await? {
-        Some(me) => Ok(me),
-        None => Err(see_other(LOGIN_REDIRECT, &[])),
-    })
 }
 
 /// `POST /account/profile` (form: `display_name`).

@@ -12,8 +12,8 @@ use poem::web::{Data, Form, Path};
 use poem::{Request, Response, handler};
 use serde_json::json;
 
-use super::account::{SignedIn, begin};
 use super::consent::{describe_oidc, describe_pattern};
+use super::signed_in::{SignedIn, begin};
 use crate::domain::Page;
 use crate::domain::grant::GrantFilter;
 use crate::domain::token::is_oidc_scope;

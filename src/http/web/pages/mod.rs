@@ -12,9 +12,11 @@ pub mod layout;
 pub mod login;
 pub mod logout;
 pub mod reset;
+pub mod signed_in;
 pub mod upstream;
 pub mod upstream_oidc;
 pub mod upstream_saml;
+pub mod upstream_start;
 
 use poem::Request;
 
