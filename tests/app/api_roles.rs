@@ -5,27 +5,7 @@ use serde_json::{Value, json};
 
 use crate::support::app::TestApp;
 use crate::support::db::TestDb;
-use crate::support::principals::{Caller, caller};
-
-async fn call(
-    app: &TestApp,
-    who: &Caller,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = app
-        .client
-        .request(method, app.url(path))
-        .header("authorization", who.bearer());
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
+use crate::support::principals::{api_call as call, caller};
 
 async fn roles_crud_and_members(db: TestDb) {
     let app = TestApp::spawn(db).await;

@@ -9,17 +9,7 @@ use serde_json::{Value, json};
 
 use crate::support::app::TestApp;
 use crate::support::db::TestDb;
-use crate::support::principals::{Caller, api_call, caller};
-
-async fn call(
-    app: &TestApp,
-    who: &Caller,
-    method: Method,
-    path: &str,
-    body: Value,
-) -> (u16, Value) {
-    api_call(app, who, method, path, (!body.is_null()).then_some(body)).await
-}
+use crate::support::principals::{api_json as call, caller};
 
 async fn acting_as_a_client_needs_its_reach(db: TestDb) {
     let app = TestApp::spawn(db).await;

@@ -14,17 +14,7 @@ use serde_json::{Value, json};
 
 use crate::support::app::TestApp;
 use crate::support::db::TestDb;
-use crate::support::principals::{Caller, api_call, caller, stored_authority};
-
-async fn call(
-    app: &TestApp,
-    who: &Caller,
-    method: Method,
-    path: &str,
-    body: Value,
-) -> (u16, Value) {
-    api_call(app, who, method, path, (!body.is_null()).then_some(body)).await
-}
+use crate::support::principals::{api_json as call, caller, stored_authority};
 
 /// A user with a proven email credential for `address` (as the emailed link leaves it).
 async fn proven_user(app: &TestApp, address: &str) -> String {

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::support::app::TestApp;
 use crate::support::binary::{authx, run, text};
 use crate::support::db::TestDb;
-use crate::support::principals::{Caller, caller};
+use crate::support::principals::{api_call as call, caller};
 
 const AT_JWT: &str = "at+jwt";
 const AUDIENCE: &str = "https://api.example.com";
@@ -613,26 +613,6 @@ fn printed_kid(stdout: &str) -> String {
         .collect();
     assert_eq!(kid.len(), 43, "a SHA-256 thumbprint: {stdout}");
     kid
-}
-
-async fn call(
-    app: &TestApp,
-    who: &Caller,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = app
-        .client
-        .request(method, app.url(path))
-        .header("authorization", who.bearer());
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 async fn admin_api_lists_and_rotates(db: TestDb) {

@@ -68,6 +68,21 @@ async fn fixture(db: TestDb, configure: impl FnOnce(&mut Config)) -> Option<Fixt
             .await
             .unwrap();
     }
+    // What bootstrap-admin gives everybody: the `default` role (the account pages need its
+    // `credential.*.me:*` to add an address, as the API would).
+    state
+        .store
+        .create_role(authx::domain::role::NewRole {
+            id: "default".to_owned(),
+            name: "Default".to_owned(),
+            description: None,
+            is_default: true,
+            enabled: true,
+            scopes: authx::engine::bootstrap::default_role_scopes(&state.config.realm),
+            deny: Vec::new(),
+        })
+        .await
+        .unwrap();
     let ada = user_with_email(state, ADA).await;
     let hash = authx_strategy_password::hash_password(OLD_PASSWORD.to_owned(), 4)
         .await
@@ -686,6 +701,33 @@ async fn adding_an_address_verifies_it(db: TestDb) {
         .unwrap()
         .unwrap();
     assert_eq!(credential.user_id, bob);
+
+    // Without `credential.email.me:create` the page refuses, as the API does, and sends nothing.
+    store
+        .update_role(
+            "default",
+            authx::domain::role::RolePatch {
+                enabled: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let r = post(
+        &client,
+        app,
+        "/account/emails",
+        &[("email", "ada.home@example.com"), ("csrf_token", &token)],
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    assert!(
+        store
+            .find_credential("email", "ada.home@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 on_both_backends!(adding_an_address_verifies_it);
 

@@ -103,6 +103,17 @@ pub async fn api_call(
     (status, value)
 }
 
+/// [`api_call`] with a JSON body, `null` meaning none.
+pub async fn api_json(
+    app: &TestApp,
+    who: &Caller,
+    method: reqwest::Method,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    api_call(app, who, method, path, (!body.is_null()).then_some(body)).await
+}
+
 /// An enabled authority `id` of `strategy` with empty details, straight through the store.
 pub async fn stored_authority(
     app: &TestApp,

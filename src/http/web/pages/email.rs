@@ -32,6 +32,7 @@ use crate::domain::email_token::{EmailTokenPurpose, NewEmailToken};
 use crate::domain::now;
 use crate::domain::user::User;
 use crate::engine::Engine;
+use crate::engine::actor::Actor;
 use crate::engine::audit;
 use crate::engine::identity::{LoginError, VerifiedIdentity, resolve_identity};
 use crate::engine::rate_limit::{self, Limit, RetryAfter};
@@ -460,10 +461,11 @@ pub async fn request_verification(
             StatusCode::BAD_REQUEST,
         ));
     };
-    check_send_limits(&state, req, &address).await?;
     let Some(authority) = email_authority(&state).await? else {
         return Err(PageError::not_found());
     };
+    may_add_address(&state, req, &user, &authority).await?;
+    check_send_limits(&state, req, &address).await?;
     send_link(
         &state,
         LinkMail {
@@ -483,6 +485,23 @@ pub async fn request_verification(
         "to verify it",
         ("/account", "Back to your account"),
     ))
+}
+
+/// The page answers with the API's scopes: adding an address of one's own needs
+/// `credential.<authority>.me:create`, as `POST /api/v1/users/{me}/credentials` would.
+async fn may_add_address(
+    state: &Engine,
+    req: &Request,
+    user: &User,
+    authority: &Authority,
+) -> Result<(), PageError> {
+    let actor = Actor::for_session(state, &user.id, &crate::http::context(req)).await?;
+    let scopes =
+        crate::engine::admin::credentials::scopes(&actor, &authority.id, &user.id, "create");
+    actor
+        .require_any(state, &scopes, "credential.create")
+        .await?;
+    Ok(())
 }
 
 /// `GET /account/emails/verify?token=…`: the "Verify" button (signing in first if needed).
@@ -541,6 +560,8 @@ pub async fn verify_address(
         Some(a) if a.enabled && a.strategy == Strategy::Email => a,
         _ => return Ok(invalid_link(back)),
     };
+    // Checked again at the end: the access may have changed since the link was sent.
+    may_add_address(&state, req, &user, &authority).await?;
     let identity = VerifiedIdentity {
         authority_user_id: consumed.email.clone(),
         email: Some(consumed.email.clone()),
