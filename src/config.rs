@@ -208,6 +208,9 @@ pub struct ServerConfig {
     pub shutdown_timeout_secs: u64,
     /// How often each node sweeps expired sessions, codes, tokens, keys and counters (0: never).
     pub sweep_interval_secs: u64,
+    /// Reverse proxies (CIDR networks or addresses) whose `Forwarded` / `X-Forwarded-For`
+    /// headers name the client; empty: the socket's peer is the client.
+    pub trusted_proxies: crate::proxies::TrustedProxies,
 }
 
 impl Default for ServerConfig {
@@ -215,6 +218,7 @@ impl Default for ServerConfig {
         Self {
             shutdown_timeout_secs: 30,
             sweep_interval_secs: 600,
+            trusted_proxies: crate::proxies::TrustedProxies::default(),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod domain;
 pub mod engine;
 pub mod http;
 pub mod password;
+pub mod proxies;
 pub mod scopes;
 pub mod secret;
 pub mod startup;

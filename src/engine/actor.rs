@@ -234,15 +234,25 @@ impl Actor {
             return Ok(());
         };
         let target = Access::of_user(&target);
+        self.require_covers_reach(state, &target.scopes, action)
+            .await
+    }
+
+    /// Succeeds when the caller's access allows everything of `held` (what some users hold),
+    /// leaving out the own realm's `me`-relative scopes: those reach only each holder's own
+    /// resources. Otherwise 403 naming what is missing.
+    pub async fn require_covers_reach(
+        &self,
+        state: &Engine,
+        held: &ScopeSet,
+        action: &str,
+    ) -> Result<(), CommandError> {
         let own_realm = format!("{}:", self.realm);
-        let reach = ScopeSet::parse(
-            target
-                .scopes
-                .iter()
-                .map(|s| s.as_str())
-                .filter(|s| !is_me_relative(s, &own_realm)),
-        )
-        .unwrap_or_default();
+        let reach: ScopeSet = held
+            .iter()
+            .filter(|s| !is_me_relative(s.as_str(), &own_realm))
+            .cloned()
+            .collect();
         self.require_covers(state, &reach, action).await
     }
 

@@ -15,6 +15,7 @@ pub mod bootstrap;
 pub mod check_cache;
 pub mod error;
 pub mod identity;
+pub mod listing;
 pub mod oauth2;
 pub mod rate_limit;
 pub mod saml_metadata;

@@ -11,7 +11,7 @@ pub mod request_id;
 pub mod routes;
 pub mod web;
 
-/// The audit context of a request: the client's address as the socket sees it, the user agent
+/// The audit context of a request: the client's address ([`client_ip`]), the user agent
 /// (shortened) and the request id.
 pub fn context(req: &poem::Request) -> crate::engine::audit::Context {
     crate::engine::audit::Context {
@@ -23,9 +23,24 @@ pub fn context(req: &poem::Request) -> crate::engine::audit::Context {
     }
 }
 
-/// The client's IP address as the socket sees it (the proxy's, behind a reverse proxy).
+/// The client's IP address: the socket's peer, or, when that is one of `server.trusted_proxies`,
+/// the address its forwarding headers name (see [`crate::proxies`]).
 pub fn client_ip(req: &poem::Request) -> Option<String> {
-    req.remote_addr()
-        .as_socket_addr()
-        .map(|addr| addr.ip().to_string())
+    let peer = req.remote_addr().as_socket_addr()?.ip();
+    let Some(engine) = req.data::<crate::engine::Engine>() else {
+        return Some(peer.to_string());
+    };
+    let values = |name: &str| -> Vec<&str> {
+        req.headers()
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect()
+    };
+    let client = engine.config.server.trusted_proxies.client(
+        peer,
+        &values("forwarded"),
+        &values("x-forwarded-for"),
+    );
+    Some(client.to_string())
 }

@@ -109,6 +109,14 @@ pub fn table(issuer: &str, extra: Vec<(String, BoxEndpoint<'static>)>) -> Table 
         )
         .at("/account/api-keys", page(post(account::create_api_key)))
         .at(
+            "/account/api-keys/revoke-all",
+            page(post(account::revoke_all_api_keys)),
+        )
+        .at(
+            "/account/sign-out-everywhere",
+            page(post(account::sign_out_everywhere)),
+        )
+        .at(
             "/account/api-keys/:id/revoke",
             page(post(account::revoke_api_key)),
         )

@@ -237,6 +237,13 @@ pub trait CredentialStore: Send + Sync {
     ) -> Result<Option<Credential>, StoreError>;
     /// The user's credentials ordered by id (= creation).
     async fn list_credentials_of_user(&self, user_id: &str) -> Result<Vec<Credential>, StoreError>;
+    /// Ids of the users holding a credential at `authority_id`, ordered by user id: whom the
+    /// authority can sign in.
+    async fn users_with_credential_at(
+        &self,
+        authority_id: &str,
+        page: &Page,
+    ) -> Result<Vec<String>, StoreError>;
     async fn update_credential_details(
         &self,
         id: &str,

@@ -33,6 +33,7 @@ mod ops;
 mod schemathesis;
 mod security_clients;
 mod security_identity;
+mod security_roles;
 mod signing_keys;
 mod store;
 mod store_keys;

@@ -298,3 +298,111 @@ async fn an_authority_bestows_only_what_its_editor_holds(db: TestDb) {
     app.stop().await.unwrap();
 }
 on_both_backends!(an_authority_bestows_only_what_its_editor_holds);
+
+/// Settings that let an upstream sign in as existing people need the editor to cover them: an
+/// editor of one authority tries to make it match by email, or point it at an issuer they
+/// control, while an administrator signs in through it.
+async fn an_authority_reaches_only_people_its_editor_covers(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let store = &app.state.store;
+    let root = caller(&app, &["**:**:**"]).await;
+    let (s, p) = call(
+        &app,
+        &root,
+        Method::POST,
+        "/api/v1/authorities",
+        json!({"id": "corp", "strategy": "google", "name": "Corp",
+               "details": {"issuer": "https://accounts.google.com", "client_id": "cid",
+                           "client_secret": "s3cret", "hosted_domains": ["corp.example"]}}),
+    )
+    .await;
+    assert_eq!(s, 201, "{p}");
+    // The administrator signs in through it.
+    store
+        .create_credential(authx::domain::credential::NewCredential {
+            user_id: root.user_id.clone(),
+            authority_id: "corp".into(),
+            authority_user_id: "google-sub-of-root".into(),
+            details: json!({}),
+        })
+        .await
+        .unwrap();
+    let editor = caller(&app, &["AuthX:authority.*:update", "AuthX:me:*"]).await;
+    for details in [
+        json!({"match_users_by_email": true}),
+        json!({"issuer": "https://idp.attacker.example", "client_secret": "mine"}),
+        json!({"client_id": "attacker-app", "client_secret": "mine"}),
+    ] {
+        let (s, p) = call(
+            &app,
+            &editor,
+            Method::PATCH,
+            "/api/v1/authorities/corp",
+            json!({ "details": details }),
+        )
+        .await;
+        assert_eq!(s, 403, "{details}: {p}");
+        assert_eq!(p["missing_scopes"], json!(["**:**:**"]), "{details}");
+    }
+    // Harmless settings are the editor's to change.
+    let (s, p) = call(
+        &app,
+        &editor,
+        Method::PATCH,
+        "/api/v1/authorities/corp",
+        json!({"name": "Corp SSO", "details": {"hosted_domains": ["corp.example", "corp.test"]}}),
+    )
+    .await;
+    assert_eq!(s, 200, "{p}");
+    // What the upstream can now reach: the same issuer and client, no matching by email.
+    let corp = store.get_authority("corp").await.unwrap().unwrap();
+    assert_eq!(corp.details["issuer"], "https://accounts.google.com");
+    assert_eq!(corp.details["client_id"], "cid");
+    assert_eq!(corp.details["match_users_by_email"], false);
+    // Switched off and on again: on again needs the holders' reach.
+    let (s, _) = call(
+        &app,
+        &editor,
+        Method::PATCH,
+        "/api/v1/authorities/corp",
+        json!({"enabled": false}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, p) = call(
+        &app,
+        &editor,
+        Method::PATCH,
+        "/api/v1/authorities/corp",
+        json!({"enabled": true}),
+    )
+    .await;
+    assert_eq!(s, 403, "{p}");
+    assert!(!store.get_authority("corp").await.unwrap().unwrap().enabled);
+    // A new authority that matches by email reaches everyone, so the editor cannot create one.
+    let creator = caller(&app, &["AuthX:authority:create", "AuthX:me:*"]).await;
+    let (s, p) = call(
+        &app,
+        &creator,
+        Method::POST,
+        "/api/v1/authorities",
+        json!({"id": "evil", "strategy": "google", "name": "Evil",
+               "details": {"issuer": "https://idp.attacker.example", "client_id": "x",
+                           "client_secret": "y", "match_users_by_email": true}}),
+    )
+    .await;
+    assert_eq!(s, 403, "{p}");
+    assert!(store.get_authority("evil").await.unwrap().is_none());
+    // The administrator may do all of it.
+    let (s, p) = call(
+        &app,
+        &root,
+        Method::PATCH,
+        "/api/v1/authorities/corp",
+        json!({"enabled": true, "details": {"match_users_by_email": true}}),
+    )
+    .await;
+    assert_eq!(s, 200, "{p}");
+    app.stop().await.unwrap();
+}
+on_both_backends!(an_authority_reaches_only_people_its_editor_covers);

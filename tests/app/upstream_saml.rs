@@ -816,3 +816,57 @@ async fn linking_from_the_account_page(db: TestDb) {
     app.stop().await.unwrap();
 }
 on_both_backends!(linking_from_the_account_page);
+
+/// Letting the IdP start logins, or vouch for email addresses, needs the editor to cover the
+/// people it can then sign in as: an authority editor tries both while an administrator holds a
+/// credential at the authority.
+async fn trust_settings_need_the_reach_of_those_they_expose(db: TestDb) {
+    let Some((app, idp, editor)) = setup(db, json!({"creates_users": true})).await else {
+        return;
+    };
+    let store = &app.state.store;
+    let root = caller(&app, &["**:**:**"]).await;
+    store
+        .create_credential(authx::domain::credential::NewCredential {
+            user_id: root.user_id.clone(),
+            authority_id: AUTHORITY.into(),
+            authority_user_id: "root-name-id".into(),
+            details: json!({}),
+        })
+        .await
+        .unwrap();
+    for details in [
+        json!({"allow_idp_initiated": true}),
+        json!({"trust_email": true}),
+        json!({"match_users_by_email": true}),
+    ] {
+        let (s, p) = api(
+            &app,
+            &editor,
+            Method::PATCH,
+            &format!("/api/v1/authorities/{AUTHORITY}"),
+            Some(json!({ "details": details })),
+        )
+        .await;
+        assert_eq!(s, 403, "{details}: {p}");
+        assert_eq!(p["missing_scopes"], json!(["**:**:**"]), "{details}");
+    }
+    let corp = store.get_authority(AUTHORITY).await.unwrap().unwrap();
+    assert_eq!(corp.details["allow_idp_initiated"], false);
+    assert_eq!(corp.details["trust_email"], false);
+    // An IdP-initiated response is still refused: nobody is signed in or created.
+    let users = user_count(&app).await;
+    let (unsolicited, _) = idp.mint(json!({})).await;
+    let b = Browser::new(&app);
+    let r = post_form(
+        &b.client,
+        &acs(&app, AUTHORITY),
+        &[("SAMLResponse", unsolicited)],
+    )
+    .await;
+    assert_refused(r, 403, GENERIC, "/login").await;
+    assert_eq!(user_count(&app).await, users);
+    assert_eq!(b.get("/account").await.status(), 303);
+    app.stop().await.unwrap();
+}
+on_both_backends!(trust_settings_need_the_reach_of_those_they_expose);

@@ -167,6 +167,21 @@ impl Browser {
         }
     }
 
+    /// A browser behind a reverse proxy: every request carries `X-Forwarded-For: <client>`.
+    pub fn forwarded_for(app: &TestApp, client: &str) -> Self {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-forwarded-for", client.parse().unwrap());
+        Self {
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .default_headers(headers)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: app.base.clone(),
+        }
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{path}", self.base))
@@ -915,3 +930,161 @@ async fn set_a_first_password(db: TestDb) {
     app.stop().await.unwrap();
 }
 on_both_backends!(set_a_first_password);
+
+async fn sign_out_everywhere_and_revoke_every_key(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let store = &app.state.store;
+    let ada = person(&app, "ada").await;
+    let eve = person(&app, "eve").await;
+    let here = Browser::new(&app);
+    let there = Browser::new(&app);
+    let eve_browser = Browser::new(&app);
+    for (b, who) in [(&here, &ada), (&there, &ada), (&eve_browser, &eve)] {
+        assert_eq!(b.login(&who.username, &who.password).await.status(), 303);
+    }
+    // Two keys of Ada's, one of Eve's.
+    for (b, scope) in [
+        (&here, "AuthX:me:read"),
+        (&here, "AuthX:me:*"),
+        (&eve_browser, "AuthX:me:read"),
+    ] {
+        let r = b
+            .submit("/account", "/account/api-keys", &[("scope", scope)])
+            .await;
+        assert_eq!(r.status(), 201);
+    }
+    let keys_of = |user_id: String| async move {
+        store
+            .list_api_keys(
+                &authx::domain::api_key::ApiKeyFilter {
+                    user_id: Some(user_id),
+                    include_revoked: false,
+                },
+                &Default::default(),
+            )
+            .await
+            .unwrap()
+    };
+    assert_eq!(keys_of(ada.user_id.clone()).await.len(), 2);
+    let page = here.page("/account").await;
+    assert!(page.contains("Revoke all API keys"), "{page}");
+    assert!(page.contains("Sign out everywhere"));
+
+    // A forged "revoke all" (no CSRF token) does nothing.
+    let r = here.post_raw("/account/api-keys/revoke-all", &[]).await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(keys_of(ada.user_id.clone()).await.len(), 2);
+    let r = here
+        .submit("/account", "/account/api-keys/revoke-all", &[])
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/account?notice=revoked_all");
+    // What Ada ends up with: no working key; Eve's key untouched.
+    assert!(keys_of(ada.user_id.clone()).await.is_empty());
+    assert_eq!(keys_of(eve.user_id.clone()).await.len(), 1);
+    assert!(!here.page("/account").await.contains("Revoke all API keys"));
+
+    // An application holds a refresh token of Ada's; she signs out everywhere.
+    let refresh = crate::support::tokens::issued_refresh_token(store, &ada.user_id).await;
+    let r = here.post_raw("/account/sign-out-everywhere", &[]).await;
+    assert_eq!(r.status(), 403, "CSRF first");
+    assert_eq!(
+        store.list_user_sessions(&ada.user_id).await.unwrap().len(),
+        2
+    );
+    let r = here
+        .submit("/account", "/account/sign-out-everywhere", &[])
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/login");
+    assert!(
+        store
+            .list_user_sessions(&ada.user_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        there.get("/account").await.status(),
+        303,
+        "the other browser is out"
+    );
+    assert_eq!(here.get("/account").await.status(), 303);
+    let stored = store.find_refresh_token(&refresh).await.unwrap().unwrap();
+    assert!(
+        stored.revoked_at.is_some(),
+        "the application's refresh family ended"
+    );
+    let access = store.get_access_token("reset-jti").await.unwrap().unwrap();
+    assert!(access.revoked_at.is_some());
+    // Eve is still signed in.
+    assert_eq!(eve_browser.get("/account").await.status(), 200);
+    assert!(
+        audit_actions(&app)
+            .await
+            .iter()
+            .any(|(a, o, _)| a == "session.end_everywhere" && o == "success")
+    );
+    app.stop().await.unwrap();
+}
+on_both_backends!(sign_out_everywhere_and_revoke_every_key);
+
+/// Behind a trusted proxy (here: the loopback peer), failed logins count against the client the
+/// proxy names, so one client cannot throttle everyone; without the setting the header is not
+/// believed, so a client cannot dodge its own limit by writing it.
+async fn rate_limits_key_on_the_client_behind_a_trusted_proxy(db: TestDb) {
+    let app = TestApp::spawn_with(
+        db,
+        |c| {
+            c.login.max_failures_per_ip = 3;
+            c.server.trusted_proxies = serde_json::from_value(json!(["127.0.0.0/8"])).unwrap();
+        },
+        Vec::new(),
+    )
+    .await;
+    let ada = person(&app, "ada").await;
+    let attacker = Browser::forwarded_for(&app, "203.0.113.7");
+    for i in 0..3 {
+        let r = attacker.login(&format!("nobody{i}@example.com"), "x").await;
+        assert_eq!(r.status(), 401);
+    }
+    assert_eq!(attacker.login("ada", &ada.password).await.status(), 429);
+    // Another client behind the same proxy is not throttled; the attacker's spoofed hop does
+    // not help the attacker either.
+    let other = Browser::forwarded_for(&app, "198.51.100.2");
+    assert_eq!(other.login("ada", &ada.password).await.status(), 303);
+    let spoofing = Browser::forwarded_for(&app, "198.51.100.99, 203.0.113.7");
+    assert_eq!(spoofing.login("ada", &ada.password).await.status(), 429);
+    // The session and the audit trail record the client's address.
+    let sessions = app
+        .state
+        .store
+        .list_user_sessions(&ada.user_id)
+        .await
+        .unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].ip.as_deref(), Some("198.51.100.2"));
+    app.stop().await.unwrap();
+
+    // Without trusted proxies the header is ignored: rotating it does not escape the limit.
+    let app = TestApp::spawn_with(
+        TestDb::sqlite().await,
+        |c| c.login.max_failures_per_ip = 3,
+        Vec::new(),
+    )
+    .await;
+    let ada = person(&app, "ada").await;
+    for i in 0..3 {
+        let b = Browser::forwarded_for(&app, &format!("203.0.113.{i}"));
+        assert_eq!(
+            b.login(&format!("nobody{i}@example.com"), "x")
+                .await
+                .status(),
+            401
+        );
+    }
+    let b = Browser::forwarded_for(&app, "198.51.100.2");
+    assert_eq!(b.login("ada", &ada.password).await.status(), 429);
+    app.stop().await.unwrap();
+}
+on_both_backends!(rate_limits_key_on_the_client_behind_a_trusted_proxy);

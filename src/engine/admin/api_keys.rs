@@ -204,3 +204,50 @@ fn dedup(items: Vec<String>) -> Vec<String> {
     }
     out
 }
+
+/// Revokes every unrevoked API key of the actor at `at` (the account page's "revoke all", after a
+/// suspected leak); needs `apikey.me:delete`. Returns how many were revoked; audited as
+/// `apikey.revoke_all` with the count.
+pub async fn revoke_all_own(
+    engine: &Engine,
+    actor: &crate::engine::actor::Actor,
+    at: i64,
+) -> Result<u64, crate::engine::error::CommandError> {
+    const ACTION: &str = "apikey.revoke_all";
+    actor
+        .require(engine, &actor.scope("apikey.me", "delete"), ACTION)
+        .await?;
+    let filter = crate::domain::api_key::ApiKeyFilter {
+        user_id: Some(actor.user_id.clone()),
+        include_revoked: false,
+    };
+    // Collect first: revoking removes keys from the listing the cursor walks.
+    let mut ids: Vec<String> = Vec::new();
+    loop {
+        let page = crate::domain::Page {
+            limit: crate::domain::Page::MAX_LIMIT,
+            after: ids.last().cloned(),
+        };
+        let batch = engine.store.list_api_keys(&filter, &page).await?;
+        let more = batch.len() >= crate::domain::Page::MAX_LIMIT as usize;
+        ids.extend(batch.into_iter().map(|k| k.id));
+        if !more {
+            break;
+        }
+    }
+    let mut revoked = 0;
+    for id in &ids {
+        match engine.store.revoke_api_key(id, at).await {
+            Ok(_) => revoked += 1,
+            // Revoked concurrently: nothing left to do for it.
+            Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut event = actor.audit_event(ACTION, Outcome::Success);
+    if let Some(details) = event.details.as_object_mut() {
+        details.insert("revoked".to_owned(), revoked.into());
+    }
+    crate::engine::audit::record(engine, event).await;
+    Ok(revoked)
+}

@@ -4,15 +4,18 @@
 //! - **Acting on someone else** (updating, disabling, deleting) needs the caller to cover that
 //!   user's current access ([`Actor::require_covers_user`]): you cannot take over, or switch off,
 //!   someone who holds more than you.
+//! - **Lock-out:** disabling or deleting a user must leave an administrator
+//!   ([`administrators`]).
 //! - **The primary email is a claim.** A user may make an address their own primary email only
 //!   once they have proven it ([`crate::engine::identity::proven_addresses`]); the refusal says how
 //!   to prove it and nothing about other accounts. An administrator may set another user's
 //!   address, which relying parties then see with `email_verified: false` until it is proven.
 
 use crate::domain::audit::Outcome;
-use crate::domain::user::{User, UserPatch};
+use crate::domain::user::{User, UserPatch, UserStatus};
 use crate::engine::Engine;
 use crate::engine::actor::Actor;
+use crate::engine::admin::administrators::{self, Change};
 use crate::engine::error::CommandError;
 use crate::store::StoreError;
 
@@ -38,6 +41,9 @@ pub async fn update(
         .require_any(engine, &scopes(actor, id, "update"), ACTION)
         .await?;
     actor.require_covers_user(engine, id, ACTION).await?;
+    if patch.status.is_some_and(|s| s != UserStatus::Active) {
+        administrators::require_one_remains(engine, Change::UserGone(id)).await?;
+    }
     if id == actor.user_id
         && let Some(Some(email)) = &patch.email
     {
@@ -66,6 +72,7 @@ pub async fn delete(engine: &Engine, actor: &Actor, id: &str) -> Result<(), Comm
         .require_any(engine, &scopes(actor, id, "delete"), ACTION)
         .await?;
     actor.require_covers_user(engine, id, ACTION).await?;
+    administrators::require_one_remains(engine, Change::UserGone(id)).await?;
     engine
         .store
         .delete_user(id)

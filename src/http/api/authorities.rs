@@ -207,7 +207,18 @@ impl AuthoritiesApi {
         }
         let details = body.details.unwrap_or_else(|| Value::Object(Map::new()));
         let details = validate_details(strategy, &details)?;
-        authorities::require_may_configure(&state, p, &details, "authority.create").await?;
+        authorities::require_may_configure(
+            &state,
+            p,
+            authorities::Configure {
+                id: &body.id,
+                strategy,
+                before: None,
+                after: &details,
+            },
+            "authority.create",
+        )
+        .await?;
         let enabled = body.enabled.unwrap_or(true);
         let fetched = if enabled {
             check_saml_metadata(&state.saml_metadata, strategy, &details).await?
@@ -298,10 +309,21 @@ impl AuthoritiesApi {
             }
             None => None,
         };
-        // New settings, or switching it back on, put the authority's roles in force again.
-        if details.is_some() || body.enabled == Some(true) {
-            let in_force = details.as_ref().unwrap_or(&current.details);
-            authorities::require_may_configure(&state, p, in_force, "authority.update").await?;
+        // New settings, or switching it back on, put them in force (again).
+        let switching_on = body.enabled == Some(true) && !current.enabled;
+        if details.is_some() || switching_on {
+            authorities::require_may_configure(
+                &state,
+                p,
+                authorities::Configure {
+                    id: &id,
+                    strategy: current.strategy,
+                    before: (!switching_on).then_some(&current.details),
+                    after: details.as_ref().unwrap_or(&current.details),
+                },
+                "authority.update",
+            )
+            .await?;
         }
         // An authority left enabled is checked when its settings change or it is switched on; a
         // rename or a switch-off does not depend on the IdP being reachable.

@@ -25,7 +25,7 @@ use crate::domain::signing_key::SigningAlg;
 use crate::domain::user::{NewUser, Profile, UserKind, UserPatch, UserStatus};
 use crate::engine::Engine;
 use crate::engine::admin::clients;
-use crate::http::api::common::{Tag, next_cursor, page, timestamp, timestamp_opt};
+use crate::http::api::common::{Tag, page, timestamp, timestamp_opt};
 use crate::http::api::error::ApiError;
 use crate::http::api::keys::KeyAlgDto;
 use crate::http::api::security::BearerAuth;
@@ -251,8 +251,8 @@ pub struct ClientsApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Clients")]
 impl ClientsApi {
-    /// List the clients the caller may read (`client.<id>:read`), ordered by id. Pages may hold
-    /// fewer items than `limit` when some are not readable; follow `next_cursor`.
+    /// List the clients the caller may read (`client.<id>:read`), ordered by id. A page and its
+    /// `next_cursor` name only clients the caller may read.
     #[oai(path = "/clients", method = "get", operation_id = "listClients")]
     async fn list(
         &self,
@@ -270,14 +270,16 @@ impl ClientsApi {
             p.refuse(&state, vec![any], "client.list").await?;
         }
         let page = page(limit.0, cursor.0);
-        let clients = state.store.list_clients(&page).await?;
-        let next = next_cursor(&clients, &page, |c| &c.id);
+        let engine: &Engine = &state;
+        let (clients, next) = crate::engine::listing::visible_page(
+            &page,
+            |p| async move { engine.store.list_clients(&p).await },
+            |c| p.may(&p.scope_on("client", &c.id, "read")),
+            |c| c.id.as_str(),
+        )
+        .await?;
         Ok(Json(ClientList {
-            items: clients
-                .into_iter()
-                .filter(|c| p.may(&p.scope_on("client", &c.id, "read")))
-                .map(client_to_dto)
-                .collect(),
+            items: clients.into_iter().map(client_to_dto).collect(),
             next_cursor: next,
         }))
     }

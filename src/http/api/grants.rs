@@ -14,7 +14,7 @@ use crate::domain::audit::Outcome;
 use crate::domain::grant::{Grant, GrantFilter};
 use crate::engine::Engine;
 use crate::engine::actor::Actor;
-use crate::http::api::common::{Tag, next_cursor, page, timestamp};
+use crate::http::api::common::{Tag, page, timestamp};
 use crate::http::api::error::ApiError;
 use crate::http::api::security::BearerAuth;
 use crate::store::StoreError;
@@ -101,26 +101,24 @@ impl GrantsApi {
             return Err(ApiError::not_found(format!("no user '{user_id}'")));
         }
         let page = page(limit.0, cursor.0);
-        let grants = state
-            .store
-            .list_grants(
-                &GrantFilter {
-                    user_id: Some(user_id.clone()),
-                    client_id: client_id.0,
-                },
-                &page,
-            )
-            .await?;
-        let next = next_cursor(&grants, &page, |g| &g.id);
-        let items = grants
-            .into_iter()
-            .filter(|g| {
+        let engine: &Engine = &state;
+        let filter = GrantFilter {
+            user_id: Some(user_id.clone()),
+            client_id: client_id.0,
+        };
+        let filter = &filter;
+        let (grants, next) = crate::engine::listing::visible_page(
+            &page,
+            |page| async move { engine.store.list_grants(filter, &page).await },
+            |g| {
                 grant_scopes(p, &g.client_id, &user_id, "read")
                     .iter()
                     .any(|s| p.may(s))
-            })
-            .map(grant_to_dto)
-            .collect();
+            },
+            |g| g.id.as_str(),
+        )
+        .await?;
+        let items = grants.into_iter().map(grant_to_dto).collect();
         Ok(Json(GrantList {
             items,
             next_cursor: next,

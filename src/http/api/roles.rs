@@ -2,9 +2,8 @@
 //!
 //! Guards: `role:create`; `role.<id>:read|update|delete`; changing what a role bestows (its scopes,
 //! deny patterns, `default` flag, or re-enabling it) needs `role.<id>:update.scopes`; changing its
-//! members needs `role.<id>:update.assignments`. No self-escalation: whoever makes a role bestow
-//! scopes on someone — by setting its scopes, making it default, enabling it, or adding a member —
-//! must hold those scopes themselves.
+//! members needs `role.<id>:update.assignments`. The rules (no self-escalation, lifting a deny,
+//! lock-out) live in the engine's role commands, which these handlers call.
 
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
@@ -12,15 +11,14 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
-use crate::domain::audit::Outcome;
 use crate::domain::id::is_valid_slug;
 use crate::domain::role::{NewRole, Role, RolePatch};
 use crate::engine::Engine;
+use crate::engine::admin::roles;
 use crate::http::api::common::{Tag, next_cursor, page, timestamp};
 use crate::http::api::error::ApiError;
 use crate::http::api::security::BearerAuth;
 use crate::scopes::ScopeSet;
-use crate::store::StoreError;
 
 /// A role.
 #[derive(Object, Debug)]
@@ -137,7 +135,8 @@ pub struct RolesApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Roles")]
 impl RolesApi {
-    /// List the roles the caller may read (`role.<id>:read`).
+    /// List the roles the caller may read (`role.<id>:read`), ordered by id. A page and its
+    /// `next_cursor` name only roles the caller may read.
     #[oai(path = "/roles", method = "get", operation_id = "listRoles")]
     async fn list(
         &self,
@@ -151,37 +150,16 @@ impl RolesApi {
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<Json<RoleList>, ApiError> {
-        let p = &auth.0;
-        if !p.may_some(&p.scope("role.*", "read")) {
-            p.refuse(&state, vec![p.scope("role.*", "read")], "role.list")
-                .await?;
-        }
         let page = page(limit.0, cursor.0);
-        let roles = match member.0 {
-            None => state.store.list_roles(&page).await?,
-            // A user holds few roles: the page is cut from all of them, in id order.
-            Some(user_id) => state
-                .store
-                .roles_of_user(&user_id)
-                .await?
-                .into_iter()
-                .filter(|r| page.after.as_ref().is_none_or(|after| r.id > *after))
-                .take(page.clamped_limit() as usize)
-                .collect(),
-        };
-        let next = next_cursor(&roles, &page, |r| &r.id);
-        let items = roles
-            .into_iter()
-            .filter(|r| p.may(&p.scope(&format!("role.{}", r.id), "read")))
-            .map(role_to_dto)
-            .collect();
+        let (roles, next) = roles::list(&state, &auth.0, member.0.as_deref(), &page).await?;
         Ok(Json(RoleList {
-            items,
+            items: roles.into_iter().map(role_to_dto).collect(),
             next_cursor: next,
         }))
     }
 
-    /// Create a role (`role:create`; the caller must hold every scope it bestows).
+    /// Create a role (`role:create`; the caller must hold every scope it bestows, and for a
+    /// default role every pattern it denies).
     #[oai(path = "/roles", method = "post", operation_id = "createRole")]
     async fn create(
         &self,
@@ -201,10 +179,10 @@ impl RolesApi {
         }
         let scopes = parse_patterns("scopes", &body.scopes)?;
         let deny = parse_patterns("deny", &body.deny)?;
-        p.require_covers(&state, &scopes, "role.create").await?;
-        let role = state
-            .store
-            .create_role(NewRole {
+        let role = roles::create(
+            &state,
+            p,
+            NewRole {
                 id: body.id,
                 name: body.name,
                 description: body.description,
@@ -212,14 +190,9 @@ impl RolesApi {
                 enabled: body.enabled.unwrap_or(true),
                 scopes: scopes.to_strings(),
                 deny: deny.to_strings(),
-            })
-            .await?;
-        crate::engine::audit::record(
-            &state,
-            p.audit_event("role.create", Outcome::Success)
-                .target("role", &role.id),
+            },
         )
-        .await;
+        .await?;
         Ok(Created::Created(Json(role_to_dto(role))))
     }
 
@@ -231,14 +204,12 @@ impl RolesApi {
         auth: BearerAuth,
         id: Path<String>,
     ) -> Result<Json<RoleDto>, ApiError> {
-        let p = &auth.0;
-        p.require(&state, &p.scope_on("role", &id.0, "read"), "role.read")
-            .await?;
-        Ok(Json(role_to_dto(load(&state, &id.0).await?)))
+        Ok(Json(role_to_dto(roles::get(&state, &auth.0, &id.0).await?)))
     }
 
-    /// Change a role (`role.<id>:update`; scopes, deny, `default` and re-enabling also need
-    /// `role.<id>:update.scopes` and that the caller holds the scopes bestowed).
+    /// Change a role (`role.<id>:update`). Scopes, deny, `default`, re-enabling, and disabling a
+    /// role that denies something also need `role.<id>:update.scopes`, that the caller holds the
+    /// scopes bestowed and the deny patterns lifted, and that an administrator remains.
     #[oai(path = "/roles/:id", method = "patch", operation_id = "updateRole")]
     async fn update(
         &self,
@@ -252,7 +223,6 @@ impl RolesApi {
         p.require(&state, &p.scope_on("role", &id, "update"), "role.update")
             .await?;
         let body = body.0;
-        let current = load(&state, &id).await?;
         let scopes = body
             .scopes
             .as_deref()
@@ -263,24 +233,6 @@ impl RolesApi {
             .as_deref()
             .map(|d| parse_patterns("deny", d))
             .transpose()?;
-        let widens = scopes.is_some()
-            || deny.is_some()
-            || body.default.is_some_and(|d| d != current.is_default)
-            || body.enabled.is_some_and(|e| e && !current.enabled);
-        if widens {
-            p.require(
-                &state,
-                &p.scope_on("role", &id, "update.scopes"),
-                "role.update",
-            )
-            .await?;
-            // What the role will bestow afterwards must be within the caller's own access.
-            let bestowed = match &scopes {
-                Some(s) => s.clone(),
-                None => parse_patterns("scopes", &current.scopes)?,
-            };
-            p.require_covers(&state, &bestowed, "role.update").await?;
-        }
         let patch = RolePatch {
             name: body.name,
             description: match body.description {
@@ -293,21 +245,13 @@ impl RolesApi {
             scopes: scopes.map(|s| s.to_strings()),
             deny: deny.map(|d| d.to_strings()),
         };
-        let role = state
-            .store
-            .update_role(&id, patch)
-            .await
-            .map_err(|e| not_found(e, &id))?;
-        crate::engine::audit::record(
-            &state,
-            p.audit_event("role.update", Outcome::Success)
-                .target("role", &id),
-        )
-        .await;
-        Ok(Json(role_to_dto(role)))
+        Ok(Json(role_to_dto(
+            roles::update(&state, p, &id, patch).await?,
+        )))
     }
 
-    /// Delete a role (`role.<id>:delete`); its members lose what it bestowed at once.
+    /// Delete a role (`role.<id>:delete`; the caller must hold the patterns it denies, and an
+    /// administrator must remain); its members lose what it bestowed at once.
     #[oai(path = "/roles/:id", method = "delete", operation_id = "deleteRole")]
     async fn delete(
         &self,
@@ -315,20 +259,7 @@ impl RolesApi {
         auth: BearerAuth,
         id: Path<String>,
     ) -> Result<Done, ApiError> {
-        let p = &auth.0;
-        p.require(&state, &p.scope_on("role", &id.0, "delete"), "role.delete")
-            .await?;
-        state
-            .store
-            .delete_role(&id.0)
-            .await
-            .map_err(|e| not_found(e, &id.0))?;
-        crate::engine::audit::record(
-            &state,
-            p.audit_event("role.delete", Outcome::Success)
-                .target("role", &id.0),
-        )
-        .await;
+        roles::delete(&state, &auth.0, &id.0).await?;
         Ok(Done::Done)
     }
 
@@ -349,12 +280,8 @@ impl RolesApi {
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<Json<MemberList>, ApiError> {
-        let p = &auth.0;
-        p.require(&state, &p.scope_on("role", &id.0, "read"), "role.read")
-            .await?;
-        load(&state, &id.0).await?;
         let page = page(limit.0, cursor.0);
-        let items = state.store.list_role_members(&id.0, &page).await?;
+        let items = roles::members(&state, &auth.0, &id.0, &page).await?;
         let next = next_cursor(&items, &page, |m| m.as_str());
         Ok(Json(MemberList {
             items,
@@ -376,32 +303,12 @@ impl RolesApi {
         id: Path<String>,
         user_id: Path<String>,
     ) -> Result<Done, ApiError> {
-        let p = &auth.0;
-        p.require(
-            &state,
-            &p.scope_on("role", &id.0, "update.assignments"),
-            "role.assign",
-        )
-        .await?;
-        let role = load(&state, &id.0).await?;
-        let bestowed = parse_patterns("scopes", &role.scopes)?;
-        p.require_covers(&state, &bestowed, "role.assign").await?;
-        state
-            .store
-            .add_role_member(&id.0, &user_id.0)
-            .await
-            .map_err(|e| match e {
-                StoreError::Reference(_) => ApiError::not_found(format!("no user '{}'", user_id.0)),
-                e => e.into(),
-            })?;
-        let event = p
-            .audit_event("role.assign", Outcome::Success)
-            .target("user", &user_id.0);
-        crate::engine::audit::record(&state, with_role(event, &id.0)).await;
+        roles::add_member(&state, &auth.0, &id.0, &user_id.0).await?;
         Ok(Done::Done)
     }
 
-    /// Remove a user from a role (`role.<id>:update.assignments`).
+    /// Remove a user from a role (`role.<id>:update.assignments`; the caller must hold the
+    /// patterns the role denies, and an administrator must remain).
     #[oai(
         path = "/roles/:id/members/:user_id",
         method = "delete",
@@ -414,54 +321,8 @@ impl RolesApi {
         id: Path<String>,
         user_id: Path<String>,
     ) -> Result<Done, ApiError> {
-        let p = &auth.0;
-        p.require(
-            &state,
-            &p.scope_on("role", &id.0, "update.assignments"),
-            "role.unassign",
-        )
-        .await?;
-        state
-            .store
-            .remove_role_member(&id.0, &user_id.0)
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound => ApiError::not_found(format!(
-                    "user '{}' is not a member of role '{}'",
-                    user_id.0, id.0
-                )),
-                e => e.into(),
-            })?;
-        let event = p
-            .audit_event("role.unassign", Outcome::Success)
-            .target("user", &user_id.0);
-        crate::engine::audit::record(&state, with_role(event, &id.0)).await;
+        roles::remove_member(&state, &auth.0, &id.0, &user_id.0).await?;
         Ok(Done::Done)
-    }
-}
-
-fn with_role(
-    mut event: crate::domain::audit::NewAuditEvent,
-    role_id: &str,
-) -> crate::domain::audit::NewAuditEvent {
-    if let Some(details) = event.details.as_object_mut() {
-        details.insert("role_id".to_owned(), role_id.into());
-    }
-    event
-}
-
-async fn load(state: &Engine, id: &str) -> Result<Role, ApiError> {
-    state
-        .store
-        .get_role(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no role '{id}'")))
-}
-
-fn not_found(error: StoreError, id: &str) -> ApiError {
-    match error {
-        StoreError::NotFound => ApiError::not_found(format!("no role '{id}'")),
-        e => e.into(),
     }
 }
 

@@ -4,10 +4,11 @@ use async_trait::async_trait;
 
 use super::common::{Parent, explain_reference};
 use super::{Backend, Db, map_err};
+use crate::domain::Page;
 use crate::domain::credential::{Credential, NewCredential};
 use crate::domain::id::new_id;
 use crate::domain::now;
-use crate::store::{CredentialStore, StoreError, from_json, to_json};
+use crate::store::{CredentialStore, StoreError, from_json, page_limit, to_json};
 
 macro_rules! credential_columns {
     () => {
@@ -141,6 +142,23 @@ impl CredentialStore for Backend {
         .into_iter()
         .map(Credential::try_from)
         .collect()
+    }
+
+    async fn users_with_credential_at(
+        &self,
+        authority_id: &str,
+        page: &Page,
+    ) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar::<Db, String>(
+            "SELECT DISTINCT user_id FROM credentials WHERE authority_id = $1 \
+             AND ($2 IS NULL OR user_id > $2) ORDER BY user_id LIMIT $3",
+        )
+        .bind(authority_id)
+        .bind(page.after.as_deref())
+        .bind(page_limit(page))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)
     }
 
     async fn update_credential_details(

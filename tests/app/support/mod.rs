@@ -28,4 +28,5 @@ pub mod oidc_provider;
 pub mod principals;
 pub mod saml_idp;
 pub mod smtp;
+pub mod tokens;
 pub mod upstream;

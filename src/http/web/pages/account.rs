@@ -80,6 +80,7 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "removed" => "The sign-in method was removed.",
         "linked" => "The sign-in method is linked to your account.",
         "revoked" => "The API key was revoked. It no longer works.",
+        "revoked_all" => "All your API keys were revoked. None of them works any more.",
         "grant_revoked" => "The application's access was withdrawn. Its tokens no longer work.",
         _ => return None,
     })
@@ -318,6 +319,12 @@ async fn render(
                         }
                     }
                 }
+                @if may_revoke_keys && !keys.is_empty() {
+                    form.inline method="post" action="/account/api-keys/revoke-all" {
+                        (csrf_field(&csrf))
+                        button.danger type="submit" { "Revoke all API keys" }
+                    }
+                }
                 @if may_create_keys {
                     h3 { "Create an API key" }
                     @if scopes.is_empty() {
@@ -355,6 +362,12 @@ async fn render(
             h2 #session-heading { "This session" }
             p { "Signed in " (datetime(me.session.auth_time)) ". "
                 a href="/logout" { "Log out" } }
+            form method="post" action="/account/sign-out-everywhere" {
+                (csrf_field(&csrf))
+                p.muted { "Signing out everywhere ends every session of yours, this one included, \
+                    and withdraws every application's tokens: they must ask you to sign in again." }
+                button.danger type="submit" { "Sign out everywhere" }
+            }
         }
     };
     let label = user_label(user).to_owned();
@@ -737,4 +750,43 @@ pub async fn revoke_api_key(
     let event = audit_event(req, Some(&me.user.id), "apikey.revoke").target("api_key", &id);
     audit::record(&state, event).await;
     Ok(see_other("/account?notice=revoked", &[]))
+}
+
+/// `POST /account/api-keys/revoke-all`: revokes every API key of the signed-in user.
+#[handler]
+pub async fn revoke_all_api_keys(
+    req: &Request,
+    state: Data<&Engine>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let fields = Fields(fields);
+    let me = match begin(&state, req, &fields).await? {
+        Ok(me) => me,
+        Err(redirect) => return Ok(redirect),
+    };
+    let actor = me.actor(&state, req).await?;
+    api_keys::revoke_all_own(&state, &actor, now()).await?;
+    Ok(see_other("/account?notice=revoked_all", &[]))
+}
+
+/// `POST /account/sign-out-everywhere`: ends every session of the signed-in user and revokes
+/// every refresh-token family and access token of theirs, then shows the login page.
+#[handler]
+pub async fn sign_out_everywhere(
+    req: &Request,
+    state: Data<&Engine>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let fields = Fields(fields);
+    let me = match begin(&state, req, &fields).await? {
+        Ok(me) => me,
+        Err(redirect) => return Ok(redirect),
+    };
+    let (sessions, tokens) =
+        crate::engine::session::end_everywhere(&state, &me.user.id, now()).await?;
+    let mut event = audit_event(req, Some(&me.user.id), "session.end_everywhere");
+    event.details = json!({ "sessions": sessions, "tokens": tokens });
+    audit::record(&state, event).await;
+    let removal = crate::http::web::session::end_session(&state, req).await?;
+    Ok(see_other("/login", &[removal]))
 }
