@@ -90,6 +90,11 @@ pub struct Config {
     pub email: MailerConfig,
     /// Token lifetimes and the JWT signing algorithm.
     pub tokens: TokensConfig,
+    /// Where authx may connect when it fetches from upstream providers (issuers' discovery,
+    /// keys and tokens; SAML metadata URLs): public addresses only, unless
+    /// `outbound.allowed_networks` lists a network or `outbound.allow_private_networks` (for
+    /// development) lets everything through.
+    pub outbound: authx_strategy_core::outbound::OutboundPolicy,
 }
 
 impl Default for Config {
@@ -107,6 +112,7 @@ impl Default for Config {
             login: LoginConfig::default(),
             email: MailerConfig::default(),
             tokens: TokensConfig::default(),
+            outbound: authx_strategy_core::outbound::OutboundPolicy::default(),
         }
     }
 }
@@ -126,6 +132,7 @@ impl fmt::Debug for Config {
             .field("login", &self.login)
             .field("email", &self.email)
             .field("tokens", &self.tokens)
+            .field("outbound", &self.outbound)
             .finish()
     }
 }

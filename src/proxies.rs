@@ -8,113 +8,21 @@
 //! (`unknown`, an obfuscated `_node`) ends the walk at the last trusted hop, which is then the
 //! best-known address. Rate limits, sessions and audit events all use the address found here.
 
-use std::fmt;
 use std::net::IpAddr;
 
+use authx_strategy_core::network::Networks;
 use serde::{Deserialize, Serialize};
-
-/// A network in CIDR notation (`10.0.0.0/8`, `::1/128`); a bare address is a single host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    network: IpAddr,
-    prefix: u8,
-}
-
-impl Cidr {
-    /// Parses `a.b.c.d/n`, `x::y/n` or a bare address.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let (addr, prefix) = match s.split_once('/') {
-            Some((addr, prefix)) => (addr, Some(prefix)),
-            None => (s, None),
-        };
-        let network: IpAddr = addr
-            .trim()
-            .parse()
-            .map_err(|_| format!("'{s}' is not an IP address or CIDR network"))?;
-        let max = if network.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            None => max,
-            Some(p) => p
-                .trim()
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("'{s}': the prefix length must be 0–{max}"))?,
-        };
-        Ok(Self { network, prefix })
-    }
-
-    /// Whether `ip` is in this network (an IPv4-mapped IPv6 address counts as its IPv4 form).
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = ip.to_canonical();
-        match (self.network, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
-}
-
-impl fmt::Display for Cidr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.network, self.prefix)
-    }
-}
 
 /// The configured trusted proxies; empty (the default) trusts no forwarding header. Written as a
 /// list of networks, or (in the environment) one comma-separated string.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "ProxyList", into = "Vec<String>")]
-pub struct TrustedProxies(Vec<Cidr>);
-
-/// How `server.trusted_proxies` may be written.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum ProxyList {
-    List(Vec<String>),
-    CommaSeparated(String),
-}
-
-impl TryFrom<ProxyList> for TrustedProxies {
-    type Error = String;
-
-    fn try_from(list: ProxyList) -> Result<Self, String> {
-        let list = match list {
-            ProxyList::List(list) => list,
-            ProxyList::CommaSeparated(s) => s
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
-        };
-        list.iter()
-            .map(|s| Cidr::parse(s))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Self)
-    }
-}
-
-impl From<TrustedProxies> for Vec<String> {
-    fn from(proxies: TrustedProxies) -> Self {
-        proxies.0.iter().map(Cidr::to_string).collect()
-    }
-}
+#[serde(transparent)]
+pub struct TrustedProxies(Networks);
 
 impl TrustedProxies {
     /// Whether `ip` is a trusted proxy.
     pub fn trusts(&self, ip: IpAddr) -> bool {
-        self.0.iter().any(|net| net.contains(ip))
+        self.0.contains(ip)
     }
 
     /// The client's address for a request from `peer` carrying the given `Forwarded` and
@@ -186,10 +94,7 @@ mod tests {
     use super::*;
 
     fn proxies(list: &[&str]) -> TrustedProxies {
-        TrustedProxies::try_from(ProxyList::List(
-            list.iter().map(|s| s.to_string()).collect(),
-        ))
-        .unwrap()
+        TrustedProxies(Networks::parse_list(list).unwrap())
     }
 
     fn ip(s: &str) -> IpAddr {
@@ -197,25 +102,13 @@ mod tests {
     }
 
     #[test]
-    fn networks() {
-        let net = Cidr::parse("10.1.0.0/16").unwrap();
-        assert!(net.contains(ip("10.1.200.3")));
-        assert!(!net.contains(ip("10.2.0.1")));
-        assert!(net.contains(ip("::ffff:10.1.0.9")), "IPv4-mapped");
-        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
-        assert!(Cidr::parse("fd00::/8").unwrap().contains(ip("fd12::1")));
-        assert!(!Cidr::parse("fd00::/8").unwrap().contains(ip("10.0.0.1")));
-        assert!(Cidr::parse("::1").unwrap().contains(ip("::1")));
-        for bad in ["10.0.0.0/33", "nope", "10.0.0.0/x", "::/129", ""] {
-            assert!(Cidr::parse(bad).is_err(), "{bad}");
-        }
-        assert_eq!(
-            Vec::<String>::from(proxies(&["10.0.0.0/8", "::1"])),
-            ["10.0.0.0/8", "::1/128"]
-        );
-        let from_env =
-            TrustedProxies::try_from(ProxyList::CommaSeparated("10.0.0.0/8, ::1".into())).unwrap();
-        assert_eq!(from_env, proxies(&["10.0.0.0/8", "::1"]));
+    fn written_as_a_list_or_one_string() {
+        let list: TrustedProxies =
+            serde_json::from_value(serde_json::json!(["10.0.0.0/8", "::1"])).unwrap();
+        let string: TrustedProxies =
+            serde_json::from_value(serde_json::json!("10.0.0.0/8, ::1")).unwrap();
+        assert_eq!(list, string);
+        assert_eq!(list, proxies(&["10.0.0.0/8", "::1"]));
     }
 
     #[test]

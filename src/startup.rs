@@ -91,11 +91,14 @@ impl App {
                 .map_err(StartupError::Mailer)?,
         );
         let oidc = Arc::new(
-            authx_strategy_google::OidcClient::new(authx_strategy_google::OidcOptions::default())
-                .map_err(StartupError::Oidc)?,
+            authx_strategy_google::OidcClient::new(authx_strategy_google::OidcOptions {
+                outbound: config.outbound.clone(),
+                ..authx_strategy_google::OidcOptions::default()
+            })
+            .map_err(StartupError::Oidc)?,
         );
         let saml_metadata = Arc::new(
-            crate::engine::saml_metadata::MetadataCache::new()
+            crate::engine::saml_metadata::MetadataCache::new(&config.outbound)
                 .map_err(StartupError::SamlMetadata)?,
         );
         if config.email.transport() == "log" {

@@ -26,11 +26,15 @@
 //! Pasted metadata never changes; it is parsed on first use and kept. An admin update or
 //! deletion drops the authority's entry ([`MetadataCache::forget`]). Two concurrent logins may
 //! both fetch; the last answer wins, which is harmless.
+//!
+//! Fetches reach only the addresses the outbound policy (`outbound` in the configuration)
+//! permits: by default no loopback, private or link-local address, redirects included.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use authx_strategy_core::outbound::OutboundPolicy;
 use authx_strategy_saml::{IdentityProvider, MetadataError, MetadataSource};
 
 /// How long fetched metadata is used before it is fetched again.
@@ -139,33 +143,46 @@ impl Entry {
 /// The per-node cache of IdP metadata (see the module documentation).
 pub struct MetadataCache {
     http: reqwest::Client,
+    policy: OutboundPolicy,
     entries: Mutex<HashMap<String, Entry>>,
 }
 
 impl MetadataCache {
-    /// An empty cache with its HTTP client: redirects only to https, at most three; the crate
-    /// bounds each download's size and time.
-    pub fn new() -> Result<Self, reqwest::Error> {
-        let policy = reqwest::redirect::Policy::custom(|attempt| {
-            if attempt.previous().len() >= MAX_REDIRECTS || attempt.url().scheme() != "https" {
+    /// An empty cache with its HTTP client: only the addresses `policy` permits, redirects only
+    /// to https and within the policy, at most three; the crate bounds each download's size and
+    /// time.
+    pub fn new(policy: &OutboundPolicy) -> Result<Self, reqwest::Error> {
+        let allowed = policy.clone();
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= MAX_REDIRECTS
+                || attempt.url().scheme() != "https"
+                || allowed.check_url(attempt.url()).is_err()
+            {
                 attempt.stop()
             } else {
                 attempt.follow()
             }
         });
-        let http = reqwest::Client::builder()
-            .redirect(policy)
+        let http = policy
+            .client_builder()
+            .redirect(redirects)
             .connect_timeout(Duration::from_secs(5))
             .build()?;
         Ok(Self {
             http,
+            policy: policy.clone(),
             entries: Mutex::new(HashMap::new()),
         })
     }
 
     /// Fetches and checks the metadata at `url` now, bypassing the cache (the admin API's check
-    /// before it saves an enabled authority).
+    /// before it saves an enabled authority). A URL outside the outbound policy is refused
+    /// before anything is sent.
     pub async fn fetch(&self, url: &str) -> Result<IdentityProvider, MetadataError> {
+        let parsed = reqwest::Url::parse(url).map_err(|_| MetadataError::Url)?;
+        self.policy
+            .check_url(&parsed)
+            .map_err(|refused| MetadataError::Fetch(refused.to_string()))?;
         authx_strategy_saml::fetch_identity_provider(&self.http, url).await
     }
 
@@ -338,7 +355,7 @@ mod tests {
 
     #[tokio::test]
     async fn entries_follow_the_source_and_can_be_forgotten() {
-        let cache = MetadataCache::new().expect("client");
+        let cache = MetadataCache::new(&OutboundPolicy::default()).expect("client");
         let xml = MetadataSource::Xml(metadata_with_certificate());
         let idp = cache.identity_provider("corp", &xml).await.expect("pasted");
         assert_eq!(idp.entity_id(), "https://idp.example/metadata");

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod metrics;
+pub mod nul_guard;
 pub mod oauth2;
 pub mod ops;
 pub mod request_id;

@@ -75,6 +75,10 @@ pub fn table(issuer: &str, extra: Vec<(String, BoxEndpoint<'static>)>) -> Table 
         )
         .at("/login/:authority_id/acs", page(post(upstream_saml::acs)))
         .at(
+            "/login/:authority_id/acs/continue",
+            page(get(upstream_saml::acs_continue)),
+        )
+        .at(
             "/login/email/verify",
             page(get(email::login_link_page).post(email::login_with_link)),
         )
@@ -152,6 +156,10 @@ impl Endpoint for Table {
     type Output = Response;
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
+        let req = match crate::http::nul_guard::inspect(req).await {
+            Ok(req) => req,
+            Err(refusal) => return Ok(refusal),
+        };
         if req.uri().path() == "/"
             && matches!(
                 *req.method(),

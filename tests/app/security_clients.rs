@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::support::app::TestApp;
 use crate::support::db::TestDb;
-use crate::support::principals::{api_json as call, caller};
+use crate::support::principals::{Caller, api_json as call, caller};
 
 async fn acting_as_a_client_needs_its_reach(db: TestDb) {
     let app = TestApp::spawn(db).await;
@@ -162,7 +162,8 @@ async fn acting_as_a_client_needs_its_reach(db: TestDb) {
 }
 on_both_backends!(acting_as_a_client_needs_its_reach);
 
-/// A NUL character (which PostgreSQL cannot store) is a 400 naming the parameter, never a 500.
+/// A NUL character (which PostgreSQL cannot store) is a 400 naming the parameter or field on
+/// every adapter — OAuth 2.0, the admin API, the pages — never a 500, and nothing is written.
 async fn nul_characters_are_refused_not_server_errors(db: TestDb) {
     let app = TestApp::spawn(db).await;
     for body in [
@@ -207,6 +208,86 @@ async fn nul_characters_are_refused_not_server_errors(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+
+    // The admin API: a JSON string, a JSON key, a query parameter, a path segment. Each is a
+    // problem document naming the field, and nothing is written.
+    let admin = caller(&app, &["**:**:**"]).await;
+    let store = &app.state.store;
+    let before = store.get_user(&admin.user_id).await.unwrap().unwrap();
+    for (method, path, body, field) in [
+        (
+            Method::PATCH,
+            "/api/v1/me",
+            json!({"profile": {"given_name": "Ada\u{0}"}}),
+            "profile/given_name",
+        ),
+        (
+            Method::POST,
+            "/api/v1/roles",
+            json!({"id": "evil", "name": "Evil", "scopes": ["a:b:c", "x\u{0}:*:*"]}),
+            "scopes/1",
+        ),
+        (
+            Method::POST,
+            "/api/v1/roles",
+            json!({"id": "evil", "name": "Evil", "scopes": [], "k\u{0}": 1}),
+            "k",
+        ),
+    ] {
+        let (s, p) = call(&app, &admin, method, path, body).await;
+        assert_eq!(s, 400, "{path}: {p}");
+        assert_eq!(p["errors"][0]["field"], field, "{p}");
+        assert!(
+            p["errors"][0]["message"].as_str().unwrap().contains("NUL"),
+            "{p}"
+        );
+    }
+    assert!(store.get_role("evil").await.unwrap().is_none());
+    let after = store.get_user(&admin.user_id).await.unwrap().unwrap();
+    assert_eq!(after.profile, before.profile);
+    for path in [
+        "/api/v1/users?cursor=a%00b",
+        "/api/v1/users/a%00b",
+        "/api/v1/roles/%00",
+    ] {
+        let r = app
+            .client
+            .get(app.url(path))
+            .header("authorization", admin.bearer())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{path}");
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/problem+json",
+            "{path}"
+        );
+        let p: Value = r.json().await.unwrap();
+        assert!(
+            p["detail"].to_string().contains("NUL") || p["errors"][0]["field"] == "cursor",
+            "{p}"
+        );
+    }
+
+    // The pages: a form field and a query parameter are a 400 page, never a 500.
+    for (path, body) in [
+        ("/login", Some("username=a%00b&password=x&csrf_token=t")),
+        ("/login/email", Some("email=a%00@example.com&csrf_token=t")),
+        ("/login?return_to=/acc%00ount", None),
+    ] {
+        let req = match body {
+            Some(body) => app
+                .client
+                .post(app.url(path))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body),
+            None => app.client.get(app.url(path)),
+        };
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 400, "{path}");
+        assert!(r.text().await.unwrap().contains("NUL"), "{path}");
+    }
     app.stop().await.unwrap();
 }
 on_both_backends!(nul_characters_are_refused_not_server_errors);
@@ -406,3 +487,107 @@ async fn an_authority_reaches_only_people_its_editor_covers(db: TestDb) {
     app.stop().await.unwrap();
 }
 on_both_backends!(an_authority_reaches_only_people_its_editor_covers);
+
+/// Creating the authority `body` is a 400 naming `field` as not a public address, and nothing is
+/// stored.
+async fn refused_on_save(app: &TestApp, who: &Caller, body: Value, field: &str) {
+    let (s, p) = call(app, who, Method::POST, "/api/v1/authorities", body.clone()).await;
+    assert_eq!(s, 400, "{body}: {p}");
+    assert_eq!(p["errors"][0]["field"], field, "{p}");
+    let message = p["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("not a public address"), "{message}");
+    let id = body["id"].as_str().unwrap();
+    assert!(app.state.store.get_authority(id).await.unwrap().is_none());
+}
+
+/// An authority editor points authx at internal addresses (server-side request forgery): the
+/// cloud metadata endpoint, the private network, authx's own loopback. Each URL is refused when
+/// saved, naming the field, nothing is stored, and a login through an authority that names one
+/// anyway (stored before this rule) sends nothing there.
+async fn upstream_urls_reach_only_permitted_addresses(db: TestDb) {
+    // The tests' own servers allow loopback (their IdPs run there); nothing else non-public.
+    let app = TestApp::spawn_on(&db).await;
+    let root = caller(&app, &["**:**:**"]).await;
+    let saml = |url: &str| {
+        json!({"id": "internal", "strategy": "saml", "name": "Internal",
+               "details": {"sp_entity_id": "https://authx.example/sp", "idp_metadata_url": url}})
+    };
+    let google = |issuer: &str| {
+        json!({"id": "internal", "strategy": "google", "name": "Internal",
+               "details": {"issuer": issuer, "client_id": "cid", "client_secret": "s"}})
+    };
+    for (body, field) in [
+        (
+            saml("https://169.254.169.254/latest/meta-data"),
+            "details.idp_metadata_url",
+        ),
+        (
+            saml("https://10.1.2.3/metadata"),
+            "details.idp_metadata_url",
+        ),
+        (
+            saml("https://[::ffff:a9fe:a9fe]/metadata"),
+            "details.idp_metadata_url",
+        ),
+        (google("https://169.254.169.254"), "details.issuer"),
+        (google("https://192.168.0.10"), "details.issuer"),
+    ] {
+        refused_on_save(&app, &root, body, field).await;
+    }
+    app.stop().await.unwrap();
+
+    // With the default policy, loopback is internal too: authx's own port, or any local service.
+    let app = TestApp::spawn_with(db, |c| c.outbound = Default::default(), Vec::new()).await;
+    let store = &app.state.store;
+    let root = caller(&app, &["**:**:**"]).await;
+    let local = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    local.set_nonblocking(true).unwrap();
+    let port = local.local_addr().unwrap().port();
+    for (body, field) in [
+        (
+            saml(&format!("http://127.0.0.1:{port}/metadata")),
+            "details.idp_metadata_url",
+        ),
+        (
+            saml(&format!("http://localhost:{port}/metadata")),
+            "details.idp_metadata_url",
+        ),
+        (
+            google(&format!("http://127.0.0.1:{port}")),
+            "details.issuer",
+        ),
+        (
+            google(&format!("http://localhost:{port}")),
+            "details.issuer",
+        ),
+    ] {
+        refused_on_save(&app, &root, body, field).await;
+    }
+    // An authority stored with such an issuer (before the rule, or by hand): its login fails
+    // without a single connection to the address.
+    store
+        .create_authority(authx::domain::authority::NewAuthority {
+            id: "legacy".into(),
+            strategy: authx::domain::authority::Strategy::Google,
+            name: "Legacy".into(),
+            enabled: true,
+            details: json!({"issuer": format!("http://127.0.0.1:{port}"), "client_id": "cid",
+                            "client_secret": "s"}),
+        })
+        .await
+        .unwrap();
+    let r = app.get("/login/legacy").await;
+    assert!(
+        r.status().is_client_error() || r.status().is_server_error(),
+        "{}",
+        r.status()
+    );
+    assert!(r.headers().get("location").is_none());
+    assert_eq!(
+        local.accept().map_err(|e| e.kind()).err(),
+        Some(std::io::ErrorKind::WouldBlock),
+        "authx connected to the loopback address"
+    );
+    app.stop().await.unwrap();
+}
+on_both_backends!(upstream_urls_reach_only_permitted_addresses);

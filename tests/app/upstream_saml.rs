@@ -122,13 +122,59 @@ async fn to_form(idp: &Idp, b: &Browser, path: &str) -> AutoPost {
     sso(&b.client, &url).await
 }
 
-/// POSTs `fields` to `action` with `client`, as the IdP's page makes the browser do.
+/// POSTs `fields` to `action` with `client`, as the IdP's page makes the browser do, and follows
+/// authx's continuation (the step after a verified response to an attempt) in the same client,
+/// as the browser's redirect does.
 async fn post_form(
     client: &reqwest::Client,
     action: &str,
     fields: &[(&str, String)],
 ) -> reqwest::Response {
+    let r = post_only(client, action, fields).await;
+    match continuation(&r) {
+        Some(url) => client.get(url).send().await.unwrap(),
+        None => r,
+    }
+}
+
+/// POSTs `fields` to `action` with `client` and returns the ACS's own answer.
+async fn post_only(
+    client: &reqwest::Client,
+    action: &str,
+    fields: &[(&str, String)],
+) -> reqwest::Response {
     client.post(action).form(fields).send().await.unwrap()
+}
+
+/// Where the ACS's answer `r` continues the login, if it is a continuation: no session yet, a
+/// one-time token in the query.
+fn continuation(r: &reqwest::Response) -> Option<reqwest::Url> {
+    if r.status() != 303 {
+        return None;
+    }
+    let to = location(r);
+    let path = to.split('?').next().unwrap_or_default();
+    if !path.ends_with("/acs/continue") {
+        return None;
+    }
+    assert!(to.contains("?continuation=axct_"), "{to}");
+    assert!(
+        set_cookie(r, "authx_session=").is_none(),
+        "a session before the continuation"
+    );
+    assert!(
+        set_cookie(r, "authx_upstream=").is_none(),
+        "the continuation needs the pending cookie"
+    );
+    Some(r.url().join(&to).unwrap())
+}
+
+/// An ACS continuation for an unused client: a browser without cookies.
+fn cookieless() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 /// The whole round trip in `b`; returns authx's answer to the ACS POST.
@@ -301,8 +347,9 @@ async fn sign_in_creates_then_reuses_the_user(db: TestDb) {
     assert_refused(r, 400, NO_PENDING, "/login").await;
     assert_eq!(session_count(&app).await, sessions);
 
-    // The next sign-in reuses the credential — posted from a client that sends no cookie, as a
-    // browser does with a cross-site POST (SameSite=Lax): the request id finds the attempt.
+    // The next sign-in reuses the credential. The ACS is posted without cookies, as a browser
+    // does with a cross-site POST (SameSite=Lax): the request id finds the attempt, and the
+    // same-site redirect that follows brings the browser's cookie back to finish it.
     let b2 = Browser::new(&app);
     let form = to_form(
         &idp,
@@ -310,11 +357,10 @@ async fn sign_in_creates_then_reuses_the_user(db: TestDb) {
         "/login/corp?return_to=/account%3Fnotice%3Dprofile",
     )
     .await;
-    let cookieless = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let r = post_form(&cookieless, &form.action, &form.fields()).await;
+    let r = post_only(&cookieless(), &form.action, &form.fields()).await;
+    let next = continuation(&r).expect("a continuation");
+    assert_eq!(next.path(), "/login/corp/acs/continue");
+    let r = b2.client.get(next).send().await.unwrap();
     assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
     assert_eq!(location(&r), "/account?notice=profile");
     assert!(set_cookie(&r, "authx_session=").is_some());
@@ -608,7 +654,8 @@ async fn refusals_create_nothing(db: TestDb) {
     ledger.unchanged(&app, "other", "recipient_mismatch").await;
     let b = Browser::new(&app);
     let form = to_form(&idp, &b, "/login/corp").await;
-    let r = post_form(&b.client, &acs(&app, "other"), &form.fields()).await;
+    // (Posted cross-site, so the refusal's cookie removal does not reach this browser.)
+    let r = post_form(&cookieless(), &acs(&app, "other"), &form.fields()).await;
     assert_refused(r, 400, GENERIC, "/login").await;
     ledger
         .unchanged(&app, "other", "unsolicited_with_in_response_to")
@@ -816,6 +863,92 @@ async fn linking_from_the_account_page(db: TestDb) {
     app.stop().await.unwrap();
 }
 on_both_backends!(linking_from_the_account_page);
+
+/// Delivers the IdP's `form` from `b`, a browser that did not start its attempt, through the
+/// continuation, which refuses it there; returns the continuation's address.
+async fn continued_elsewhere(b: &Browser, form: &AutoPost) -> reqwest::Url {
+    let r = post_only(&b.client, &form.action, &form.fields()).await;
+    let next = continuation(&r).expect("a continuation");
+    let r = b.client.get(next.clone()).send().await.unwrap();
+    assert_refused(r, 400, NO_PENDING, "/login").await;
+    next
+}
+
+/// The user holding the IdP user's credential at corp, if anyone does.
+async fn holder_of_the_name_id(app: &TestApp) -> Option<String> {
+    let store = &app.state.store;
+    let credential = store.find_credential(AUTHORITY, NAME_ID).await.unwrap();
+    credential.map(|c| c.user_id)
+}
+
+/// A verified response finishes only in the browser that started its attempt. An attacker who
+/// posts the response to their own attempt into a victim's browser (login CSRF) does not sign the
+/// victim in as themselves; an attacker who hands their linking attempt's AuthnRequest to the
+/// victim, who signs in at the IdP, does not get the victim's identity linked to their account.
+async fn a_response_finishes_only_in_the_browser_that_started_it(db: TestDb) {
+    let Some((app, idp, _admin)) = setup(db, json!({"creates_users": true})).await else {
+        return;
+    };
+    let store = &app.state.store;
+    let mallory = person(&app, "mallory").await;
+
+    // Login CSRF: Mallory's attempt, the IdP's answer for it, auto-posted from the victim's
+    // browser. The victim's browser gets as far as the continuation, which it cannot finish.
+    let attacker = Browser::new(&app);
+    let form = to_form(&idp, &attacker, "/login/corp").await;
+    let victim = Browser::new(&app);
+    let ledger = Ledger::now(&app).await;
+    let next = continued_elsewhere(&victim, &form).await;
+    ledger.unchanged(&app, AUTHORITY, "no_pending_login").await;
+    assert_eq!(
+        victim.get("/account").await.status(),
+        303,
+        "victim signed in"
+    );
+    assert_eq!(holder_of_the_name_id(&app).await, None);
+    // Nor does the attacker's own browser finish it: the victim's visit spent the token, and
+    // without one the continuation answers nothing.
+    let r = attacker.client.get(next).send().await.unwrap();
+    assert_refused(r, 400, NO_PENDING, "/login").await;
+    let r = attacker.get("/login/corp/acs/continue").await;
+    assert_refused(r, 400, NO_PENDING, "/login").await;
+    ledger.unchanged(&app, AUTHORITY, "no_pending_login").await;
+
+    // Linking: Mallory, signed in, starts linking Corp SSO and hands the AuthnRequest to the
+    // victim, who signs in at the IdP as themselves; the IdP's page posts from their browser.
+    let attacker = Browser::new(&app);
+    assert_eq!(
+        attacker
+            .login(&mallory.username, &mallory.password)
+            .await
+            .status(),
+        303
+    );
+    let url = start(&idp, &attacker, "/account/link/corp").await;
+    let victim = Browser::new(&app);
+    let form = sso(&victim.client, &url).await;
+    let next = continued_elsewhere(&victim, &form).await;
+    // The link the victim's browser was sent to, opened in Mallory's (say it leaked): the
+    // attempt there is the one she started, but the victim's answer to it is spent.
+    let r = attacker.client.get(next).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(holder_of_the_name_id(&app).await, None);
+    let held = store
+        .list_credentials_of_user(&mallory.user_id)
+        .await
+        .unwrap();
+    assert!(held.iter().all(|c| c.authority_id != AUTHORITY), "{held:?}");
+    assert_eq!(user_count(&app).await, ledger.users);
+
+    // The same steps in one browser go through: the victim signs in as themselves.
+    let own = Browser::new(&app);
+    let r = sign_in(&app, &idp, &own, "/login/corp").await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    assert_eq!(location(&r), "/account");
+    assert!(own.page("/account").await.contains("Ada Lovelace"));
+    app.stop().await.unwrap();
+}
+on_both_backends!(a_response_finishes_only_in_the_browser_that_started_it);
 
 /// Letting the IdP start logins, or vouch for email addresses, needs the editor to cover the
 /// people it can then sign in as: an authority editor tries both while an administrator holds a

@@ -132,6 +132,8 @@ async fn readme_walkthrough_runs(db: TestDb) {
         .env("AUTHX_LISTEN", format!("127.0.0.1:{authx_port}"))
         .env("AUTHX_DATABASE_URL", &db.url)
         .env("AUTHX_PASSWORD__BCRYPT_COST", "4")
+        // "Google" here is the loopback provider, which the outbound policy refuses by default.
+        .env("AUTHX_OUTBOUND__ALLOWED_NETWORKS", "127.0.0.0/8")
         .env("LISTEN", format!("127.0.0.1:{app_port}"))
         .env("GOOGLE_CLIENT_ID", "authx-walkthrough")
         .env("GOOGLE_CLIENT_SECRET", "walkthrough-secret")

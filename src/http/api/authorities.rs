@@ -221,7 +221,7 @@ impl AuthoritiesApi {
         .await?;
         let enabled = body.enabled.unwrap_or(true);
         let fetched = if enabled {
-            check_saml_metadata(&state.saml_metadata, strategy, &details).await?
+            check_upstream(&state, strategy, &details).await?
         } else {
             None
         };
@@ -330,7 +330,7 @@ impl AuthoritiesApi {
         let enabled = body.enabled.unwrap_or(current.enabled);
         let fetched = if enabled && (details.is_some() || body.enabled == Some(true)) {
             let in_force = details.as_ref().unwrap_or(&current.details);
-            check_saml_metadata(&state.saml_metadata, current.strategy, in_force).await?
+            check_upstream(&state, current.strategy, in_force).await?
         } else {
             None
         };
@@ -461,18 +461,33 @@ pub fn validate_details(strategy: Strategy, details: &Value) -> Result<Value, Ap
         })
 }
 
-/// For a `saml` authority with validated `details` whose metadata comes by URL: fetches and
-/// checks it now (reachable, an IdP, a signing certificate), refusing with a 400 naming
-/// `details.idp_metadata_url`. Returns what was fetched, for the metadata cache once the
-/// authority is saved; `None` for other strategies and pasted metadata (validation checked it).
-async fn check_saml_metadata(
-    cache: &MetadataCache,
+/// Checks the upstream an enabled authority with validated `details` will talk to. A `google`
+/// issuer must be an address the outbound policy permits (a 400 naming `details.issuer`). For a
+/// `saml` authority whose metadata comes by URL, the metadata is fetched and checked now
+/// (permitted, reachable, an IdP, a signing certificate), refusing with a 400 naming
+/// `details.idp_metadata_url`; what was fetched is returned for the metadata cache once the
+/// authority is saved. `None` for everything else (validation checked pasted metadata).
+async fn check_upstream(
+    state: &Engine,
     strategy: Strategy,
     details: &Value,
 ) -> Result<Option<(MetadataSource, IdentityProvider)>, ApiError> {
+    if strategy == Strategy::Google {
+        let issuer = details
+            .get("issuer")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if let Ok(url) = reqwest::Url::parse(issuer) {
+            state.config.outbound.check_url(&url).map_err(|refused| {
+                ApiError::invalid_field("details.issuer", refused.to_string())
+            })?;
+        }
+        return Ok(None);
+    }
     if strategy != Strategy::Saml {
         return Ok(None);
     }
+    let cache: &MetadataCache = &state.saml_metadata;
     let saml = SamlDetails::from_details(details)
         .map_err(|e| ApiError::invalid_field("details", e.to_string()))?;
     let MetadataSource::Url(url) = &saml.metadata else {

@@ -241,7 +241,8 @@ fn unknown_parameters(unknown: &[String], known: &[String]) -> Response {
     .into_response()
 }
 
-fn body_too_large() -> Response {
+/// 413 for a body larger than [`MAX_JSON_BODY`].
+pub fn body_too_large() -> Response {
     problem_response(
         StatusCode::PAYLOAD_TOO_LARGE,
         "payload-too-large",

@@ -15,8 +15,14 @@
 //!
 //! [`StrategyError`] is what those flows return; its `Display` is safe to show to the person
 //! logging in and never reveals whether an account exists.
+//!
+//! [`outbound`] is the rule for where the strategies' HTTP clients may connect, and [`network`]
+//! the CIDR lists it (and the server's trusted proxies) are written in.
 
 use serde::{Deserialize, Serialize};
+
+pub mod network;
+pub mod outbound;
 
 /// Profile attributes an authority reports about the person; all optional, none verified.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use authx_strategy_core::UpstreamIdentity;
+use authx_strategy_core::outbound::OutboundPolicy;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use oauth2::basic::{
@@ -72,6 +73,8 @@ pub struct OidcOptions {
     /// How old (by `iat`) an id_token may be. Tokens come straight from the token endpoint, so
     /// anything old is a replay or a broken clock.
     pub max_id_token_age: Duration,
+    /// Where the client may connect (public addresses only, by default).
+    pub outbound: OutboundPolicy,
 }
 
 impl Default for OidcOptions {
@@ -84,6 +87,7 @@ impl Default for OidcOptions {
             jwks_min_refetch_interval: Duration::from_secs(60),
             clock_skew: Duration::from_secs(60),
             max_id_token_age: Duration::from_secs(600),
+            outbound: OutboundPolicy::default(),
         }
     }
 }
@@ -245,7 +249,11 @@ pub struct OidcClient {
 impl OidcClient {
     /// A client with these options (its HTTP client, caches empty).
     pub fn new(options: OidcOptions) -> Result<Self, OidcError> {
-        let http = HttpClient::new(options.http_timeout, options.max_response_bytes)?;
+        let http = HttpClient::new(
+            options.http_timeout,
+            options.max_response_bytes,
+            &options.outbound,
+        )?;
         Ok(Self {
             http,
             discovery: DiscoveryCache::new(options.discovery_ttl),

@@ -9,6 +9,8 @@
 //! people log in through: a total timeout per request, no redirects followed (OIDC endpoints don't
 //! redirect; following them would let a compromised endpoint point authx at internal hosts), and
 //! a cap on the response body, enforced while reading so an endless body costs at most the cap.
+//! Where it may connect is the outbound policy's decision (`authx_strategy_core::outbound`): a
+//! discovery document naming an internal address gets no request sent there.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,6 +18,8 @@ use std::time::Duration;
 
 use oauth2::http::{self, HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::Value;
+
+use authx_strategy_core::outbound::{OutboundPolicy, Refused, refused_in};
 
 use crate::error::OidcError;
 
@@ -34,6 +38,9 @@ pub enum HttpError {
         /// The bound, in bytes.
         limit: usize,
     },
+    /// The URL's address is outside the outbound policy.
+    #[error("{0}")]
+    Refused(#[from] Refused),
 }
 
 impl HttpError {
@@ -46,7 +53,14 @@ impl HttpError {
             },
             Self::Transport(e) => OidcError::Http {
                 endpoint,
-                message: transport_message(e),
+                message: match refused_in(e) {
+                    Some(refused) => refused.to_string(),
+                    None => transport_message(e),
+                },
+            },
+            Self::Refused(refused) => OidcError::Http {
+                endpoint,
+                message: refused.to_string(),
             },
         }
     }
@@ -77,24 +91,35 @@ fn transport_message(error: &reqwest::Error) -> String {
     }
 }
 
-/// A bounded reqwest client: total timeout, no redirects, capped response bodies.
+/// A bounded reqwest client: total timeout, no redirects, capped response bodies, and only the
+/// addresses the outbound policy permits.
 #[derive(Clone, Debug)]
 pub struct HttpClient {
     client: reqwest::Client,
     max_body: usize,
+    policy: OutboundPolicy,
 }
 
 impl HttpClient {
-    /// A client with these bounds.
-    pub fn new(timeout: Duration, max_body: usize) -> Result<Self, OidcError> {
-        let client = reqwest::Client::builder()
+    /// A client with these bounds, connecting only where `policy` permits.
+    pub fn new(
+        timeout: Duration,
+        max_body: usize,
+        policy: &OutboundPolicy,
+    ) -> Result<Self, OidcError> {
+        let client = policy
+            .client_builder()
             .timeout(timeout)
             .connect_timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(USER_AGENT)
             .build()
             .map_err(|e| OidcError::Internal(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Self { client, max_body })
+        Ok(Self {
+            client,
+            max_body,
+            policy: policy.clone(),
+        })
     }
 
     /// Sends `request` and reads the response, body capped at the configured bound.
@@ -109,6 +134,9 @@ impl HttpClient {
             .headers(parts.headers)
             .body(body)
             .build()?;
+        // Every URL, the discovered endpoints included: a literal address never reaches the
+        // resolver that filters names.
+        self.policy.check_url(request.url())?;
         let response = self.client.execute(request).await?;
         let status = response.status();
         let headers = response.headers().clone();

@@ -15,7 +15,7 @@
 //!   generic for users.
 //!
 //! # How the server uses it
-//! 1. At startup: one [`OidcClient::new`]`(OidcOptions::default())`, shared.
+//! 1. At startup: one [`OidcClient::new`] with the server's options (its outbound policy), shared.
 //! 2. Login button of authority `id`: parse its stored details with
 //!    [`GoogleDetails::from_details`], call [`OidcClient::start`] with
 //!    [`redirect_uri`]`(authx_issuer, id)`, store [`AuthorizationRequest::pending`] server-side

@@ -12,6 +12,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use authx_strategy_core::outbound::OutboundPolicy;
 use authx_strategy_google::{
     AuthorizationRequest, CallbackParams, GoogleDetails, OidcClient, OidcError, OidcOptions,
     UpstreamIdentity, state_matches,
@@ -251,7 +252,11 @@ async fn login_with_claims_in_the_id_token_rs256() {
     else {
         return;
     };
-    let oidc = OidcClient::new(OidcOptions::default()).unwrap();
+    let oidc = OidcClient::new(OidcOptions {
+        outbound: OutboundPolicy::allow_all(),
+        ..OidcOptions::default()
+    })
+    .unwrap();
     let details = provider.details("rp-rs256", json!({"hosted_domains": ["example.com"]}));
 
     let (request, callback, result) = login(&oidc, &details, "ada").await;
@@ -308,7 +313,11 @@ async fn login_with_claims_from_userinfo_es256_client_secret_post() {
     else {
         return;
     };
-    let oidc = OidcClient::new(OidcOptions::default()).unwrap();
+    let oidc = OidcClient::new(OidcOptions {
+        outbound: OutboundPolicy::allow_all(),
+        ..OidcOptions::default()
+    })
+    .unwrap();
     let details = provider.details("rp-es256", json!({}));
     let metadata = oidc.discover(&provider.issuer).await.unwrap();
     assert_eq!(
@@ -345,7 +354,11 @@ async fn two_authorities_on_one_issuer_eddsa_and_ps256() {
         return;
     };
     // One client serves both authorities (shared discovery and key caches).
-    let oidc = OidcClient::new(OidcOptions::default()).unwrap();
+    let oidc = OidcClient::new(OidcOptions {
+        outbound: OutboundPolicy::allow_all(),
+        ..OidcOptions::default()
+    })
+    .unwrap();
     for client_id in ["rp-eddsa", "rp-ps256"] {
         let details = provider.details(client_id, json!({}));
         let (_, _, result) = login(&oidc, &details, "ada").await;
@@ -378,7 +391,11 @@ async fn wrong_verifier_nonce_or_cancel_fail_for_real() {
     else {
         return;
     };
-    let oidc = OidcClient::new(OidcOptions::default()).unwrap();
+    let oidc = OidcClient::new(OidcOptions {
+        outbound: OutboundPolicy::allow_all(),
+        ..OidcOptions::default()
+    })
+    .unwrap();
     let details = provider.details("rp-neg", json!({}));
 
     // PKCE: the provider requires it and checks the verifier.

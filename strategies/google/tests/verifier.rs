@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use authx_strategy_core::network::Networks;
+use authx_strategy_core::outbound::OutboundPolicy;
 use authx_strategy_google::{
     CallbackParams, GoogleDetails, OidcClient, OidcError, OidcOptions, UpstreamIdentity,
 };
@@ -334,7 +336,7 @@ impl Mock {
     }
 
     fn client(&self) -> OidcClient {
-        OidcClient::new(OidcOptions::default()).unwrap()
+        OidcClient::new(loopback_options()).unwrap()
     }
 
     fn jwks_hits(&self) -> usize {
@@ -1007,13 +1009,50 @@ async fn discovery_issuer_mismatch_is_refused() {
     assert!(client.start(&details, REDIRECT_URI).await.is_ok());
 }
 
+/// The options these tests use: the mock provider runs on loopback, which the outbound policy
+/// refuses by default.
+fn loopback_options() -> OidcOptions {
+    OidcOptions {
+        outbound: OutboundPolicy::allow_all(),
+        ..OidcOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn only_permitted_addresses_are_reached() {
+    let mock = Mock::start().await;
+    // By default a provider on loopback (an internal service, to authx) is never contacted.
+    let strict = OidcClient::new(OidcOptions::default()).unwrap();
+    let error = strict
+        .start(&mock.details(json!({})), REDIRECT_URI)
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("not a public address"),
+        "{error}"
+    );
+    // Listing the network lets it through.
+    let listed = OidcClient::new(OidcOptions {
+        outbound: OutboundPolicy {
+            allow_private_networks: false,
+            allowed_networks: Networks::parse_list(&["127.0.0.0/8"]).unwrap(),
+        },
+        ..OidcOptions::default()
+    })
+    .unwrap();
+    listed
+        .start(&mock.details(json!({})), REDIRECT_URI)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn oversized_responses_are_refused() {
     let mock = Mock::start().await;
     mock.shared.state.lock().unwrap().discovery_extra = json!({"padding": "x".repeat(8 * 1024)});
     let client = OidcClient::new(OidcOptions {
         max_response_bytes: 4 * 1024,
-        ..OidcOptions::default()
+        ..loopback_options()
     })
     .unwrap();
     let error = client

@@ -305,7 +305,7 @@ pub async fn fetch_metadata(client: &reqwest::Client, url: &str) -> Result<Strin
         )
         .send()
         .await
-        .map_err(|e| MetadataError::Fetch(e.without_url().to_string()))?;
+        .map_err(fetch_error)?;
     if response.status() != reqwest::StatusCode::OK {
         return Err(MetadataError::Fetch(format!(
             "HTTP status {}",
@@ -319,17 +319,22 @@ pub async fn fetch_metadata(client: &reqwest::Client, url: &str) -> Result<Strin
         return Err(MetadataError::TooLarge);
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| MetadataError::Fetch(e.without_url().to_string()))?
-    {
+    while let Some(chunk) = response.chunk().await.map_err(fetch_error)? {
         if body.len() + chunk.len() > MAX_METADATA_BYTES {
             return Err(MetadataError::TooLarge);
         }
         body.extend_from_slice(&chunk);
     }
     String::from_utf8(body).map_err(|_| MetadataError::Fetch("the body is not UTF-8".into()))
+}
+
+/// A transport failure in words: the outbound policy's refusal when that is the cause (reqwest
+/// reports it as a connection error), else reqwest's own, without the URL.
+fn fetch_error(error: reqwest::Error) -> MetadataError {
+    match authx_strategy_core::outbound::refused_in(&error) {
+        Some(refused) => MetadataError::Fetch(refused.to_string()),
+        None => MetadataError::Fetch(error.without_url().to_string()),
+    }
 }
 
 /// Fetches and parses in one step: [`fetch_metadata`] then

@@ -10,7 +10,9 @@
 //! - **taking the attempt back** — [`take_pending`] (the callback's cookie) or
 //!   [`take_pending_by_request`] (a SAML ACS, which browsers post cross-site without SameSite=Lax
 //!   cookies: the row is found by the hash of the id the provider echoes, `InResponseTo`). Both
-//!   delete the row in the statement that reads it, so each attempt finishes at most once;
+//!   delete the row in the statement that reads it, so each attempt finishes at most once. A
+//!   response found without the cookie finishes only after a same-site redirect brings the
+//!   cookie back ([`continue_in_browser`], then [`resume`]);
 //! - **finishing** — [`complete`]: the verified identity goes through the reference §3 resolution
 //!   (`crate::engine::identity::resolve_identity`), then either a new session (`login.success`) or, for
 //!   linking, a check that the identity landed on the linking user. An IdP-initiated SAML login
@@ -25,9 +27,11 @@
 //! callback then requires the same user to still be signed in (see [`complete`]).
 //!
 //! The strategies: `upstream_oidc` (google: `GET /login/:id/callback`) and `upstream_saml`
-//! (saml: `GET /login/:id/metadata` and `POST /login/:id/acs`, which finds its attempt with
+//! (saml: `GET /login/:id/metadata`, `POST /login/:id/acs`, which finds its attempt with
 //! [`take_pending_by_request`] by the response's `InResponseTo`, verifies, records the assertion
-//! id against replays, and ends with [`complete`] or [`fail`] like the OpenID Connect callback).
+//! id against replays and hands over with [`continue_in_browser`], and
+//! `GET /login/:id/acs/continue`, which ends with [`complete`] or [`fail`] like the OpenID
+//! Connect callback).
 
 use std::fmt::Display;
 
@@ -83,24 +87,11 @@ pub struct Started {
     pub request_id: Option<String>,
 }
 
-/// How a pending login was found again, which decides what else the browser must show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FoundBy {
-    /// By this browser's cookie: a top-level GET callback, which carries SameSite=Lax cookies
-    /// (ours and the session's).
-    Cookie,
-    /// By the provider's correlation id: a cross-site POST (SAML ACS), on which browsers send no
-    /// SameSite=Lax cookie at all — neither the pending-login cookie nor the session's.
-    RequestId,
-}
-
 /// A pending login taken back for its callback.
 #[derive(Debug)]
 pub struct Pending {
     /// The row, deleted from the store.
     pub login: UpstreamLogin,
-    /// How it was found.
-    pub found_by: FoundBy,
 }
 
 /// Why an upstream login did not go through: what the person is shown and what is recorded.
@@ -207,19 +198,16 @@ pub async fn take_pending(state: &Engine, req: &Request) -> Result<Option<Pendin
         .store
         .consume_upstream_login(&secret::hash(&id), now())
         .await?;
-    Ok(login.map(|login| Pending {
-        login,
-        found_by: FoundBy::Cookie,
-    }))
+    Ok(login.map(|login| Pending { login }))
 }
 
 /// Takes the pending login of `authority_id` whose correlation id (SAML: the AuthnRequest id, as
 /// `InResponseTo` brings it back) is `request_id`, for callbacks that arrive without the cookie.
 ///
-/// Without the cookie, the request id itself is what ties the response to the attempt (128
-/// random bits, seen only by the browser and the provider, single use, 10 minutes). When the
-/// cookie does arrive (a same-site provider), it must name this very row, else `None`: a response
-/// to someone else's attempt is refused in a browser that has an attempt of its own.
+/// The request id only finds the attempt (128 random bits, single use, 10 minutes); it does not
+/// bind the response to a browser. That binding is the pending cookie, checked after the response
+/// is verified ([`continue_in_browser`], [`resume`]). When the cookie does arrive here (a
+/// same-site provider), it must already name this very row, else `None`.
 pub async fn take_pending_by_request(
     state: &Engine,
     req: &Request,
@@ -237,10 +225,7 @@ pub async fn take_pending_by_request(
             }
             None => true,
         })
-        .map(|login| Pending {
-            login,
-            found_by: FoundBy::RequestId,
-        }))
+        .map(|login| Pending { login }))
 }
 
 /// Finishes a sign-in whose identity `authority`'s strategy has verified: resolves it to a user
@@ -249,11 +234,10 @@ pub async fn take_pending_by_request(
 /// login, which has no attempt: a plain sign-in that lands on the account page. `cookies` (the
 /// pending cookie's removal) go on every answer.
 ///
-/// Linking needs the linking user to be the one signed in here. A callback found by cookie
-/// carries the session cookie too, so the session must be that user's. A cross-site POST found
-/// by request id carries no session cookie: there the request id — unguessable, single use, seen
-/// only by the linking user's browser and the provider — is the binding, and only a session of
-/// *another* user (a same-site provider, where cookies do come) refuses.
+/// Every attempt reaches this point in the browser that started it: the OpenID Connect callback
+/// and the SAML continuation ([`continue_in_browser`]) find their attempt by this browser's
+/// pending cookie. Linking also needs the linking user to be the one signed in here, so the
+/// request's session (a top-level GET carries it) must be that user's.
 pub async fn complete(
     state: &Engine,
     req: &Request,
@@ -262,7 +246,6 @@ pub async fn complete(
     identity: UpstreamIdentity,
     mut cookies: Vec<Cookie>,
 ) -> Response {
-    let found_by = pending.map(|p| p.found_by);
     let pending = pending.map(|p| &p.login);
     let linking = pending.and_then(|p| p.linking_user_id.as_deref());
     let back = pending.map_or_else(Back::login, Back::of);
@@ -277,7 +260,6 @@ pub async fn complete(
         // Linking is for the user who started it, still signed in in this browser.
         match current_session(state, req).await {
             Ok(Some(session)) if session.user_id == user_id => {}
-            Ok(None) if found_by == Some(FoundBy::RequestId) => {}
             Ok(_) => {
                 let refusal = Refusal::new(
                     StatusCode::FORBIDDEN,
@@ -319,6 +301,96 @@ pub async fn complete(
     event.details = json!({ "authority": authority.id, "strategy": authority.strategy.as_str() });
     audit::record(state, event).await;
     see_other(&return_to, &cookies)
+}
+
+/// How long a verified response waits for its browser to come back (one redirect).
+const CONTINUATION_TTL_SECS: i64 = 120;
+/// Where a continuation keeps the verified identity in its row's data.
+const VERIFIED_IDENTITY: &str = "verified_identity";
+/// The query parameter carrying a continuation's token.
+pub const CONTINUATION_PARAM: &str = "continuation";
+/// Prefix of continuation tokens (random, single use).
+const CONTINUATION_PREFIX: &str = "axct_";
+
+/// Keeps `identity`, verified for the attempt `pending` that was found without this browser's
+/// cookie (a cross-site POST), for a moment, and sends the posting browser to `continue_path`
+/// with a one-time token in the query ([`CONTINUATION_PARAM`]).
+///
+/// The login finishes ([`resume`]) only where both meet: the token, which only the browser that
+/// posted the response was given, and the attempt's SameSite=Lax cookie, which only the browser
+/// that started the attempt holds (the redirect is a same-site top-level GET, so it carries that
+/// cookie and the session's). So a response for someone's attempt posted into another browser
+/// (login CSRF) finishes nowhere: the posting browser lacks the cookie. And an attempt's
+/// AuthnRequest handed to someone else, who signs in at the IdP (to link *their* identity to
+/// the starter's account), finishes nowhere either: the starter lacks the token.
+pub async fn continue_in_browser(
+    state: &Engine,
+    pending: &Pending,
+    identity: &UpstreamIdentity,
+    continue_path: &str,
+) -> Result<Response, Refusal> {
+    let login = &pending.login;
+    let identity = serde_json::to_value(identity).map_err(|e| Refusal::internal("internal", e))?;
+    let token = secret::generate(CONTINUATION_PREFIX);
+    state
+        .store
+        .create_upstream_login(crate::store::NewUpstreamLogin {
+            id_hash: login.id_hash.clone(),
+            authority_id: login.authority_id.clone(),
+            // The token finds the row, as a request id does for the ACS; the cookie binds it.
+            request_hash: Some(secret::hash(&token)),
+            data: json!({ VERIFIED_IDENTITY: identity }),
+            return_to: login.return_to.clone(),
+            linking_user_id: login.linking_user_id.clone(),
+            expires_at: now().saturating_add(CONTINUATION_TTL_SECS),
+        })
+        .await?;
+    let location = format!("{continue_path}?{CONTINUATION_PARAM}={token}");
+    Ok(see_other(&location, &[]))
+}
+
+/// Takes back a continuation of `authority_id` kept by [`continue_in_browser`]: found by the
+/// token in the query (which spends it, whoever brings it), and accepted only with this
+/// browser's cookie naming it. Anything else — no token, an unknown or spent one, another
+/// authority's, no cookie or another attempt's — is refused.
+pub async fn resume(
+    state: &Engine,
+    req: &Request,
+    authority_id: &str,
+) -> Result<(Pending, UpstreamIdentity), Refusal> {
+    let query = req.uri().query().unwrap_or_default();
+    let token = crate::engine::oauth2::params::Params::parse(query)
+        .ok()
+        .and_then(|params| params.get(CONTINUATION_PARAM).map(str::to_owned))
+        .filter(|token| token.starts_with(CONTINUATION_PREFIX));
+    let Some(token) = token else {
+        return Err(Refusal::no_pending().with_detail("no continuation token"));
+    };
+    let login = state
+        .store
+        .consume_upstream_login_by_request(authority_id, &secret::hash(&token), now())
+        .await?;
+    let Some(login) = login else {
+        return Err(Refusal::no_pending().with_detail("no such continuation (spent or expired)"));
+    };
+    let same_browser = pending_cookie_value(req).is_some_and(|id| {
+        secret::constant_time_eq(secret::hash(&id).as_bytes(), login.id_hash.as_bytes())
+    });
+    if !same_browser {
+        return Err(Refusal::no_pending()
+            .with_detail("continued in a browser that did not start the attempt"));
+    }
+    match login
+        .data
+        .get(VERIFIED_IDENTITY)
+        .and_then(|v| serde_json::from_value::<UpstreamIdentity>(v.clone()).ok())
+    {
+        Some(identity) => Ok((Pending { login }, identity)),
+        None => Err(Refusal::internal(
+            "corrupt_pending_login",
+            "a continuation without its identity",
+        )),
+    }
 }
 
 /// The strategy crate's identity in the form the resolution takes.

@@ -20,7 +20,17 @@
 //!   the row's; `verify_response` runs in `spawn_blocking` (libxml2 and xmlsec are CPU-bound)
 //!   against that request id, the IdP's metadata and the authority's clock skew; the assertion id
 //!   is recorded until it could no longer be accepted (`record_saml_assertion`, which refuses a
-//!   second delivery); and `upstream::complete` resolves the identity and starts the session.
+//!   second delivery); and the verified identity is kept for a moment under the attempt's own
+//!   cookie (`upstream::continue_in_browser`) with a 303 carrying a one-time token.
+//! - `GET /login/:id/acs/continue?continuation=…` ([`acs_continue`]): a same-site top-level GET,
+//!   so it carries the SameSite=Lax pending cookie and the session's. It takes the verified
+//!   identity back by the token (spending it) and only with that cookie (`upstream::resume`),
+//!   and `upstream::complete`
+//!   resolves it and starts the session (or checks the link). The login thus finishes only when
+//!   the browser that started the attempt is the one the IdP posted through: a response for
+//!   someone's attempt posted into another browser (login CSRF) lacks the cookie there, and an
+//!   AuthnRequest handed to someone else to sign in with (linking their identity to the
+//!   starter's account) leaves the starter without the token. Nothing is created or linked.
 //!
 //! A response without `InResponseTo` is an IdP-initiated login, accepted only when the authority
 //! has `allow_idp_initiated`. A response naming a request we hold no attempt for (never issued,
@@ -61,7 +71,8 @@ use crate::engine::oauth2::params::Params;
 use crate::engine::saml_metadata::MetadataFailure;
 use crate::http::web::pages::errors::PageError;
 use crate::http::web::pages::upstream::{
-    Back, Pending, Refusal, Started, complete, fail, removal_cookie, take_pending_by_request,
+    Back, Pending, Refusal, Started, complete, continue_in_browser, fail, removal_cookie, resume,
+    take_pending_by_request,
 };
 use crate::secret;
 
@@ -131,6 +142,41 @@ pub async fn acs(
     Ok(handle_acs(&state, req, &authority, body).await)
 }
 
+/// `GET /login/:authority_id/acs/continue`: the same-site step after a verified response to an
+/// attempt. The token in the query finds the verified identity, and this browser's pending
+/// cookie must name its attempt (`upstream::resume`); then the login finishes here.
+#[handler]
+pub async fn acs_continue(
+    req: &Request,
+    state: Data<&Engine>,
+    Path(authority_id): Path<String>,
+) -> Result<Response, PageError> {
+    let authority = saml_authority(&state, &authority_id).await?;
+    let cookies = vec![removal_cookie(&state)];
+    Ok(match resume(&state, req, &authority.id).await {
+        Ok((pending, identity)) => {
+            complete(&state, req, &authority, Some(&pending), identity, cookies).await
+        }
+        Err(refusal) => {
+            fail(
+                &state,
+                req,
+                &authority.id,
+                None,
+                &Back::login(),
+                refusal,
+                cookies,
+            )
+            .await
+        }
+    })
+}
+
+/// Where a verified response to an attempt of `authority_id` continues: [`acs_continue`].
+fn continue_path(authority_id: &str) -> String {
+    format!("/login/{authority_id}/acs/continue")
+}
+
 /// The authority `authority_id` if it is a `saml` one; anything else is not found (and is kept
 /// out of the audit trail).
 async fn saml_authority(state: &Engine, authority_id: &str) -> Result<Authority, PageError> {
@@ -170,7 +216,22 @@ async fn handle_acs(state: &Engine, req: &Request, authority: &Authority, body: 
     };
     let pending = found.pending.as_ref().map(|(pending, _)| pending);
     match verify(state, authority, &found).await {
-        Ok(verified) => complete(state, req, authority, pending, verified.identity, cookies).await,
+        // An answer to an attempt finishes only where the attempt's cookie is: the browser that
+        // started it.
+        Ok(verified) => match pending {
+            Some(p) => {
+                let path = continue_path(&authority.id);
+                match continue_in_browser(state, p, &verified.identity, &path).await {
+                    Ok(response) => response,
+                    Err(refusal) => {
+                        let linking = p.login.linking_user_id.as_deref();
+                        let back = Back::of(&p.login);
+                        fail(state, req, &authority.id, linking, &back, refusal, cookies).await
+                    }
+                }
+            }
+            None => complete(state, req, authority, None, verified.identity, cookies).await,
+        },
         Err(refusal) => {
             let (back, linking) = match pending {
                 Some(p) => (Back::of(&p.login), p.login.linking_user_id.as_deref()),
