@@ -101,6 +101,9 @@ json_field() { # json_field FIELD < json
 CLEAN_ENV=(env)
 while IFS= read -r name; do CLEAN_ENV+=(-u "$name"); done < <(compgen -e | grep '^AUTHX_' || true)
 CLEAN_ENV+=(AUTHX_LOG__LEVEL=warn)
+# The key secrets at rest are sealed under (required on PostgreSQL).
+openssl rand -base64 32 >"$WORK/secrets.key"
+CLEAN_ENV+=(AUTHX_SECRETS__KEY_FILE="$WORK/secrets.key")
 
 # Converts a wrk latency ("812.00us", "1.23ms", "1.01s") to milliseconds.
 to_ms() {

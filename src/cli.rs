@@ -56,6 +56,20 @@ pub enum Command {
     /// Manage the JWT signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage the key that seals secrets at rest.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+/// `authx secrets …`.
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Re-encrypt every stored secret (JWT signing keys, upstream client secrets) under the
+    /// current key (`secrets.key_file`), opening each with it or one of
+    /// `secrets.previous_key_files`. To rotate the key: give every node the new key as
+    /// `secrets.key_file` and the old one in `secrets.previous_key_files`, run this once, then
+    /// drop the old key.
+    Reseal,
 }
 
 /// `authx keys …`.

@@ -95,6 +95,8 @@ pub struct Config {
     /// `outbound.allowed_networks` lists a network or `outbound.allow_private_networks` (for
     /// development) lets everything through.
     pub outbound: authx_strategy_core::outbound::OutboundPolicy,
+    /// The key-encryption key secrets at rest are sealed under (see `crate::sealing`).
+    pub secrets: SecretsConfig,
 }
 
 impl Default for Config {
@@ -113,6 +115,7 @@ impl Default for Config {
             email: MailerConfig::default(),
             tokens: TokensConfig::default(),
             outbound: authx_strategy_core::outbound::OutboundPolicy::default(),
+            secrets: SecretsConfig::default(),
         }
     }
 }
@@ -133,6 +136,31 @@ impl fmt::Debug for Config {
             .field("email", &self.email)
             .field("tokens", &self.tokens)
             .field("outbound", &self.outbound)
+            .field("secrets", &self.secrets)
+            .finish()
+    }
+}
+
+/// Where the key-encryption key comes from (`crate::sealing::key_source` says how the default is
+/// chosen).
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// A file holding the key: 32 random bytes, base64-encoded. The same on every node.
+    pub key_file: Option<PathBuf>,
+    /// The key itself, base64 (`AUTHX_SECRETS__KEY`), where secrets come as environment
+    /// variables; never printed.
+    pub key: Option<String>,
+    /// Keys values may still be sealed under after a rotation, until `authx secrets reseal`.
+    pub previous_key_files: Vec<PathBuf>,
+}
+
+impl fmt::Debug for SecretsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretsConfig")
+            .field("key_file", &self.key_file)
+            .field("key", &self.key.as_ref().map(|_| "***"))
+            .field("previous_key_files", &self.previous_key_files)
             .finish()
     }
 }

@@ -15,6 +15,7 @@ pub mod http;
 pub mod password;
 pub mod proxies;
 pub mod scopes;
+pub mod sealing;
 pub mod secret;
 pub mod startup;
 pub mod store;

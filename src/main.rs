@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use authx::cli::{BootstrapArgs, Cli, Command, KeysCommand, RotateArgs};
+use authx::cli::{BootstrapArgs, Cli, Command, KeysCommand, RotateArgs, SecretsCommand};
 use authx::config::Config;
 use authx::engine::bootstrap::{BootstrapRequest, bootstrap_admin, issue_admin_api_key};
 use authx::startup::{App, open_store, shutdown_signal};
@@ -93,6 +93,7 @@ async fn run(cli: Cli, mut config: Config) -> ExitCode {
         }
         Command::BootstrapAdmin(args) => bootstrap(args, config).await,
         Command::Keys(KeysCommand::Rotate(args)) => rotate_keys(args, config).await,
+        Command::Secrets(SecretsCommand::Reseal) => reseal_secrets(config).await,
         Command::Openapi(args) => {
             let spec = authx::http::api::spec_json();
             match args.output {
@@ -108,6 +109,43 @@ async fn run(cli: Cli, mut config: Config) -> ExitCode {
                     ExitCode::SUCCESS
                 }
             }
+        }
+    }
+}
+
+/// `authx secrets reseal`: every stored secret under the current key.
+async fn reseal_secrets(config: Config) -> ExitCode {
+    let sealer = match authx::startup::sealer(&config) {
+        Ok(sealer) => sealer,
+        Err(error) => {
+            eprintln!("authx: {error}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let Some(key_id) = sealer.current_key_id().map(str::to_owned) else {
+        eprintln!(
+            "authx: {}",
+            authx::sealing::key_source::KeySourceError::Missing
+        );
+        return ExitCode::from(EXIT_USAGE);
+    };
+    let store = match open_store(&config, false).await {
+        Ok(store) => store,
+        Err(error) => {
+            eprintln!("authx: {error}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let result = store.reseal_secrets(authx::sealing::Reseal::All).await;
+    store.close().await;
+    match result {
+        Ok(n) => {
+            println!("resealed {n} secret(s); every stored secret is now under key {key_id}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("authx: resealing failed: {error}");
+            ExitCode::from(EXIT_FAILURE)
         }
     }
 }

@@ -17,6 +17,8 @@ use poem::{EndpointExt, Server};
 use crate::config::{Config, mask_url_password};
 use crate::engine::Engine;
 use crate::http::{metrics::MetricsMiddleware, request_id::RequestIdMiddleware};
+use crate::sealing::key_source::{self, KeySourceError};
+use crate::sealing::{Reseal, Sealer};
 use crate::store::{self, ConnectOptions, StoreError};
 
 /// Why the server could not start. Each is reported with exit code 2.
@@ -47,6 +49,9 @@ pub enum StartupError {
     /// The HTTP client that fetches SAML IdP metadata cannot be built (its TLS setup).
     #[error("SAML metadata client: {0}")]
     SamlMetadata(reqwest::Error),
+    /// The key secrets at rest are sealed under cannot be had.
+    #[error("[secrets] settings: {0}")]
+    Secrets(KeySourceError),
 }
 
 /// A server that has connected to its database and bound its port, ready to run.
@@ -57,10 +62,28 @@ pub struct App {
     extra: Vec<(String, BoxEndpoint<'static>)>,
 }
 
-/// Opens the configured database (and applies migrations if `migrate` is set).
+/// The sealer of the configured key-encryption key (see `crate::sealing::key_source`).
+pub fn sealer(config: &Config) -> Result<Arc<Sealer>, StartupError> {
+    key_source::load(&config.secrets, &config.database.url)
+        .map(Arc::new)
+        .map_err(StartupError::Secrets)
+}
+
+/// Opens the configured database with the configured key (and applies migrations if `migrate`
+/// is set).
 pub async fn open_store(
     config: &Config,
     migrate: bool,
+) -> Result<Arc<dyn store::Store>, StartupError> {
+    open_store_sealed(config, migrate, sealer(config)?).await
+}
+
+/// Opens the configured database, sealing with `sealer` (and applies migrations if `migrate` is
+/// set).
+async fn open_store_sealed(
+    config: &Config,
+    migrate: bool,
+    sealer: Arc<Sealer>,
 ) -> Result<Arc<dyn store::Store>, StartupError> {
     let url = config.database.url.clone();
     let wrap = |source| StartupError::Database {
@@ -72,7 +95,7 @@ pub async fn open_store(
         max_connections: config.database.max_connections,
         acquire_timeout: config.acquire_timeout(),
     };
-    let store = store::connect(&options).await.map_err(wrap)?;
+    let store = store::connect(&options, sealer).await.map_err(wrap)?;
     if migrate {
         let applied = store.migrate().await.map_err(wrap)?;
         if applied > 0 {
@@ -107,7 +130,28 @@ impl App {
                  of being mailed (development only)"
             );
         }
-        let store = open_store(&config, config.database.migrate_on_start).await?;
+        let sealer = sealer(&config)?;
+        let keyless = sealer.current_key_id().is_none();
+        let store = open_store_sealed(&config, config.database.migrate_on_start, sealer).await?;
+        // A server reads its secrets back, so it needs the key (PostgreSQL has no default).
+        // Checked once the database answered, so a wrong URL is what gets reported first.
+        if keyless {
+            store.close().await;
+            return Err(StartupError::Secrets(KeySourceError::Missing));
+        }
+        // Secrets written before sealing existed are sealed now; values under a previous key
+        // wait for `authx secrets reseal`, since other nodes may not hold the new key yet.
+        match store.reseal_secrets(Reseal::Plaintext).await {
+            Ok(0) => {}
+            Ok(sealed) => tracing::info!(sealed, "sealed secrets stored in the clear"),
+            Err(source) => {
+                store.close().await;
+                return Err(StartupError::Database {
+                    url: mask_url_password(&config.database.url),
+                    source,
+                });
+            }
+        }
         let listener = match tokio::net::TcpListener::bind(config.listen).await {
             Ok(listener) => listener,
             Err(source) => {

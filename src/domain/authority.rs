@@ -14,6 +14,15 @@ pub enum Strategy {
 }
 
 impl Strategy {
+    /// The `details` members that hold secrets authx must read back (sealed at rest, never
+    /// shown): google's `client_secret`.
+    pub fn secret_fields(self) -> &'static [&'static str] {
+        match self {
+            Self::Google => &["client_secret"],
+            Self::Password | Self::Email | Self::Saml => &[],
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Password => "password",

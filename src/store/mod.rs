@@ -36,6 +36,7 @@ use crate::domain::token::{
     RefreshToken,
 };
 use crate::domain::user::{NewUser, User, UserFilter, UserPatch};
+use crate::sealing::{Reseal, Sealer};
 
 pub mod postgres;
 pub mod sqlite;
@@ -72,6 +73,9 @@ pub enum StoreError {
     /// A stored value could not be decoded (bad JSON, unknown enum value).
     #[error("corrupt data: {0}")]
     Corrupt(String),
+    /// A secret could not be sealed or opened (no key, another node's key, tampered with).
+    #[error(transparent)]
+    Sealed(#[from] crate::sealing::SealError),
 }
 
 /// How to connect. Independent of the config module on purpose.
@@ -103,16 +107,20 @@ pub struct PoolStats {
 }
 
 /// Connects to the database named by `opts.url` (eagerly: an unreachable database is reported now,
-/// as [`StoreError::Unavailable`]). Does not run migrations; call [`Store::migrate`].
-pub async fn connect(opts: &ConnectOptions) -> Result<Arc<dyn Store>, StoreError> {
+/// as [`StoreError::Unavailable`]), sealing and opening secrets at rest with `sealer`. Does not run
+/// migrations; call [`Store::migrate`].
+pub async fn connect(
+    opts: &ConnectOptions,
+    sealer: Arc<Sealer>,
+) -> Result<Arc<dyn Store>, StoreError> {
     let scheme = opts
         .url
         .split_once(':')
         .map(|(scheme, _)| scheme)
         .ok_or_else(|| StoreError::InvalidUrl("missing URL scheme".to_owned()))?;
     match scheme.to_ascii_lowercase().as_str() {
-        "sqlite" => Ok(Arc::new(sqlite::SqliteStore::connect(opts).await?)),
-        "postgres" | "postgresql" => Ok(Arc::new(postgres::PgStore::connect(opts).await?)),
+        "sqlite" => Ok(Arc::new(sqlite::SqliteStore::connect(opts, sealer).await?)),
+        "postgres" | "postgresql" => Ok(Arc::new(postgres::PgStore::connect(opts, sealer).await?)),
         _ => {
             // Only the scheme is echoed, and only if it looks like one (no credentials can hide in it).
             let shown = if !scheme.is_empty()
@@ -157,6 +165,9 @@ pub trait Store:
     /// Applies the embedded migrations that are not applied yet; returns how many were applied.
     /// Idempotent, and safe to run from several nodes at once.
     async fn migrate(&self) -> Result<usize, StoreError>;
+    /// Rewrites the stored secrets `mode` names under the current key (see `crate::sealing`);
+    /// returns how many values were rewritten. Idempotent, and safe beside a running server.
+    async fn reseal_secrets(&self, mode: Reseal) -> Result<usize, StoreError>;
     fn pool_stats(&self) -> PoolStats;
     /// Closes the pool, waiting for checked-out connections to return.
     async fn close(&self);
@@ -787,15 +798,21 @@ mod tests {
     #[tokio::test]
     async fn unknown_scheme_is_named_without_the_rest() {
         let opts = ConnectOptions::new("mysql://root:hunter2@db/x");
-        let err = connect(&opts).await.err().map(|e| e.to_string());
+        let err = connect(&opts, Arc::new(Sealer::unconfigured()))
+            .await
+            .err()
+            .map(|e| e.to_string());
         let err = err.unwrap_or_default();
         assert!(err.contains("'mysql'"), "{err}");
         assert!(!err.contains("hunter2"), "{err}");
-        let err = connect(&ConnectOptions::new("no scheme here"))
-            .await
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let err = connect(
+            &ConnectOptions::new("no scheme here"),
+            Arc::new(Sealer::unconfigured()),
+        )
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
         assert!(err.contains("invalid database URL"), "{err}");
     }
 }

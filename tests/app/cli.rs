@@ -65,11 +65,95 @@ fn unreachable_database_exits_2() {
             "--database-url",
             "postgres://authx:hunter2@127.0.0.1:1/authx",
         ])
+        .env(
+            "AUTHX_SECRETS__KEY",
+            crate::support::db::secrets_key_base64(),
+        )
         .env("AUTHX_DATABASE__ACQUIRE_TIMEOUT_SECS", "2"));
     let (_, err) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("database"), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
+}
+
+/// A server on PostgreSQL needs the key every node shares: without one it does not start, and
+/// says which setting to give.
+#[tokio::test]
+async fn postgres_without_a_secrets_key_exits_2() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(authx(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["--database-url", &db.url]));
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("secrets.key_file"), "{err}");
+}
+
+/// `authx secrets reseal` after a key rotation: the old key as a previous one, the new one
+/// current; everything stored moves to the new key, and the old key is no longer needed.
+#[test]
+fn secrets_reseal_moves_every_secret_to_the_new_key() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let encode = |byte: u8| base64::engine::general_purpose::STANDARD.encode([byte; 32]);
+    std::fs::write(dir.path().join("old.key"), encode(1)).unwrap();
+    std::fs::write(dir.path().join("new.key"), encode(2)).unwrap();
+    let config = |current: &str, previous: &[&str]| {
+        let path = dir.path().join(format!("{current}.toml"));
+        let previous: Vec<String> = previous.iter().map(|p| format!("\"{p}\"")).collect();
+        std::fs::write(
+            &path,
+            format!(
+                "[database]\nurl = \"sqlite://authx.db\"\n[secrets]\nkey_file = \"{current}\"\n\
+                 previous_key_files = [{}]\n",
+                previous.join(", ")
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let old = config("old.key", &[]);
+    let out = run(authx(dir.path())
+        .arg("--config")
+        .arg(&old)
+        .args(["keys", "rotate"]));
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let both = config("new.key", &["old.key"]);
+    let out = run(authx(dir.path())
+        .arg("--config")
+        .arg(&both)
+        .args(["secrets", "reseal"]));
+    let (stdout, err) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(stdout.contains("resealed "), "{stdout}");
+    assert!(!stdout.contains("resealed 0 "), "{stdout}");
+    // Again: nothing left to move.
+    let out = run(authx(dir.path())
+        .arg("--config")
+        .arg(&both)
+        .args(["secrets", "reseal"]));
+    assert!(
+        text(&out).0.contains("resealed 0 secret(s)"),
+        "{:?}",
+        text(&out)
+    );
+    // The new key alone opens everything; the old key alone opens nothing.
+    let new = config("new.key", &[]);
+    let out = run(authx(dir.path())
+        .arg("--config")
+        .arg(&new)
+        .args(["secrets", "reseal"]));
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let out = run(authx(dir.path())
+        .arg("--config")
+        .arg(&old)
+        .args(["secrets", "reseal"]));
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("which this node does not hold"), "{err}");
 }
 
 #[test]
@@ -189,7 +273,12 @@ async fn bootstrap_admin_is_idempotent() {
         assert!(!stdout.contains("created"), "{stdout}");
         assert!(stdout.contains("kept existing user"), "{stdout}");
 
-        let store = connect(&ConnectOptions::new(db.url.clone())).await.unwrap();
+        let store = connect(
+            &ConnectOptions::new(db.url.clone()),
+            crate::support::db::sealer(),
+        )
+        .await
+        .unwrap();
         let users = store
             .list_users(&Default::default(), &Page::first(100))
             .await

@@ -31,6 +31,7 @@ mod oauth2_standard_clients;
 mod openapi;
 mod ops;
 mod schemathesis;
+mod secrets_at_rest;
 mod security_clients;
 mod security_identity;
 mod security_roles;

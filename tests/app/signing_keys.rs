@@ -527,7 +527,10 @@ async fn cli_rotates_and_prints_the_kid(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let rotate = |alg: Option<&str>| {
         let mut cmd = authx(dir.path());
-        cmd.args(["--database-url", &db.url, "keys", "rotate"]);
+        cmd.args(["--database-url", &db.url, "keys", "rotate"]).env(
+            "AUTHX_SECRETS__KEY",
+            crate::support::db::secrets_key_base64(),
+        );
         if let Some(alg) = alg {
             cmd.args(["--alg", alg]);
         }

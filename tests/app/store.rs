@@ -18,7 +18,7 @@ use authx::store::{ConnectOptions, Store, StoreError};
 use serde_json::json;
 
 use crate::both_backends;
-use crate::support::db::TestDb;
+use crate::support::db::{TestDb, sealer};
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -164,7 +164,7 @@ async fn migrations_apply_then_rerun_idempotently_postgres() {
 
 #[tokio::test]
 async fn connect_reports_bad_urls_and_unreachable_databases() {
-    let err = authx::store::connect(&ConnectOptions::new("mysql://root:secret@h/db"))
+    let err = authx::store::connect(&ConnectOptions::new("mysql://root:secret@h/db"), sealer())
         .await
         .err()
         .expect("mysql is not supported");
@@ -176,7 +176,7 @@ async fn connect_reports_bad_urls_and_unreachable_databases() {
         max_connections: 1,
         acquire_timeout: Duration::from_secs(5),
     };
-    let err = authx::store::connect(&opts)
+    let err = authx::store::connect(&opts, sealer())
         .await
         .err()
         .expect("unreachable");
@@ -186,7 +186,7 @@ async fn connect_reports_bad_urls_and_unreachable_databases() {
 
 #[tokio::test]
 async fn in_memory_sqlite_keeps_its_single_connection() {
-    let store = authx::store::connect(&ConnectOptions::new("sqlite::memory:"))
+    let store = authx::store::connect(&ConnectOptions::new("sqlite::memory:"), sealer())
         .await
         .unwrap();
     assert_eq!(

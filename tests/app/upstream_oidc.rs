@@ -306,7 +306,7 @@ async fn links_by_verified_email_only(db: TestDb) {
 on_both_backends!(links_by_verified_email_only);
 
 async fn refusals_create_nothing(db: TestDb) {
-    let Some((app, _provider, admin)) = setup(
+    let Some((app, provider, admin)) = setup(
         db,
         json!({"creates_users": true, "hosted_domains": ["example.com"]}),
     )
@@ -428,6 +428,52 @@ async fn refusals_create_nothing(db: TestDb) {
             ("authority_disabled".to_owned(), Outcome::Denied),
         ]
     );
+
+    // A mistyped issuer is refused when saved, not at every login: a trailing slash (the
+    // discovery document names the issuer without it), or nothing answering at all.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nobody = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    for issuer in [format!("{}/", provider.issuer), nobody] {
+        let details = json!({"issuer": issuer, "client_id": CLIENT_ID, "client_secret": "x"});
+        let (s, p) = api(
+            &app,
+            &admin,
+            Method::POST,
+            "/api/v1/authorities",
+            Some(json!({"id": "typo", "strategy": "google", "name": "Typo", "details": details})),
+        )
+        .await;
+        assert_eq!(s, 400, "{issuer}: {p}");
+        assert_eq!(p["errors"][0]["field"], "details.issuer", "{p}");
+        let message = p["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains("discovery document"), "{message}");
+        let (s, p) = api(
+            &app,
+            &admin,
+            Method::PATCH,
+            &format!("/api/v1/authorities/{AUTHORITY}"),
+            Some(json!({"enabled": true, "details": {"issuer": issuer, "client_secret": "x"}})),
+        )
+        .await;
+        assert_eq!(s, 400, "{issuer}: {p}");
+    }
+    assert!(
+        app.state
+            .store
+            .get_authority("typo")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let stored = app
+        .state
+        .store
+        .get_authority(AUTHORITY)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.details["issuer"], provider.issuer);
     app.stop().await.unwrap();
 }
 on_both_backends!(refusals_create_nothing);

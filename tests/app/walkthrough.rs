@@ -134,6 +134,11 @@ async fn readme_walkthrough_runs(db: TestDb) {
         .env("AUTHX_PASSWORD__BCRYPT_COST", "4")
         // "Google" here is the loopback provider, which the outbound policy refuses by default.
         .env("AUTHX_OUTBOUND__ALLOWED_NETWORKS", "127.0.0.0/8")
+        // On PostgreSQL the server needs a key (SQLite generates one beside the database).
+        .env(
+            "AUTHX_SECRETS__KEY",
+            crate::support::db::secrets_key_base64(),
+        )
         .env("LISTEN", format!("127.0.0.1:{app_port}"))
         .env("GOOGLE_CLIENT_ID", "authx-walkthrough")
         .env("GOOGLE_CLIENT_SECRET", "walkthrough-secret")

@@ -462,7 +462,8 @@ pub fn validate_details(strategy: Strategy, details: &Value) -> Result<Value, Ap
 }
 
 /// Checks the upstream an enabled authority with validated `details` will talk to. A `google`
-/// issuer must be an address the outbound policy permits (a 400 naming `details.issuer`). For a
+/// issuer must be an address the outbound policy permits and (unless it is Google's own) serve a
+/// discovery document that names it exactly (a 400 naming `details.issuer`). For a
 /// `saml` authority whose metadata comes by URL, the metadata is fetched and checked now
 /// (permitted, reachable, an IdP, a signing certificate), refusing with a 400 naming
 /// `details.idp_metadata_url`; what was fetched is returned for the metadata cache once the
@@ -480,6 +481,16 @@ async fn check_upstream(
         if let Ok(url) = reqwest::Url::parse(issuer) {
             state.config.outbound.check_url(&url).map_err(|refused| {
                 ApiError::invalid_field("details.issuer", refused.to_string())
+            })?;
+        }
+        // A typo in a custom issuer (a trailing slash, a wrong path) would make every login
+        // fail; its discovery document says so now. Google's own issuer is known to be right.
+        if issuer != authx_strategy_google::GOOGLE_ISSUER {
+            state.oidc.discover(issuer).await.map_err(|error| {
+                ApiError::invalid_field(
+                    "details.issuer",
+                    format!("the issuer's discovery document cannot be used: {error}"),
+                )
             })?;
         }
         return Ok(None);

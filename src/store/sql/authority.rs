@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 
+use super::sealing::{open_details, seal_details};
 use super::{Backend, Db, map_err};
 use crate::domain::authority::{Authority, AuthorityPatch, NewAuthority, Strategy};
 use crate::domain::now;
@@ -24,14 +25,15 @@ struct AuthorityRow {
     updated_at: i64,
 }
 
-impl TryFrom<AuthorityRow> for Authority {
-    type Error = StoreError;
-
-    fn try_from(row: AuthorityRow) -> Result<Self, StoreError> {
+impl Backend {
+    /// The authority of `row`, its secret settings opened.
+    fn authority(&self, row: AuthorityRow) -> Result<Authority, StoreError> {
+        let strategy = Strategy::parse(&row.strategy)
+            .ok_or_else(|| StoreError::Corrupt("unknown authorities.strategy".to_owned()))?;
+        let details = from_json(&row.details, "authorities.details")?;
         Ok(Authority {
-            strategy: Strategy::parse(&row.strategy)
-                .ok_or_else(|| StoreError::Corrupt("unknown authorities.strategy".to_owned()))?,
-            details: from_json(&row.details, "authorities.details")?,
+            details: open_details(&self.sealer, &row.id, strategy, details)?,
+            strategy,
             id: row.id,
             name: row.name,
             enabled: row.enabled,
@@ -53,7 +55,12 @@ impl AuthorityStore for Backend {
         .bind(authority.strategy.as_str())
         .bind(&authority.name)
         .bind(authority.enabled)
-        .bind(to_json(&authority.details)?)
+        .bind(to_json(&seal_details(
+            &self.sealer,
+            &authority.id,
+            authority.strategy,
+            &authority.details,
+        )?)?)
         .bind(at)
         .execute(&self.pool)
         .await
@@ -84,7 +91,7 @@ impl AuthorityStore for Backend {
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?
-        .map(Authority::try_from)
+        .map(|row| self.authority(row))
         .transpose()
     }
 
@@ -98,7 +105,7 @@ impl AuthorityStore for Backend {
         .await
         .map_err(map_err)?
         .into_iter()
-        .map(Authority::try_from)
+        .map(|row| self.authority(row))
         .collect()
     }
 
@@ -107,7 +114,23 @@ impl AuthorityStore for Backend {
         id: &str,
         patch: AuthorityPatch,
     ) -> Result<Authority, StoreError> {
-        let details = patch.details.as_ref().map(to_json).transpose()?;
+        // The strategy decides which members are sealed; it never changes.
+        let details = match &patch.details {
+            Some(details) => {
+                let strategy = self
+                    .get_authority(id)
+                    .await?
+                    .ok_or(StoreError::NotFound)?
+                    .strategy;
+                Some(to_json(&seal_details(
+                    &self.sealer,
+                    id,
+                    strategy,
+                    details,
+                )?)?)
+            }
+            None => None,
+        };
         sqlx::query_as::<Db, AuthorityRow>(concat!(
             "UPDATE authorities SET name = COALESCE($2, name), enabled = COALESCE($3, enabled), ",
             "details = COALESCE($4, details), updated_at = $5 WHERE id = $1 RETURNING ",
@@ -122,7 +145,7 @@ impl AuthorityStore for Backend {
         .await
         .map_err(map_err)?
         .ok_or(StoreError::NotFound)
-        .and_then(Authority::try_from)
+        .and_then(|row| self.authority(row))
     }
 
     async fn delete_authority(&self, id: &str) -> Result<(), StoreError> {

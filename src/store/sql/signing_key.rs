@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 
+use super::sealing::signing_key_context;
 use super::{Backend, Db, begin_write, map_err};
 use crate::domain::signing_key::{KeyStatus, SigningAlg, SigningKey};
 use crate::store::{SigningKeyStore, StoreError, from_json, to_json};
@@ -24,10 +25,12 @@ struct SigningKeyRow {
     publish_until: Option<i64>,
 }
 
-impl TryFrom<SigningKeyRow> for SigningKey {
-    type Error = StoreError;
-
-    fn try_from(row: SigningKeyRow) -> Result<Self, StoreError> {
+impl Backend {
+    /// The key of `row`, its private key opened.
+    fn signing_key(&self, row: SigningKeyRow) -> Result<SigningKey, StoreError> {
+        let private_key = self
+            .sealer
+            .open(&row.private_key, &signing_key_context(&row.kid))?;
         Ok(SigningKey {
             alg: SigningAlg::parse(&row.alg)
                 .ok_or_else(|| StoreError::Corrupt("unknown signing_keys.alg".to_owned()))?,
@@ -35,7 +38,7 @@ impl TryFrom<SigningKeyRow> for SigningKey {
                 .ok_or_else(|| StoreError::Corrupt("unknown signing_keys.status".to_owned()))?,
             public_jwk: from_json(&row.public_jwk, "signing_keys.public_jwk")?,
             kid: row.kid,
-            private_key: row.private_key,
+            private_key,
             created_at: row.created_at,
             retired_at: row.retired_at,
             publish_until: row.publish_until,
@@ -49,17 +52,27 @@ const INSERT: &str = "INSERT INTO signing_keys (kid, alg, private_key, public_jw
 const RETIRE: &str = "UPDATE signing_keys SET status = 'retired', retired_at = $1, \
      publish_until = $2 WHERE status = 'active' AND alg = $3 RETURNING kid";
 
-fn rows_to_keys(rows: Vec<SigningKeyRow>) -> Result<Vec<SigningKey>, StoreError> {
-    rows.into_iter().map(SigningKey::try_from).collect()
+impl Backend {
+    fn rows_to_keys(&self, rows: Vec<SigningKeyRow>) -> Result<Vec<SigningKey>, StoreError> {
+        rows.into_iter().map(|row| self.signing_key(row)).collect()
+    }
+
+    /// `key`'s private key sealed for its row.
+    fn sealed_private_key(&self, key: &SigningKey) -> Result<String, StoreError> {
+        Ok(self
+            .sealer
+            .seal(&key.private_key, &signing_key_context(&key.kid))?)
+    }
 }
 
 #[async_trait]
 impl SigningKeyStore for Backend {
     async fn create_signing_key(&self, key: SigningKey) -> Result<SigningKey, StoreError> {
+        let private_key = self.sealed_private_key(&key)?;
         sqlx::query(INSERT)
             .bind(&key.kid)
             .bind(key.alg.as_str())
-            .bind(&key.private_key)
+            .bind(&private_key)
             .bind(to_json(&key.public_jwk)?)
             .bind(key.status.as_str())
             .bind(key.created_at)
@@ -82,7 +95,7 @@ impl SigningKeyStore for Backend {
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?
-        .map(SigningKey::try_from)
+        .map(|row| self.signing_key(row))
         .transpose()
     }
 
@@ -97,7 +110,7 @@ impl SigningKeyStore for Backend {
         .fetch_all(&self.pool)
         .await
         .map_err(map_err)?;
-        rows_to_keys(rows)
+        self.rows_to_keys(rows)
     }
 
     async fn get_signing_key(&self, kid: &str) -> Result<Option<SigningKey>, StoreError> {
@@ -110,7 +123,7 @@ impl SigningKeyStore for Backend {
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?
-        .map(SigningKey::try_from)
+        .map(|row| self.signing_key(row))
         .transpose()
     }
 
@@ -123,7 +136,7 @@ impl SigningKeyStore for Backend {
         .fetch_all(&self.pool)
         .await
         .map_err(map_err)?;
-        rows_to_keys(rows)
+        self.rows_to_keys(rows)
     }
 
     async fn retire_active_signing_keys(
@@ -147,6 +160,7 @@ impl SigningKeyStore for Backend {
         at: i64,
         publish_until: i64,
     ) -> Result<Vec<String>, StoreError> {
+        let private_key = self.sealed_private_key(&new)?;
         let mut tx = begin_write(&self.pool).await?;
         let retired = sqlx::query_scalar::<Db, String>(RETIRE)
             .bind(at)
@@ -158,7 +172,7 @@ impl SigningKeyStore for Backend {
         sqlx::query(INSERT)
             .bind(&new.kid)
             .bind(new.alg.as_str())
-            .bind(&new.private_key)
+            .bind(&private_key)
             .bind(to_json(&new.public_jwk)?)
             .bind(new.status.as_str())
             .bind(new.created_at)

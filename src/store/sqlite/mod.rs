@@ -5,11 +5,13 @@
 //! how a write transaction starts, and the reading of driver errors.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{ConnectOptions, PoolStats, Store, StoreError};
+use crate::sealing::{Reseal, Sealer};
 
 type Db = sqlx::Sqlite;
 type Pool = sqlx::SqlitePool;
@@ -45,6 +47,9 @@ mod rate_limit;
 #[path = "../sql/role.rs"]
 #[allow(clippy::duplicate_mod)] // shared on purpose: the other backend compiles it too
 mod role;
+#[path = "../sql/sealing.rs"]
+#[allow(clippy::duplicate_mod)] // shared on purpose: the other backend compiles it too
+mod sealing;
 #[path = "../sql/session.rs"]
 #[allow(clippy::duplicate_mod)] // shared on purpose: the other backend compiles it too
 mod session;
@@ -67,11 +72,13 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: Pool,
+    /// Seals and opens the secrets at rest (signing keys, authorities' secret settings).
+    sealer: Arc<Sealer>,
 }
 
 impl SqliteStore {
     /// Opens (creating if missing) the database file and checks one connection.
-    pub async fn connect(opts: &ConnectOptions) -> Result<Self, StoreError> {
+    pub async fn connect(opts: &ConnectOptions, sealer: Arc<Sealer>) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(&opts.url)
             .map_err(|_| StoreError::InvalidUrl("unparsable sqlite URL".to_owned()))?
             .create_if_missing(true)
@@ -103,7 +110,7 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(StoreError::Unavailable)?;
-        Ok(Self { pool })
+        Ok(Self { pool, sealer })
     }
 
     /// The pool, for stores of later aggregates.
@@ -173,6 +180,10 @@ impl Store for SqliteStore {
             .await
             .map_err(map_err)?;
         Ok(())
+    }
+
+    async fn reseal_secrets(&self, mode: Reseal) -> Result<usize, StoreError> {
+        sealing::reseal(self, mode).await
     }
 
     async fn migrate(&self) -> Result<usize, StoreError> {

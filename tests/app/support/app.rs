@@ -36,6 +36,7 @@ pub fn test_config(db: &TestDb) -> Config {
     // the check cache has its own test.
     config.api_keys.check_cache_ms = 0;
     // The upstream providers the tests run are on loopback; nothing else non-public is reachable.
+    config.secrets.key = Some(crate::support::db::secrets_key_base64());
     config.outbound.allowed_networks =
         authx_strategy_core::network::Networks::parse_list(&["127.0.0.0/8", "::1"]).unwrap();
     config

@@ -79,11 +79,41 @@ impl TestDb {
         }
     }
 
-    /// A store connected to this database, not migrated.
+    /// A store connected to this database, not migrated, sealing with the tests' key.
     pub async fn connect(&self) -> Arc<dyn Store> {
-        authx::store::connect(&self.connect_options())
+        authx::store::connect(&self.connect_options(), sealer())
             .await
             .expect("connect to the test database")
+    }
+
+    /// The first column of `sql`'s rows as text: what the store actually wrote, read past it.
+    pub async fn texts(&self, sql: &str) -> Vec<String> {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        if self.url.starts_with("sqlite") {
+            let pool = sqlx::SqlitePool::connect(&self.url).await.unwrap();
+            let rows = sqlx::query_scalar(sql).fetch_all(&pool).await.unwrap();
+            pool.close().await;
+            rows
+        } else {
+            let pool = sqlx::PgPool::connect(&self.url).await.unwrap();
+            let rows = sqlx::query_scalar(sql).fetch_all(&pool).await.unwrap();
+            pool.close().await;
+            rows
+        }
+    }
+
+    /// Runs `sql` past the store (to put the database in a state the store would not).
+    pub async fn execute(&self, sql: &str) {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        if self.url.starts_with("sqlite") {
+            let pool = sqlx::SqlitePool::connect(&self.url).await.unwrap();
+            sqlx::query(sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        } else {
+            let pool = sqlx::PgPool::connect(&self.url).await.unwrap();
+            sqlx::query(sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
     }
 
     /// A store connected to this database, with the migrations applied.
@@ -92,6 +122,20 @@ impl TestDb {
         store.migrate().await.expect("migrate the test database");
         store
     }
+}
+
+/// The key-encryption key every test server and store uses.
+pub const SECRETS_KEY: [u8; authx::sealing::KEY_LEN] = [0x5e; authx::sealing::KEY_LEN];
+
+/// [`SECRETS_KEY`] as the configuration writes it (base64).
+pub fn secrets_key_base64() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(SECRETS_KEY)
+}
+
+/// A sealer of [`SECRETS_KEY`].
+pub fn sealer() -> Arc<authx::sealing::Sealer> {
+    Arc::new(authx::sealing::Sealer::new(&SECRETS_KEY, &[]).unwrap())
 }
 
 /// `admin_url` with its database (path) replaced by `name`, keeping any query string.
