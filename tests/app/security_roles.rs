@@ -260,6 +260,67 @@ async fn no_change_leaves_the_installation_without_an_administrator(db: TestDb) 
 }
 on_both_backends!(no_change_leaves_the_installation_without_an_administrator);
 
+/// A client's machine user can be the last administrator: switching that client off, or
+/// deleting it, would end its access, so neither is allowed then.
+async fn the_last_administrator_may_be_a_client(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let store = &app.state.store;
+    let admin = caller(&app, &["**:**:**"]).await;
+    let (s, c) = call(
+        &app,
+        &admin,
+        Method::POST,
+        "/api/v1/clients",
+        json!({"id": "ops-bot", "name": "Ops bot", "type": "confidential",
+               "scopes": ["AuthX:**:**"]}),
+    )
+    .await;
+    assert_eq!(s, 201, "{c}");
+    let bot = c["machine_user_id"].as_str().unwrap().to_owned();
+    let (s, p) = call(
+        &app,
+        &admin,
+        Method::POST,
+        "/api/v1/roles",
+        json!({"id": "bots", "name": "Bots", "scopes": ["AuthX:**:**"]}),
+    )
+    .await;
+    assert_eq!(s, 201, "{p}");
+    let (s, _) = call(
+        &app,
+        &admin,
+        Method::PUT,
+        &format!("/api/v1/roles/bots/members/{bot}"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(s, 204);
+    // The human steps down; the bot is now the only administrator.
+    let membership = format!("/api/v1/roles/{}/members/{}", admin.role_id, admin.user_id);
+    let (s, p) = call(&app, &admin, Method::DELETE, &membership, Value::Null).await;
+    assert_eq!(s, 204, "{p}");
+    let keeper = caller(&app, &["AuthX:client.*:*"]).await;
+    for (method, body) in [
+        (Method::PATCH, json!({"enabled": false})),
+        (Method::DELETE, Value::Null),
+    ] {
+        let (s, p) = call(
+            &app,
+            &keeper,
+            method.clone(),
+            "/api/v1/clients/ops-bot",
+            body,
+        )
+        .await;
+        assert_eq!(s, 409, "{method}: {p}");
+    }
+    let client = store.get_client("ops-bot").await.unwrap().unwrap();
+    assert!(client.enabled);
+    assert!(holds(&app, &bot, "AuthX:user:update").await);
+    app.stop().await.unwrap();
+}
+on_both_backends!(the_last_administrator_may_be_a_client);
+
 /// Every id and cursor `who` sees walking `path` one item at a time.
 async fn walk(app: &TestApp, who: &crate::support::principals::Caller, path: &str) -> Vec<String> {
     let mut seen = Vec::new();

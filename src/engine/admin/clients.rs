@@ -6,9 +6,14 @@
 //! scope ceiling, which bounds every token the client can obtain. A trusted client obtains scopes
 //! for other people without their consent, so for it a `me`-relative scope counts as its `user`
 //! form (`AuthX:me:read` reaches every user's profile, as `AuthX:user:read` would).
+//!
+//! Switching a client off or deleting it ends its machine user's access, which must not remove
+//! the last administrator ([`require_may_switch_off`]).
 
+use crate::domain::client::Client;
 use crate::engine::Engine;
 use crate::engine::actor::Actor;
+use crate::engine::admin::administrators::{self, Change};
 use crate::engine::error::CommandError;
 use crate::scopes::ScopeSet;
 
@@ -34,6 +39,18 @@ pub fn reach(scopes: &[String], trusted: bool, realm: &str) -> ScopeSet {
         format!("{prefix}{resource}:{action}")
     });
     ScopeSet::parse(widened).unwrap_or_default()
+}
+
+/// Succeeds unless switching off or deleting `client` would take the last administrator with
+/// it: its machine user acts only while the client is enabled, so for the lock-out rule
+/// (`administrators`) the machine user is then gone.
+pub async fn require_may_switch_off(engine: &Engine, client: &Client) -> Result<(), CommandError> {
+    match &client.machine_user_id {
+        Some(user_id) if client.enabled => {
+            administrators::require_one_remains(engine, Change::UserGone(user_id)).await
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Succeeds when the caller covers the reach of a client with ceiling `scopes` and trust

@@ -435,6 +435,9 @@ impl ClientsApi {
             let trusted = body.trusted.unwrap_or(current.trusted);
             clients::require_may_act_as(&state, p, scopes, trusted, "client.update").await?;
         }
+        if body.enabled == Some(false) {
+            clients::require_may_switch_off(&state, &current).await?;
+        }
         let name = body.name.map(|n| non_blank("name", n)).transpose()?;
         if let Some(uris) = &body.redirect_uris {
             validate_uris("redirect_uris", uris)?;
@@ -507,6 +510,7 @@ impl ClientsApi {
         )
         .await?;
         let client = load(&state, &id).await?;
+        clients::require_may_switch_off(&state, &client).await?;
         state.store.delete_client(&id).await.map_err(|e| match e {
             StoreError::NotFound => ApiError::not_found(format!("no client '{id}'")),
             e => e.into(),
