@@ -4,8 +4,8 @@
 //! wraps all of them.
 
 pub mod api;
+pub mod intake;
 pub mod metrics;
-pub mod nul_guard;
 pub mod oauth2;
 pub mod ops;
 pub mod request_id;

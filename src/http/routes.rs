@@ -156,7 +156,7 @@ impl Endpoint for Table {
     type Output = Response;
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
-        let req = match crate::http::nul_guard::inspect(req).await {
+        let req = match crate::http::intake::inspect(req).await {
             Ok(req) => req,
             Err(refusal) => return Ok(refusal),
         };

@@ -20,6 +20,7 @@ mod bootstrap;
 mod browser;
 mod cli;
 mod examples;
+mod intake;
 mod layering;
 mod login_core;
 mod mail;

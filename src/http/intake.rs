@@ -1,24 +1,47 @@
-//! Text PostgreSQL refuses: a NUL character anywhere in a request's text — its path, its query
-//! string, a form field, a JSON string or key — is a 400 naming where it was, on every endpoint,
-//! before any handler sees it.
+//! What a request may bring in, checked at the door before any handler sees it: a body no
+//! larger than its route class takes, and text without NUL characters.
 //!
-//! No value of ours may hold a NUL, and PostgreSQL cannot store or even compare one (SQLite
-//! can), so without this the same request would be a 400 on one backend and a 500 on the other.
-//! One check at the door, rather than one per field, keeps both backends answering alike. The
-//! answer speaks each adapter's language: a problem document naming the field under `/api/`,
-//! RFC 6749 `invalid_request` under `/oauth2/`, a page elsewhere.
+//! **Bounded bodies.** Every body is read against the limit of its route class ([`body_limit`];
+//! the SAML ACS bounds its own):
+//! a `Content-Length` above it is refused before a byte is read, and a body without one is
+//! refused as soon as it passes the limit, so no request costs more memory than that, whoever
+//! sends it. The answer is a 413 in the adapter's language.
+//!
+//! **Text PostgreSQL refuses.** A NUL character anywhere in a request's text — its path, its
+//! query string, a form field, a JSON string or key — is a 400 naming where it was. No value of
+//! ours may hold a NUL, and PostgreSQL cannot store or even compare one (SQLite can), so without
+//! this the same request would be a 400 on one backend and a 500 on the other. One check at the
+//! door, rather than one per field, keeps both backends answering alike.
+//!
+//! Answers speak each adapter's language: a problem document under `/api/`, an RFC 6749 error
+//! body under `/oauth2/`, a page elsewhere.
 
-use poem::http::{StatusCode, header};
+use poem::http::{Method, StatusCode, header};
 use poem::{IntoResponse, Request, Response};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::engine::oauth2::error::OAuth2Error;
 use crate::engine::oauth2::params::form_decode;
 use crate::http::api::error::ApiError;
 use crate::http::web::pages::errors::PageError;
 
-/// The largest body inspected: the largest any endpoint accepts (the admin API's JSON bound).
-const MAX_INSPECTED_BODY: usize = crate::http::api::problem::MAX_JSON_BODY;
+/// The body limit of browser forms and the OAuth 2.0 endpoints (tokens, codes and credentials
+/// are short; the OAuth 2.0 handlers apply their own, smaller bound inside it).
+pub const MAX_FORM_BODY: usize = 64 * 1024;
+
+/// The largest body a request to `path` may carry: the admin API's JSON bound under `/api/`, the
+/// form bound everywhere else. `None` for a SAML Assertion Consumer Service, which reads its
+/// body against its own bound (`upstream_saml::MAX_ACS_BODY_BYTES`) so that an oversized or
+/// malformed post is an audited login failure with the sign-in failure page.
+pub fn body_limit(path: &str) -> Option<usize> {
+    if path.starts_with("/api/") {
+        Some(crate::http::api::problem::MAX_JSON_BODY)
+    } else if path.starts_with("/login/") && path.ends_with("/acs") {
+        None
+    } else {
+        Some(MAX_FORM_BODY)
+    }
+}
 
 /// Where a NUL character was found, as the answer names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,39 +56,64 @@ pub enum Found {
     Json(String),
 }
 
-/// Looks at `req` and gives it back (its body restored) when it holds no NUL character, else the
-/// 400 to answer with.
+/// Looks at `req` and gives it back (its body read and restored) when it keeps to both rules,
+/// else the 4xx to answer with.
 pub async fn inspect(mut req: Request) -> Result<Request, Response> {
-    let found = match nul_in_head(&req) {
-        Some(found) => Some(found),
-        None => match body_kind(&req) {
-            Some(kind) => {
-                let body = req.take_body();
-                let bytes = match body.into_bytes_limit(MAX_INSPECTED_BODY).await {
-                    Ok(bytes) => bytes,
-                    // No endpoint takes a body this large; each would refuse it the same way.
-                    Err(_) => return Err(too_large(req.uri().path())),
-                };
-                let found = match kind {
-                    BodyKind::Form => std::str::from_utf8(&bytes)
-                        .ok()
-                        .and_then(nul_in_form)
-                        .map(Found::Form),
-                    BodyKind::Json => serde_json::from_slice::<Value>(&bytes)
-                        .ok()
-                        .and_then(|v| nul_in_json(&v))
-                        .map(Found::Json),
-                };
-                req.set_body(bytes);
-                found
-            }
-            None => None,
-        },
+    let path = req.uri().path().to_owned();
+    if let Some(found) = nul_in_head(&req) {
+        return Err(refusal(&path, &found));
+    }
+    let Some(limit) = body_limit(&path) else {
+        return Ok(req);
     };
+    if content_length(&req).is_some_and(|n| n > limit as u64) {
+        return Err(too_large(&path, limit));
+    }
+    if !has_body(&req) {
+        return Ok(req);
+    }
+    let kind = body_kind(&req);
+    let bytes = match req.take_body().into_bytes_limit(limit).await {
+        Ok(bytes) => bytes,
+        Err(poem::error::ReadBodyError::PayloadTooLarge) => return Err(too_large(&path, limit)),
+        // A body that breaks off: nothing to check, and nothing the handler could read either.
+        Err(_) => return Err(unreadable(&path)),
+    };
+    let found = match kind {
+        Some(BodyKind::Form) => std::str::from_utf8(&bytes)
+            .ok()
+            .and_then(nul_in_form)
+            .map(Found::Form),
+        Some(BodyKind::Json) => serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|v| nul_in_json(&v))
+            .map(Found::Json),
+        None => None,
+    };
+    req.set_body(bytes);
     match found {
-        Some(found) => Err(refusal(req.uri().path(), &found)),
+        Some(found) => Err(refusal(&path, &found)),
         None => Ok(req),
     }
+}
+
+/// The declared body length, if any.
+fn content_length(req: &Request) -> Option<u64> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Whether the request says it carries a body (a length above zero, or chunked).
+fn has_body(req: &Request) -> bool {
+    content_length(req).is_some_and(|n| n > 0)
+        || req.headers().contains_key(header::TRANSFER_ENCODING)
+        || (content_length(req).is_none()
+            && !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS))
 }
 
 /// The path or the query string's NUL, if any.
@@ -189,16 +237,36 @@ fn refusal(path: &str, found: &Found) -> Response {
     }
 }
 
-/// The 413 for a body larger than any endpoint takes.
-fn too_large(path: &str) -> Response {
-    let message = format!("the body may be at most {MAX_INSPECTED_BODY} bytes");
+/// The 413 for a body above `limit`, in the language of the adapter that owns `path`.
+fn too_large(path: &str, limit: usize) -> Response {
+    let message = format!("the request body may be at most {limit} bytes");
     if path.starts_with("/api/") {
         crate::http::api::problem::body_too_large()
-    } else {
+    } else if path.starts_with("/oauth2/") {
         Response::builder()
             .status(StatusCode::PAYLOAD_TOO_LARGE)
-            .content_type("text/plain; charset=utf-8")
-            .body(message)
+            .content_type("application/json")
+            .header(header::CACHE_CONTROL, "no-store")
+            .body(json!({"error": "invalid_request", "error_description": message}).to_string())
+    } else {
+        PageError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Too much data",
+            "The form sent more data than this page takes. Go back and try again.",
+        )
+        .into_response()
+    }
+}
+
+/// The 400 for a body that broke off before its end.
+fn unreadable(path: &str) -> Response {
+    let message = "the request body could not be read";
+    if path.starts_with("/api/") {
+        ApiError::invalid(message).into_response()
+    } else if path.starts_with("/oauth2/") {
+        OAuth2Error::invalid_request(message).into_response()
+    } else {
+        PageError::new(StatusCode::BAD_REQUEST, "Bad request", message).into_response()
     }
 }
 
@@ -206,6 +274,14 @@ fn too_large(path: &str) -> Response {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn limits_follow_the_route_class() {
+        assert_eq!(body_limit("/api/v1/roles"), Some(1024 * 1024));
+        assert_eq!(body_limit("/login/corp/acs"), None);
+        assert_eq!(body_limit("/login/password"), Some(MAX_FORM_BODY));
+        assert_eq!(body_limit("/oauth2/token"), Some(MAX_FORM_BODY));
+    }
 
     #[test]
     fn forms_name_the_field() {
