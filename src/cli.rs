@@ -88,6 +88,11 @@ pub struct RotateArgs {
     /// Default: all of them.
     #[arg(long, value_name = "ALG")]
     pub alg: Option<crate::domain::signing_key::SigningAlg>,
+    /// Sign with the new key at once (after a key leaked) instead of publishing it for
+    /// `tokens.key_publish_lead_secs` first; verifiers whose cached JWKS predates it may refuse
+    /// its tokens for up to a minute.
+    #[arg(long)]
+    pub now: bool,
 }
 
 /// `authx serve`.

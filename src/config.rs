@@ -378,9 +378,15 @@ pub struct TokensConfig {
     /// Tolerated clock difference between nodes (and clients): `iat` may be this far in the future,
     /// and retired keys stay published this much longer than the tokens they signed.
     pub clock_skew_secs: u64,
-    /// After a refresh token is rotated, presenting it again within this window is treated as a
-    /// concurrent retry (refused, family kept); later, as theft (the whole family is revoked).
+    /// After a refresh token is rotated, presenting it again within this window, by the same
+    /// client, is a retry (a lost answer, or a concurrent refresh): it gets the same successor
+    /// again while that is unused. Later, it is theft: the whole family is revoked.
     pub refresh_reuse_grace_secs: u64,
+    /// How long a rotated-in key is published before it signs (default 65 s: the JWKS's 60 s
+    /// `max-age` plus the 5 s a node keeps its key set), so that every verifier, ours and
+    /// external ones fetching `GET /oauth2/jwks`, knows the key before the first token it signs.
+    /// `authx keys rotate --now` skips the wait (after a key leaked).
+    pub key_publish_lead_secs: u64,
     /// The `aud` of access tokens (RFC 9068 §3: the default resource indicator); default: the
     /// issuer URL, i.e. authx's own APIs.
     pub audience: Option<String>,
@@ -397,6 +403,7 @@ impl Default for TokensConfig {
             authorization_code_ttl_secs: 60,
             clock_skew_secs: 60,
             refresh_reuse_grace_secs: 5,
+            key_publish_lead_secs: 65,
             audience: None,
         }
     }
@@ -405,6 +412,9 @@ impl Default for TokensConfig {
 impl TokensConfig {
     /// The algorithm of ID tokens for clients that register none (OpenID Connect Core §15.1).
     pub const DEFAULT_ID_TOKEN_ALG: SigningAlg = SigningAlg::Rs256;
+    /// The longest `refresh_reuse_grace_secs` accepted: what a retry answered with the same
+    /// successor may be late by, so rotated tokens keep their successor no longer than this.
+    pub const MAX_REFRESH_REUSE_GRACE_SECS: u64 = 60;
 
     /// Every algorithm this server signs with, each with an active key in the JWKS: the
     /// access-token algorithm, RS256, and `id_token_signing_algs`, in that order, each once.
@@ -420,11 +430,15 @@ impl TokensConfig {
         algs
     }
 
-    /// How long a key retired now must stay published: the longest life of a JWT it may have
-    /// signed (access or ID token) plus the clock skew.
+    /// How long a key retired now must stay published: it may sign for `key_publish_lead_secs`
+    /// more (until its successor takes over), then the longest life of a JWT it signed (access or
+    /// ID token), plus the clock skew.
     pub fn retired_key_publish_secs(&self) -> i64 {
         let longest = self.access_token_ttl_secs.max(self.id_token_ttl_secs);
-        i64::try_from(longest.saturating_add(self.clock_skew_secs)).unwrap_or(i64::MAX)
+        let secs = longest
+            .saturating_add(self.clock_skew_secs)
+            .saturating_add(self.key_publish_lead_secs);
+        i64::try_from(secs).unwrap_or(i64::MAX)
     }
 }
 
@@ -677,7 +691,13 @@ impl Config {
                 "tokens.refresh_reuse_grace_secs",
                 t.refresh_reuse_grace_secs,
                 0,
-                60,
+                TokensConfig::MAX_REFRESH_REUSE_GRACE_SECS,
+            ),
+            (
+                "tokens.key_publish_lead_secs",
+                t.key_publish_lead_secs,
+                0,
+                3600,
             ),
         ] {
             if !(min..=max).contains(&value) {
@@ -1156,7 +1176,8 @@ mod tests {
         assert_eq!(c.tokens.refresh_token_ttl_secs, 2_592_000);
         assert_eq!(c.tokens.authorization_code_ttl_secs, 60);
         assert_eq!(c.tokens.clock_skew_secs, 60);
-        assert_eq!(c.tokens.retired_key_publish_secs(), 660);
+        assert_eq!(c.tokens.key_publish_lead_secs, 65);
+        assert_eq!(c.tokens.retired_key_publish_secs(), 725);
         assert_eq!(
             c.tokens.published_algs(),
             [SigningAlg::Es256, SigningAlg::Rs256]

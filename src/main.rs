@@ -248,17 +248,19 @@ async fn rotate_keys(args: RotateArgs, config: Config) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    let pace = if args.now {
+        authx::engine::oauth2::keys::Pace::Now
+    } else {
+        authx::engine::oauth2::keys::Pace::Published
+    };
     let result =
-        authx::engine::oauth2::keys::rotate_in(store.as_ref(), &config.tokens, args.alg).await;
+        authx::engine::oauth2::keys::rotate_in(store.as_ref(), &config.tokens, args.alg, pace)
+            .await;
     if let Ok(rotations) = &result {
         for rotation in rotations {
             let mut event = authx::domain::audit::NewAuditEvent::new("cli", None, "key.rotate")
                 .target("signing_key", &rotation.key.kid);
-            event.details = serde_json::json!({
-                "alg": rotation.key.alg.as_str(),
-                "retired": rotation.retired,
-                "publish_until": rotation.publish_until,
-            });
+            event.details = rotation.audit_details();
             if let Err(error) = store.append_audit(event).await {
                 eprintln!("authx: warning: could not record the audit event: {error}");
             }
@@ -272,16 +274,14 @@ async fn rotate_keys(args: RotateArgs, config: Config) -> ExitCode {
                     "new signing key: kid {} ({})",
                     rotation.key.kid, rotation.key.alg
                 );
+                println!(
+                    "  the new key signs from {}",
+                    authx::http::api::common::timestamp(rotation.key.signs_from)
+                );
                 if rotation.retired.is_empty() {
                     println!("  there was no active {} key to retire", rotation.key.alg);
                 } else {
-                    let until = time::OffsetDateTime::from_unix_timestamp(rotation.publish_until)
-                        .ok()
-                        .and_then(|t| {
-                            t.format(&time::format_description::well_known::Rfc3339)
-                                .ok()
-                        })
-                        .unwrap_or_default();
+                    let until = authx::http::api::common::timestamp(rotation.publish_until);
                     println!(
                         "  retired {} stay published until {until}",
                         rotation.retired.join(", ")

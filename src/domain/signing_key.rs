@@ -96,6 +96,9 @@ pub struct SigningKey {
     pub public_jwk: serde_json::Value,
     pub status: KeyStatus,
     pub created_at: i64,
+    /// From when the key signs (unix seconds): after its publication lead, or at once for the
+    /// first key and emergency rotations. Until then its predecessor signs.
+    pub signs_from: i64,
     pub retired_at: Option<i64>,
     /// A retired key is published (and verifies) while `now < publish_until`.
     pub publish_until: Option<i64>,
@@ -109,6 +112,11 @@ impl SigningKey {
             KeyStatus::Retired => self.publish_until.is_some_and(|until| until > now),
         }
     }
+
+    /// Whether the key may sign at `now`: published, and its lead over.
+    pub fn may_sign(&self, now: i64) -> bool {
+        self.is_published(now) && self.signs_from <= now
+    }
 }
 
 impl fmt::Debug for SigningKey {
@@ -120,6 +128,7 @@ impl fmt::Debug for SigningKey {
             .field("public_jwk", &self.public_jwk)
             .field("status", &self.status)
             .field("created_at", &self.created_at)
+            .field("signs_from", &self.signs_from)
             .field("retired_at", &self.retired_at)
             .field("publish_until", &self.publish_until)
             .finish()
@@ -139,6 +148,7 @@ mod tests {
             public_jwk: serde_json::json!({}),
             status: KeyStatus::Active,
             created_at: 1,
+            signs_from: 1,
             retired_at: None,
             publish_until: None,
         };

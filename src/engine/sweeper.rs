@@ -7,10 +7,12 @@
 //! nodes sweeping at the same time only repeat each other's work. Some rows are kept past their
 //! expiry on purpose: used authorization codes for a day (a late replay is still recognised and
 //! revokes what the code issued), API keys for 30 days (their owners still see them listed as
-//! expired), rate-limit counters until their window is over.
+//! expired), rate-limit counters until their window is over. The successor a rotated refresh
+//! token keeps for a retry is cleared once no reuse grace window can still be open.
 
 use std::time::Duration;
 
+use crate::config::TokensConfig;
 use crate::domain::now;
 use crate::store::{Store, StoreError};
 use crate::telemetry::ErrorChain;
@@ -37,6 +39,9 @@ pub async fn sweep(store: &dyn Store) -> Result<u64, StoreError> {
         .delete_expired_api_keys(at - API_KEY_RETENTION_SECS)
         .await?;
     deleted += store.delete_expired_signing_keys(at).await?;
+    // Cleared, not deleted: a rotated token's successor is kept for a retry only.
+    let grace = i64::try_from(TokensConfig::MAX_REFRESH_REUSE_GRACE_SECS).unwrap_or(i64::MAX);
+    store.forget_refresh_successors(at - grace).await?;
     deleted += store.delete_expired_upstream_logins(at).await?;
     deleted += store
         .delete_stale_rate_limits(at - RATE_LIMIT_RETENTION_SECS, at)

@@ -490,15 +490,21 @@ pub trait TokenStore: Send + Sync {
         token_hash: &str,
     ) -> Result<Option<RefreshToken>, StoreError>;
     /// In one transaction: marks the token `id` used at `now` if it is neither used nor revoked,
-    /// and then stores its successor `new` and records `access`. `false` (nothing written) when
-    /// another request rotated or revoked it first.
+    /// keeping `successor` (the plaintext of `new`, sealed) for a retry, and then stores `new` and
+    /// records `access`. `false` (nothing written) when another request rotated or revoked it
+    /// first.
     async fn rotate_refresh_token(
         &self,
         id: &str,
         now: i64,
         new: NewRefreshToken,
         access: NewAccessToken,
+        successor: &str,
     ) -> Result<bool, StoreError>;
+    /// The successor kept on rotated token `id` (plaintext), unless swept.
+    async fn refresh_successor(&self, id: &str) -> Result<Option<String>, StoreError>;
+    /// Forgets the successors kept on tokens rotated before `used_before`; returns how many.
+    async fn forget_refresh_successors(&self, used_before: i64) -> Result<u64, StoreError>;
     /// Revokes at `at` every refresh token of the family and the access tokens issued with them;
     /// returns how many tokens were revoked.
     async fn revoke_refresh_family(&self, family_id: &str, at: i64) -> Result<u64, StoreError>;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use authx::domain::client::{ClientType, InitialClientSecret, NewClient};
 use authx::domain::role::NewRole;
+use authx::engine::oauth2::keys::Pace;
 use authx::secret;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -471,13 +472,14 @@ async fn resource_server_verifies_access_tokens_offline() {
         "{during_burst} fetches for 20 unknown kids"
     );
 
-    // `authx keys rotate`: tokens are signed by a new key at once; the resource server learns it
-    // on the first token naming it. Tokens of the retired key stay valid while it is published.
+    // `authx keys rotate` (the tests publish for 0 s before signing): tokens are signed by the new
+    // key at once; the resource server learns it on the first token naming it. Tokens of the
+    // retired key stay valid while it is published.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let rotation = app
         .state
         .keys
-        .rotate(Some(app.state.config.tokens.signing_alg))
+        .rotate(Some(app.state.config.tokens.signing_alg), Pace::Published)
         .await
         .unwrap()
         .remove(0);

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use authx::domain::client::ClientPatch;
 use authx::domain::user::{UserPatch, UserStatus};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::support::app::TestApp;
 use crate::support::db::TestDb;
@@ -501,20 +501,59 @@ async fn refresh_reuse_revokes_the_family(db: TestDb) {
 }
 on_both_backends!(refresh_reuse_revokes_the_family);
 
-async fn refresh_reuse_within_the_grace_window_keeps_the_family(db: TestDb) {
+async fn a_refresh_retried_within_the_grace_window_gets_the_same_successor(db: TestDb) {
     let fx = fixture(db, |c| c.tokens.refresh_reuse_grace_secs = 30).await;
     let code = fx
         .code(&fx.shop, "offline_access Shop:orders:read", None)
         .await;
     let (_, first) = fx.exchange(&fx.shop, &code, None).await;
     let old = first["refresh_token"].as_str().unwrap();
-    let (_, second) = fx.refresh(&fx.shop, old).await;
-    let (status, _) = fx.refresh(&fx.shop, old).await;
-    assert_eq!(status, 400, "a retry of a rotated token is refused");
+    let (status, second) = fx.refresh(&fx.shop, old).await;
+    assert_eq!(status, 200, "{second}");
+    let successor = second["refresh_token"].as_str().unwrap();
+    // The answer was lost; the client retries with the same token and gets the same successor,
+    // with an access token of its own.
+    let (status, retried) = fx.refresh(&fx.shop, old).await;
+    assert_eq!(status, 200, "a retry within the grace window: {retried}");
+    assert_eq!(retried["refresh_token"], successor);
+    assert_ne!(retried["access_token"], second["access_token"]);
+    assert_eq!(retried["scope"], second["scope"]);
+    for t in [&second, &retried] {
+        let access = t["access_token"].as_str().unwrap();
+        assert_eq!(introspect(&fx.app, &fx.shop, access).await["active"], true);
+    }
+    // Another client presenting it gets nothing, and changes nothing.
+    let other = client(&fx.app, "other", ClientOptions::default()).await;
+    let (status, body) = fx.refresh(&other, old).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    // Once the successor is used, a retry of the old token is refused, and the family is kept
+    // (still within the window).
+    let (status, third) = fx.refresh(&fx.shop, successor).await;
+    assert_eq!(status, 200, "{third}");
+    let (status, body) = fx.refresh(&fx.shop, old).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
     let (status, _) = fx
-        .refresh(&fx.shop, second["refresh_token"].as_str().unwrap())
+        .refresh(&fx.shop, third["refresh_token"].as_str().unwrap())
         .await;
     assert_eq!(status, 200, "but the family survives");
+    let retries: Vec<Value> = fx
+        .audit_actions()
+        .await
+        .into_iter()
+        .filter(|(a, d)| a == "oauth2.token.issue" && d["grant_type"] == "refresh_token")
+        .map(|(_, d)| d["retry"].clone())
+        .collect();
+    assert_eq!(
+        retries.iter().filter(|r| **r == json!(true)).count(),
+        1,
+        "{retries:?}"
+    );
     // Asking for more than the token carries.
     let code = fx
         .code(&fx.shop, "offline_access Shop:orders:read", None)
@@ -536,7 +575,7 @@ async fn refresh_reuse_within_the_grace_window_keeps_the_family(db: TestDb) {
         (400, Some("invalid_scope"))
     );
 }
-on_both_backends!(refresh_reuse_within_the_grace_window_keeps_the_family);
+on_both_backends!(a_refresh_retried_within_the_grace_window_gets_the_same_successor);
 
 async fn concurrent_refreshes_have_exactly_one_winner(db: TestDb) {
     let fx = fixture(db, |_| {}).await;
@@ -547,21 +586,18 @@ async fn concurrent_refreshes_have_exactly_one_winner(db: TestDb) {
     let refresh = first["refresh_token"].as_str().unwrap().to_owned();
     let attempts = (0..8).map(|_| fx.refresh(&fx.shop, &refresh));
     let results = futures_join_all(attempts).await;
-    let winners: Vec<&Value> = results
+    // One rotation wins; the others are retries within the default grace window and get its
+    // successor: one refresh token lives on, whoever answers.
+    let successors: std::collections::BTreeSet<&str> = results
         .iter()
-        .filter(|(s, _)| *s == 200)
-        .map(|(_, b)| b)
+        .map(|(s, b)| {
+            assert_eq!(*s, 200, "{results:?}");
+            b["refresh_token"].as_str().unwrap()
+        })
         .collect();
-    assert_eq!(winners.len(), 1, "{results:?}");
-    for (status, body) in &results {
-        if *status != 200 {
-            assert_eq!(body["error"], "invalid_grant");
-        }
-    }
-    // Within the default grace window the losers do not revoke the winner's family.
-    let (status, _) = fx
-        .refresh(&fx.shop, winners[0]["refresh_token"].as_str().unwrap())
-        .await;
+    assert_eq!(successors.len(), 1, "{results:?}");
+    let winner = successors.first().unwrap();
+    let (status, _) = fx.refresh(&fx.shop, winner).await;
     assert_eq!(status, 200);
     // The same race on a code: one winner — and since the losers are replays, what the winner
     // got is revoked (RFC 9700 §4.5.3).

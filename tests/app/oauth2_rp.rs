@@ -279,9 +279,11 @@ async fn check_output(
         assert_eq!(rt["scope"], SCOPE);
     }
 
-    // Refresh: rotated, the old token refused; the new ID token repeats sub and auth_time.
+    // Refresh: rotated; a retry within the grace window gets the same successor, and once that
+    // is used the old token is refused; the new ID token repeats sub and auth_time.
     let refresh = &out["refresh"];
     assert_eq!(refresh["scope"], SCOPE);
+    assert_eq!(refresh["retry_same_successor"], true);
     assert_eq!(refresh["old_refresh_token"], "invalid_grant");
     assert_ne!(refresh["refresh_token"], out["tokens"]["refresh_token"]);
     let refreshed = &refresh["id_token_claims"];
@@ -405,7 +407,21 @@ async fn check_server_side(
         })
         .collect();
     issued.sort();
-    assert_eq!(issued, ["authorization_code", "refresh_token"]);
+    // The code, the refresh, its retry (same successor) and the successor's own refresh.
+    assert_eq!(
+        issued,
+        [
+            "authorization_code",
+            "refresh_token",
+            "refresh_token",
+            "refresh_token"
+        ]
+    );
+    let retries = find("oauth2.token.issue")
+        .iter()
+        .filter(|e| e.details["retry"] == true)
+        .count();
+    assert_eq!(retries, 1);
     let reuse = find("oauth2.refresh.reuse");
     assert_eq!(reuse.len(), 1, "the rotated token came back once");
     assert_eq!(reuse[0].outcome.as_str(), "denied");

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use authx::domain::audit::AuditFilter;
 use authx::domain::now;
 use authx::domain::signing_key::{KeyStatus, SigningAlg};
-use authx::engine::oauth2::keys::{KeyError, Keys, Rejection, ensure_active_in};
+use authx::engine::oauth2::keys::{KeyError, Keys, Pace, Rejection, ensure_active_in};
 use authx::store::Store;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -108,7 +108,7 @@ async fn each_alg_signs_and_verifies(db: TestDb) {
     )
     .await;
     for alg in [SigningAlg::Es256, SigningAlg::Rs256, SigningAlg::EdDsa] {
-        let rotations = app.state.keys.rotate(Some(alg)).await.unwrap();
+        let rotations = app.state.keys.rotate(Some(alg), Pace::Now).await.unwrap();
         assert_eq!(rotations.len(), 1, "only the key of {alg}");
         let rotation = &rotations[0];
         assert_eq!(rotation.key.alg, alg);
@@ -326,7 +326,7 @@ async fn rotation_keeps_old_keys_published_until_their_tokens_expire(db: TestDb)
     assert_eq!(es256(&jwks(&app).await), vec![old_kid.clone()]);
 
     let before = now();
-    let rotations = state.keys.rotate(None).await.unwrap();
+    let rotations = state.keys.rotate(None, Pace::Published).await.unwrap();
     assert_eq!(rotations.len(), 2, "every published algorithm rotates");
     let rotated_rs = rotations
         .iter()
@@ -453,6 +453,131 @@ async fn rotation_keeps_old_keys_published_until_their_tokens_expire(db: TestDb)
 }
 on_both_backends!(rotation_keeps_old_keys_published_until_their_tokens_expire);
 
+/// A node on the database of `db` that publishes rotated-in keys for `lead` seconds first.
+async fn node_on(db: &TestDb, lead: u64) -> TestApp {
+    let url = db.url.clone();
+    TestApp::spawn_with(
+        TestDb::sqlite().await,
+        move |c| {
+            c.database.url = url;
+            c.tokens.key_publish_lead_secs = lead;
+        },
+        Vec::new(),
+    )
+    .await
+}
+
+/// Two nodes on one database: after a rotation on one, every token either node signs verifies
+/// on both, and no token of the new key exists before both nodes' JWKS hold it. The lead is 6 s
+/// here, just over the 5 s a node keeps its key set (in production it also covers the JWKS's
+/// 60 s `max-age`).
+async fn rotation_publishes_before_it_signs(db: TestDb) {
+    const ISSUER: &str = "https://id.example";
+    let lead = 6;
+    let a = node_on(&db, lead).await;
+    let b = node_on(&db, lead).await;
+    async fn sign(node: &TestApp) -> String {
+        let t = now();
+        let claims = json!({"iss": ISSUER, "sub": "u", "aud": AUDIENCE, "iat": t, "exp": t + 300});
+        node.state.keys.sign(&claims, AT_JWT).await.unwrap()
+    }
+    let old = header_of(&sign(&a).await).kid.unwrap();
+    assert_eq!(header_of(&sign(&b).await).kid.unwrap(), old);
+    assert!(kids(&jwks(&b).await).contains(&old));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let rotation = a
+        .state
+        .keys
+        .rotate(Some(SigningAlg::Es256), Pace::Published)
+        .await
+        .unwrap()
+        .remove(0);
+    let new = rotation.key.kid.clone();
+    assert_eq!(rotation.retired, vec![old.clone()]);
+    assert_eq!(rotation.key.signs_from, rotation.key.created_at + 6);
+    // The predecessor signs for the lead more, so its publication covers that too.
+    // The predecessor signs for the lead more, so its publication covers that too: lead + token
+    // life (600 s) + clock skew (60 s).
+    assert!(
+        rotation.publish_until >= rotation.key.created_at + 6 + 600 + 60,
+        "{rotation:?}"
+    );
+    assert!(kids(&jwks(&a).await).contains(&new), "published at once");
+
+    let mut signed_by = std::collections::BTreeMap::<String, usize>::new();
+    while now() <= rotation.key.signs_from + 1 {
+        // The key sets as a verifier fetching either node would see them now, then tokens.
+        let published_a = kids(&jwks(&a).await);
+        let published_b = kids(&jwks(&b).await);
+        for (name, node) in [("a", &a), ("b", &b)] {
+            let before = now();
+            let token = sign(node).await;
+            let kid = header_of(&token).kid.unwrap();
+            if before < rotation.key.signs_from {
+                assert_eq!(
+                    kid, old,
+                    "node {name} signed with the new key before its time"
+                );
+            }
+            if kid == new {
+                assert!(
+                    published_a.contains(&new) && published_b.contains(&new),
+                    "a token of {new} exists before every JWKS holds it: a {published_a:?}, b {published_b:?}"
+                );
+            }
+            for verifier in [&a, &b] {
+                verifier
+                    .state
+                    .keys
+                    .verify::<Value>(&token, AT_JWT, ISSUER, Some(AUDIENCE))
+                    .await
+                    .unwrap_or_else(|e| panic!("a token of node {name} ({kid}) refused: {e}"));
+            }
+            *signed_by.entry(format!("{name}:{kid}")).or_default() += 1;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // Both nodes signed with both keys, and the new one signs now.
+    for entry in [
+        format!("a:{old}"),
+        format!("b:{old}"),
+        format!("a:{new}"),
+        format!("b:{new}"),
+    ] {
+        assert!(signed_by.contains_key(&entry), "{entry} in {signed_by:?}");
+    }
+
+    // An emergency rotation (the API's `now`) signs at once; the other node verifies its tokens
+    // on the first one it sees (an unknown kid re-reads the key set).
+    let rotator = caller(&b, &["AuthX:key:rotate"]).await;
+    let (s, urgent) = call(
+        &b,
+        &rotator,
+        Method::POST,
+        "/api/v1/keys/rotate",
+        Some(json!({"alg": "ES256", "now": true})),
+    )
+    .await;
+    assert_eq!(s, 201, "{urgent}");
+    let urgent = &urgent["items"][0];
+    assert_eq!(urgent["key"]["signs_from"], urgent["key"]["created_at"]);
+    assert_eq!(urgent["retired"], json!([new]));
+    let token = sign(&b).await;
+    assert_eq!(
+        header_of(&token).kid.unwrap(),
+        urgent["key"]["kid"].as_str().unwrap()
+    );
+    a.state
+        .keys
+        .verify::<Value>(&token, AT_JWT, ISSUER, Some(AUDIENCE))
+        .await
+        .unwrap();
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+}
+on_both_backends!(rotation_publishes_before_it_signs);
+
 async fn concurrent_first_use_creates_exactly_one_key(db: TestDb) {
     // Several "nodes" (each its own pool) race to create the first key.
     let mut stores: Vec<Arc<dyn Store>> = vec![db.store().await];
@@ -573,6 +698,15 @@ async fn cli_rotates_and_prints_the_kid(db: TestDb) {
         .unwrap()
         .unwrap();
     assert_eq!(active.kid, new_es256);
+    // A scheduled rotation publishes the key for the default 65 s before it signs.
+    assert_eq!(active.signs_from, active.created_at + 65);
+    assert!(
+        stdout.contains(&format!(
+            "the new key signs from {}",
+            authx::http::api::common::timestamp(active.signs_from)
+        )),
+        "{stdout}"
+    );
     let old = store.get_signing_key(&kid).await.unwrap().unwrap();
     assert_eq!(old.alg, SigningAlg::Rs256);
     assert_eq!(old.status, KeyStatus::Retired);
@@ -601,6 +735,39 @@ async fn cli_rotates_and_prints_the_kid(db: TestDb) {
             .iter()
             .any(|e| e.target_id.as_deref() == Some(new_es256.as_str()))
     );
+    assert!(
+        events
+            .iter()
+            .all(|e| e.details["signs_from"].is_i64() && e.details["publish_until"].is_i64()),
+        "{events:?}"
+    );
+
+    // `--now` (a leaked key): the new key signs at once.
+    let mut cmd = authx(dir.path());
+    cmd.args([
+        "--database-url",
+        &db.url,
+        "keys",
+        "rotate",
+        "--now",
+        "--alg",
+        "ES256",
+    ])
+    .env(
+        "AUTHX_SECRETS__KEY",
+        crate::support::db::secrets_key_base64(),
+    );
+    let urgent = run(&mut cmd);
+    let (stdout, err) = text(&urgent);
+    assert_eq!(urgent.status.code(), Some(0), "{stdout}{err}");
+    let urgent_kid = printed_kid(&stdout);
+    let active = store
+        .active_signing_key(SigningAlg::Es256)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(active.kid, urgent_kid);
+    assert_eq!(active.signs_from, active.created_at);
     store.close().await;
 }
 on_both_backends!(cli_rotates_and_prints_the_kid);
@@ -720,6 +887,8 @@ async fn admin_api_lists_and_rotates(db: TestDb) {
     assert_eq!(only[0]["key"]["public_jwk"]["kty"], "RSA");
     assert_eq!(only[0]["retired"], json!([first_rs.kid]));
     assert!(only[0]["retired_published_until"].is_string());
+    // The tests' lead is 0 s: the new key signs from its creation.
+    assert_eq!(only[0]["key"]["signs_from"], only[0]["key"]["created_at"]);
     let new_rs = only[0]["key"]["kid"].as_str().unwrap().to_owned();
 
     // Without `alg`, every algorithm rotates; the server signs with the new keys at once and

@@ -220,7 +220,8 @@ both_backends!(
                     &first.id,
                     t,
                     successor.clone(),
-                    access("j2", &user, Some(&grant), Some("f1"), Some("c1"))
+                    access("j2", &user, Some(&grant), Some("f1"), Some("c1")),
+                    "plain-r2",
                 )
                 .await
                 .unwrap()
@@ -240,13 +241,21 @@ both_backends!(
                     &first.id,
                     t,
                     loser,
-                    access("j3", &user, Some(&grant), Some("f1"), Some("c1"))
+                    access("j3", &user, Some(&grant), Some("f1"), Some("c1")),
+                    "plain-r3",
                 )
                 .await
                 .unwrap()
         );
         assert!(store.find_refresh_token("r3").await.unwrap().is_none());
         assert!(store.get_access_token("j3").await.unwrap().is_none());
+        // The winner's successor is kept for a retry; the loser's is not.
+        assert_eq!(
+            store.refresh_successor(&first.id).await.unwrap().as_deref(),
+            Some("plain-r2")
+        );
+        assert_eq!(store.refresh_successor(&second.id).await.unwrap(), None);
+        assert_eq!(store.forget_refresh_successors(t).await.unwrap(), 0);
         // Revoking the family reaches every member and the access tokens issued with them.
         let revoked = store.revoke_refresh_family("f1", t + 1).await.unwrap();
         assert_eq!(revoked, 4);
@@ -270,11 +279,15 @@ both_backends!(
                     &second.id,
                     t + 2,
                     after,
-                    access("j4", &user, Some(&grant), Some("f1"), None)
+                    access("j4", &user, Some(&grant), Some("f1"), None),
+                    "plain-r4",
                 )
                 .await
                 .unwrap()
         );
+        // The sweeper forgets kept successors once no grace window can be open.
+        assert_eq!(store.forget_refresh_successors(t + 1).await.unwrap(), 1);
+        assert_eq!(store.refresh_successor(&first.id).await.unwrap(), None);
     }
 );
 

@@ -341,6 +341,18 @@ async function run(cfg) {
       const at2 = await client.tokenIntrospection(introspector, refreshed.access_token);
       expect(at2.active === true, 'introspection: the refreshed access token is active', at2);
     }
+    // The answer was lost: the client retries with the rotated token within the grace window and
+    // gets the same successor again.
+    const retried = await client.refreshTokenGrant(config, tokens.refresh_token);
+    expect(
+      retried.refresh_token === refreshed.refresh_token,
+      'refresh: a retry within the grace window gets the same successor',
+      retried.refresh_token,
+    );
+    passed('retried refresh answered with the same successor');
+    // Once the successor is used, the rotated token is refused.
+    const next = await client.refreshTokenGrant(config, refreshed.refresh_token);
+    expect(next.refresh_token !== refreshed.refresh_token, 'refresh: the successor rotated');
     let oldRefused = null;
     try {
       await client.refreshTokenGrant(config, tokens.refresh_token);
@@ -352,11 +364,12 @@ async function run(cfg) {
     const refreshedUserinfo = await client.fetchUserInfo(config, refreshed.access_token, claims.sub);
     expect(refreshedUserinfo.sub === claims.sub, 'userinfo with the refreshed access token');
     refresh = {
-      access_token: refreshed.access_token,
-      refresh_token: refreshed.refresh_token,
-      scope: refreshed.scope,
+      access_token: next.access_token,
+      refresh_token: next.refresh_token,
+      scope: next.scope,
       id_token_claims: refreshedClaims ?? null,
       old_refresh_token: oldRefused,
+      retry_same_successor: retried.refresh_token === refreshed.refresh_token,
     };
   }
 

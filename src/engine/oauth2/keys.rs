@@ -4,18 +4,25 @@
 //! each published algorithm is active (a partial unique index guarantees at most one per
 //! algorithm): `tokens.signing_alg` signs access tokens, and ID tokens are signed with the
 //! client's `id_token_signed_response_alg`, RS256 by default (OpenID Connect Core §15.1), so that
-//! key exists whatever the access-token algorithm. Rotation retires a key and creates its successor
-//! in one transaction, and the retired key stays published — in `GET /oauth2/jwks` and for
-//! [`Keys::verify`] — until the longest-lived JWT it may have signed has expired, plus the clock
-//! skew (`tokens.clock_skew_secs`) and the cache refresh interval below.
+//! key exists whatever the access-token algorithm.
+//!
+//! Rotation publishes before it signs. It retires the active key and creates its successor in one
+//! transaction; the successor is in the JWKS at once but signs only from `signs_from`, which is
+//! `tokens.key_publish_lead_secs` (default 65 s) later: longer than the JWKS's `max-age` plus the
+//! time a node keeps its key set, so every verifier (the other nodes, and resource servers that
+//! cache our JWKS) holds the key before the first token it signs exists. Until then the
+//! predecessor signs; [`Pace::Now`] (`keys rotate --now`, for a leaked key) skips the wait. A
+//! retired key stays published, in `GET /oauth2/jwks` and for [`Keys::verify`], until the longest-
+//! lived JWT it may have signed has expired: the lead, the token life, the clock skew
+//! (`tokens.clock_skew_secs`) and the cache refresh interval below.
 //!
 //! Caching: parsed key material is kept in memory by `kid` (a key never changes once created; the
-//! kid is its RFC 7638 thumbprint). Which keys are published and which one is active is re-read
-//! from the database at most every [`Keys::REFRESH`] (5 s), and at once on this node after a
-//! rotation through it. So after a rotation on another node this node signs with the old key for
-//! at most 5 s more — harmless, since the retired key's publication covers those 5 s too — and
-//! verifies tokens of a kid it has not seen yet at once: an unknown kid forces a re-read, at most once per [`Keys::MISS_REFRESH`].
-//! The end of a retired key's publication is checked against the clock on every use.
+//! kid is its RFC 7638 thumbprint). Which keys are published and which one signs is re-read from
+//! the database at most every [`Keys::REFRESH`] (5 s), and at once on this node after a rotation
+//! through it; `signs_from` is compared with the clock on every use, so nodes switch keys at the
+//! same moment whatever the age of their set. A token of a kid this node has not seen yet forces a
+//! re-read, at most once per [`Keys::MISS_REFRESH`]. The end of a retired key's publication is
+//! checked against the clock on every use.
 //!
 //! Verification trusts nothing the token says about how to verify it: the key is looked up by
 //! `kid` among the published keys only, and the algorithm is the key's own — a token whose `alg`
@@ -100,15 +107,38 @@ impl From<Rejection> for KeyError {
     }
 }
 
+/// When a rotated-in key starts signing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pace {
+    /// After `tokens.key_publish_lead_secs`, once every verifier's cached key set holds it (the
+    /// normal, scheduled rotation).
+    Published,
+    /// At once (a leaked key): tokens it signs may be refused for up to a minute by verifiers
+    /// whose cached JWKS predates it.
+    Now,
+}
+
 /// The rotation of one algorithm's key.
 #[derive(Debug, Clone)]
 pub struct Rotation {
-    /// The new active key.
+    /// The new active key; the retired key signs until its `signs_from`.
     pub key: SigningKey,
     /// The kids retired by this rotation (empty when there was no active key).
     pub retired: Vec<String>,
     /// Until when (unix seconds) the retired keys stay published.
     pub publish_until: i64,
+}
+
+impl Rotation {
+    /// The details of its `key.rotate` audit event (the same from the API and the CLI).
+    pub fn audit_details(&self) -> Value {
+        json!({
+            "alg": self.key.alg.as_str(),
+            "retired": self.retired,
+            "signs_from": self.key.signs_from,
+            "publish_until": self.publish_until,
+        })
+    }
 }
 
 /// Parsed key material of one kid.
@@ -217,13 +247,15 @@ impl Keys {
             }
         };
         let kid = thumbprint(&public).ok_or_else(|| failed("thumbprint"))?;
+        let at = now();
         let mut key = SigningKey {
             kid,
             alg,
             private_key: STANDARD.encode(pkcs8),
             public_jwk: public,
             status: KeyStatus::Active,
-            created_at: now(),
+            created_at: at,
+            signs_from: at,
             retired_at: None,
             publish_until: None,
         };
@@ -263,6 +295,23 @@ impl Keys {
         Ok(key)
     }
 
+    /// The key that signs `alg` now: the active key once its `signs_from` has come, else the
+    /// newest retired one that may still sign (its predecessor during the publication lead);
+    /// the active key when none may (the lead is a promise about verifiers, not a reason to
+    /// refuse service), and a new one when there is no key of `alg` at all.
+    pub async fn signing_key(&self, alg: SigningAlg) -> Result<SigningKey, KeyError> {
+        let snapshot = self.snapshot(self.store.as_ref(), Self::REFRESH).await?;
+        let at = now();
+        let mut of_alg = snapshot.keys.iter().filter(|k| k.alg == alg);
+        if let Some(key) = of_alg.clone().find(|k| k.may_sign(at)) {
+            return Ok(key.clone());
+        }
+        match of_alg.find(|k| k.status == KeyStatus::Active) {
+            Some(key) => Ok(key.clone()),
+            None => self.ensure_active(alg).await,
+        }
+    }
+
     /// Makes sure every published algorithm has an active key (at start-up, so the JWKS holds
     /// them before the first token exists), and retires the active keys of algorithms the
     /// configuration no longer names.
@@ -294,9 +343,13 @@ impl Keys {
     }
 
     /// Retires the active key of `alg` (of every published algorithm when `None`) and creates its
-    /// successor; this node uses the new keys at once.
-    pub async fn rotate(&self, alg: Option<SigningAlg>) -> Result<Vec<Rotation>, KeyError> {
-        let rotation = rotate_in(self.store.as_ref(), &self.tokens, alg).await;
+    /// successor, which signs from when `pace` says; this node re-reads its key set at once.
+    pub async fn rotate(
+        &self,
+        alg: Option<SigningAlg>,
+        pace: Pace,
+    ) -> Result<Vec<Rotation>, KeyError> {
+        let rotation = rotate_in(self.store.as_ref(), &self.tokens, alg, pace).await;
         self.invalidate();
         rotation
     }
@@ -314,15 +367,15 @@ impl Keys {
         Ok(json!({ "keys": keys }))
     }
 
-    /// Signs `claims` with the active key of the access-token algorithm (`tokens.signing_alg`;
-    /// created if there is none). The header carries `alg`, `kid` and `typ` (e.g. `at+jwt` for
+    /// Signs `claims` with the signing key of the access-token algorithm (`tokens.signing_alg`;
+    /// see [`Keys::signing_key`]). The header carries `alg`, `kid` and `typ` (e.g. `at+jwt` for
     /// access tokens, RFC 9068).
     pub async fn sign<T: Serialize>(&self, claims: &T, typ: &str) -> Result<String, KeyError> {
         self.sign_for(self.tokens.signing_alg, typ, |_| claims)
             .await
     }
 
-    /// Signs with the active key of `alg`, for claims that depend on the algorithm (an ID token's
+    /// Signs with the signing key of `alg`, for claims that depend on the algorithm (an ID token's
     /// `at_hash` uses the hash of the key's algorithm, OIDC Core §3.1.3.6): `make` gets it.
     pub async fn sign_for<T: Serialize>(
         &self,
@@ -330,7 +383,7 @@ impl Keys {
         typ: &str,
         make: impl FnOnce(SigningAlg) -> T,
     ) -> Result<String, KeyError> {
-        let key = self.ensure_active(alg).await?;
+        let key = self.signing_key(alg).await?;
         let parsed = self.parsed(&key)?;
         let mut header = Header::new(parsed.alg);
         header.kid = Some(key.kid.clone());
@@ -509,8 +562,10 @@ fn active_of(snapshot: &Snapshot, alg: SigningAlg) -> Option<&SigningKey> {
         .find(|k| k.status == KeyStatus::Active && k.alg == alg)
 }
 
-/// Until when a key retired at `at` stays published: the longest JWT life + the clock skew +
-/// [`Keys::REFRESH`] (other nodes may sign with it that much longer).
+/// Until when a key retired at `at` stays published: [`TokensConfig::retired_key_publish_secs`]
+/// (the publication lead during which it still signs, the longest JWT life, the clock skew) +
+/// [`Keys::REFRESH`] (a node that has not re-read its key set yet may sign with it that much
+/// longer).
 fn publish_until(tokens: &TokensConfig, at: i64) -> i64 {
     let margin = i64::try_from(Keys::REFRESH.as_secs()).unwrap_or(0);
     at.saturating_add(tokens.retired_key_publish_secs())
@@ -539,12 +594,13 @@ pub async fn ensure_active_in(store: &dyn Store, alg: SigningAlg) -> Result<Sign
 
 /// Rotates in `store` without a node cache (the CLI): for `alg` (every published algorithm when
 /// `None`), retires the active key, published until [`publish_until`], and stores a new active
-/// key. Retried on the conflict a concurrent rotation on another node can cause. An algorithm the
-/// server does not sign with is refused.
+/// key that signs from when `pace` says. Retried on the conflict a concurrent rotation on another
+/// node can cause. An algorithm the server does not sign with is refused.
 pub async fn rotate_in(
     store: &dyn Store,
     tokens: &TokensConfig,
     alg: Option<SigningAlg>,
+    pace: Pace,
 ) -> Result<Vec<Rotation>, KeyError> {
     let published = tokens.published_algs();
     let algs = match alg {
@@ -557,15 +613,19 @@ pub async fn rotate_in(
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let key = Keys::generate(alg)?;
+            let mut key = Keys::generate(alg)?;
             let at = key.created_at;
+            if pace == Pace::Published {
+                let lead = i64::try_from(tokens.key_publish_lead_secs).unwrap_or(i64::MAX);
+                key.signs_from = at.saturating_add(lead);
+            }
             let publish_until = publish_until(tokens, at);
             match store
                 .rotate_signing_key(key.clone(), at, publish_until)
                 .await
             {
                 Ok(retired) => {
-                    tracing::info!(kid = %key.kid, alg = %key.alg, ?retired, publish_until, "rotated the signing key");
+                    tracing::info!(kid = %key.kid, alg = %key.alg, ?retired, signs_from = key.signs_from, publish_until, "rotated the signing key");
                     rotations.push(Rotation {
                         key,
                         retired,

@@ -11,7 +11,7 @@ use crate::domain::audit::Outcome;
 use crate::domain::now;
 use crate::domain::signing_key::{KeyStatus, SigningAlg, SigningKey};
 use crate::engine::Engine;
-use crate::engine::oauth2::keys::{KeyError, Keys};
+use crate::engine::oauth2::keys::{KeyError, Keys, Pace};
 use crate::http::api::common::{Tag, timestamp, timestamp_opt};
 use crate::http::api::error::ApiError;
 use crate::http::api::security::BearerAuth;
@@ -77,6 +77,9 @@ pub struct SigningKeyDto {
     pub public_jwk: Value,
     /// Creation time (RFC 3339).
     pub created_at: String,
+    /// From when it signs (RFC 3339): a rotated-in key is published first, for
+    /// `tokens.key_publish_lead_secs`, so every verifier knows it before its first token.
+    pub signs_from: String,
     /// When it was retired (RFC 3339).
     pub retired_at: Option<String>,
     /// A retired key is published until then (RFC 3339).
@@ -98,6 +101,11 @@ pub struct SigningKeyList {
 pub struct RotateKeyRequest {
     /// Rotate only the key of this algorithm (default: every algorithm the server signs with).
     pub alg: Option<KeyAlgDto>,
+    /// Sign with the new keys at once instead of after `tokens.key_publish_lead_secs` (after a
+    /// key leaked): verifiers whose cached JWKS predates them may refuse their tokens for up to
+    /// a minute. Default false.
+    #[oai(default)]
+    pub now: bool,
 }
 
 /// The outcome of a rotation: one entry per rotated algorithm.
@@ -139,6 +147,7 @@ fn key_to_dto(key: &SigningKey, at: i64) -> SigningKeyDto {
         published: key.is_published(at),
         public_jwk: Keys::jwk(key),
         created_at: timestamp(key.created_at),
+        signs_from: timestamp(key.signs_from),
         retired_at: timestamp_opt(key.retired_at),
         publish_until: timestamp_opt(key.publish_until),
     }
@@ -175,7 +184,9 @@ impl KeysApi {
     }
 
     /// Retire the active signing keys (or the one of `alg`) and create their successors
-    /// (`key:rotate`). A retired key stays published until every token it signed has expired.
+    /// (`key:rotate`). A successor is published at once and signs from its `signs_from`
+    /// (`tokens.key_publish_lead_secs` later, or at once with `now`); until then the retired key
+    /// signs. A retired key stays published until every token it signed has expired.
     #[oai(
         path = "/keys/rotate",
         method = "post",
@@ -190,9 +201,14 @@ impl KeysApi {
         let p = &auth.0;
         p.require(&state, &p.scope("key", "rotate"), "key.rotate")
             .await?;
+        let pace = if body.0.now {
+            Pace::Now
+        } else {
+            Pace::Published
+        };
         let rotations = state
             .keys
-            .rotate(body.0.alg.map(SigningAlg::from))
+            .rotate(body.0.alg.map(SigningAlg::from), pace)
             .await
             .map_err(key_error)?;
         let mut items = Vec::new();
@@ -200,10 +216,10 @@ impl KeysApi {
             let mut event = p
                 .audit_event("key.rotate", Outcome::Success)
                 .target("signing_key", &rotation.key.kid);
-            if let Value::Object(details) = &mut event.details {
-                details.insert("alg".to_owned(), rotation.key.alg.as_str().into());
-                details.insert("retired".to_owned(), rotation.retired.clone().into());
-                details.insert("publish_until".to_owned(), rotation.publish_until.into());
+            if let (Value::Object(details), Value::Object(more)) =
+                (&mut event.details, rotation.audit_details())
+            {
+                details.extend(more);
             }
             crate::engine::audit::record(&state, event).await;
             items.push(RotatedKeyDto {

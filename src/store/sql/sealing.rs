@@ -1,10 +1,12 @@
 //! Secrets at rest in the store (shared SQL, compiled into each backend): where each sealed value
 //! lives, and the reseal that moves stored values to the current key (see `crate::sealing`).
 //!
-//! The sealed columns are `signing_keys.private_key` and the secret members of
-//! `authorities.details` (`Strategy::secret_fields`). The store seals them on every write and
-//! opens them on every read; each value's place is its associated data, so a value copied to
-//! another row does not open.
+//! The sealed columns are `signing_keys.private_key`, the secret members of
+//! `authorities.details` (`Strategy::secret_fields`) and `refresh_tokens.successor_sealed`. The
+//! store seals them on every write and opens them on every read; each value's place is its
+//! associated data, so a value copied to another row does not open. A refresh token's successor
+//! is kept only for the reuse grace window, so the reseal leaves it be: one sealed under a key
+//! dropped since cannot be opened, and its retry is refused like any late reuse.
 
 use serde_json::Value;
 
@@ -16,6 +18,11 @@ use crate::store::{StoreError, from_json, to_json};
 /// The place of a signing key's private key.
 pub(super) fn signing_key_context(kid: &str) -> String {
     format!("signing_key:{kid}")
+}
+
+/// The place of the successor kept on rotated refresh token `id`.
+pub(super) fn refresh_successor_context(id: &str) -> String {
+    format!("refresh_successor:{id}")
 }
 
 /// The place of a secret member of an authority's details.

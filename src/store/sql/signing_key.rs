@@ -9,7 +9,7 @@ use crate::store::{SigningKeyStore, StoreError, from_json, to_json};
 
 macro_rules! signing_key_columns {
     () => {
-        "kid, alg, private_key, public_jwk, status, created_at, retired_at, publish_until"
+        "kid, alg, private_key, public_jwk, status, created_at, signs_from, retired_at, publish_until"
     };
 }
 
@@ -21,6 +21,7 @@ struct SigningKeyRow {
     public_jwk: String,
     status: String,
     created_at: i64,
+    signs_from: Option<i64>,
     retired_at: Option<i64>,
     publish_until: Option<i64>,
 }
@@ -40,6 +41,7 @@ impl Backend {
             kid: row.kid,
             private_key,
             created_at: row.created_at,
+            signs_from: row.signs_from.unwrap_or(row.created_at),
             retired_at: row.retired_at,
             publish_until: row.publish_until,
         })
@@ -47,7 +49,7 @@ impl Backend {
 }
 
 const INSERT: &str = "INSERT INTO signing_keys (kid, alg, private_key, public_jwk, status, \
-     created_at, retired_at, publish_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+     created_at, signs_from, retired_at, publish_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
 const RETIRE: &str = "UPDATE signing_keys SET status = 'retired', retired_at = $1, \
      publish_until = $2 WHERE status = 'active' AND alg = $3 RETURNING kid";
@@ -76,6 +78,7 @@ impl SigningKeyStore for Backend {
             .bind(to_json(&key.public_jwk)?)
             .bind(key.status.as_str())
             .bind(key.created_at)
+            .bind(key.signs_from)
             .bind(key.retired_at)
             .bind(key.publish_until)
             .execute(&self.pool)
@@ -176,6 +179,7 @@ impl SigningKeyStore for Backend {
             .bind(to_json(&new.public_jwk)?)
             .bind(new.status.as_str())
             .bind(new.created_at)
+            .bind(new.signs_from)
             .bind(new.retired_at)
             .bind(new.publish_until)
             .execute(&mut *tx)

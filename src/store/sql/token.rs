@@ -9,6 +9,7 @@
 
 use async_trait::async_trait;
 
+use super::sealing::refresh_successor_context;
 use super::{Backend, Db, begin_write, map_err};
 use crate::domain::id::new_id;
 use crate::domain::now;
@@ -241,25 +242,24 @@ impl Backend {
         }
     }
 
-    /// Runs `guard` (an `UPDATE` binding `key` as `$1` and `at` as `$2` that marks a code or token
-    /// used) and, when it changed a row, stores `refresh` and `access`, all in one transaction.
-    /// `false` and nothing written when the guard matched no row.
+    /// Runs `guard` (an `UPDATE` binding `key` as `$1`, `at` as `$2` and `also`, when given, as
+    /// `$3`, that marks a code or token used) and, when it changed a row, stores `refresh` and
+    /// `access`, all in one transaction. `false` and nothing written when the guard matched no row.
     async fn guarded_issue(
         &self,
         guard: &'static str,
-        key: &str,
+        (key, also): (&str, Option<String>),
         refresh: Option<&NewRefreshToken>,
         access: &NewAccessToken,
         at: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = begin_write(&self.pool).await?;
         let written = async {
-            let marked = sqlx::query(guard)
-                .bind(key)
-                .bind(at)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
+            let mut marking = sqlx::query(guard).bind(key).bind(at);
+            if let Some(also) = also {
+                marking = marking.bind(also);
+            }
+            let marked = marking.execute(&mut *tx).await.map_err(map_err)?;
             if marked.rows_affected() == 0 {
                 return Ok(false);
             }
@@ -366,7 +366,7 @@ impl TokenStore for Backend {
     ) -> Result<bool, StoreError> {
         self.guarded_issue(
             "UPDATE authorization_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL",
-            code_hash,
+            (code_hash, None),
             refresh.as_ref(),
             &access,
             now,
@@ -411,17 +411,48 @@ impl TokenStore for Backend {
         now: i64,
         new: NewRefreshToken,
         access: NewAccessToken,
+        successor: &str,
     ) -> Result<bool, StoreError> {
+        let sealed = self
+            .sealer
+            .seal(successor, &refresh_successor_context(id))?;
         // A revoked grant takes its tokens with it (cascade), so the guard then matches nothing.
         self.guarded_issue(
-            "UPDATE refresh_tokens SET used_at = $2 \
+            "UPDATE refresh_tokens SET used_at = $2, successor_sealed = $3 \
              WHERE id = $1 AND used_at IS NULL AND revoked_at IS NULL",
-            id,
+            (id, Some(sealed)),
             Some(&new),
             &access,
             now,
         )
         .await
+    }
+
+    async fn refresh_successor(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let sealed: Option<Option<String>> =
+            sqlx::query_scalar("SELECT successor_sealed FROM refresh_tokens WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?;
+        match sealed.flatten() {
+            None => Ok(None),
+            Some(sealed) => Ok(Some(
+                self.sealer.open(&sealed, &refresh_successor_context(id))?,
+            )),
+        }
+    }
+
+    async fn forget_refresh_successors(&self, used_before: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE refresh_tokens SET successor_sealed = NULL \
+             WHERE successor_sealed IS NOT NULL AND used_at < $1",
+        )
+        .bind(used_before)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected())
     }
 
     async fn revoke_refresh_family(&self, family_id: &str, at: i64) -> Result<u64, StoreError> {

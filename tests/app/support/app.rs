@@ -35,6 +35,8 @@ pub fn test_config(db: &TestDb) -> Config {
     // Tests change the database behind the server's back and expect the next check to see it;
     // the check cache has its own test.
     config.api_keys.check_cache_ms = 0;
+    // Rotations sign with the new key at once, as most tests expect; the wait has its own test.
+    config.tokens.key_publish_lead_secs = 0;
     // The upstream providers the tests run are on loopback; nothing else non-public is reachable.
     config.secrets.key = Some(crate::support::db::secrets_key_base64());
     config.outbound.allowed_networks =
