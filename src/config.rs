@@ -246,6 +246,15 @@ pub struct ServerConfig {
     /// Reverse proxies (CIDR networks or addresses) whose `Forwarded` / `X-Forwarded-For`
     /// headers name the client; empty: the socket's peer is the client.
     pub trusted_proxies: crate::proxies::TrustedProxies,
+    /// A connection must send a complete request head within this long of opening or of its
+    /// previous request, or it is closed (slow clients, idle keep-alive connections).
+    pub header_read_timeout_secs: u64,
+    /// A request body must have arrived in full this long after its head, or the request is
+    /// answered 408.
+    pub body_read_timeout_secs: u64,
+    /// Open connections per client address (IPv6: per /64); trusted proxies are exempt. 0: no
+    /// cap.
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for ServerConfig {
@@ -254,6 +263,9 @@ impl Default for ServerConfig {
             shutdown_timeout_secs: 30,
             sweep_interval_secs: 600,
             trusted_proxies: crate::proxies::TrustedProxies::default(),
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 30,
+            max_connections_per_ip: 256,
         }
     }
 }
@@ -705,6 +717,22 @@ impl Config {
                     key,
                     format!("must be between {min} and {max} seconds"),
                 ));
+            }
+        }
+        for (key, value, max) in [
+            (
+                "server.header_read_timeout_secs",
+                self.server.header_read_timeout_secs,
+                300,
+            ),
+            (
+                "server.body_read_timeout_secs",
+                self.server.body_read_timeout_secs,
+                600,
+            ),
+        ] {
+            if !(1..=max).contains(&value) {
+                return Err(invalid(key, format!("must be between 1 and {max} seconds")));
             }
         }
         let sweep = self.server.sweep_interval_secs;

@@ -10,9 +10,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use poem::EndpointExt;
 use poem::endpoint::BoxEndpoint;
-use poem::listener::TcpAcceptor;
-use poem::{EndpointExt, Server};
 
 use crate::config::{Config, mask_url_password};
 use crate::engine::Engine;
@@ -224,16 +223,20 @@ impl App {
         if let Err(error) = state.keys.ensure_published().await {
             tracing::warn!(error = %crate::telemetry::ErrorChain(&error), "no signing key yet");
         }
-        let acceptor = TcpAcceptor::from_tokio(listener)?;
         let sweeper = (state.config.server.sweep_interval_secs > 0).then(|| {
             tokio::spawn(crate::engine::sweeper::run(
                 state.store.clone(),
                 Duration::from_secs(state.config.server.sweep_interval_secs),
             ))
         });
-        let result = Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(app, shutdown, Some(timeout))
-            .await;
+        let server = &state.config.server;
+        let limits = crate::http::serve::Limits {
+            header_read: Duration::from_secs(server.header_read_timeout_secs),
+            per_ip: server.max_connections_per_ip,
+            trusted_proxies: server.trusted_proxies.clone(),
+            shutdown: timeout,
+        };
+        let result = crate::http::serve::serve(listener, app, limits, shutdown).await;
         if let Some(sweeper) = sweeper {
             sweeper.abort();
         }

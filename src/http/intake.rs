@@ -7,6 +7,11 @@
 //! refused as soon as it passes the limit, so no request costs more memory than that, whoever
 //! sends it. The answer is a 413 in the adapter's language.
 //!
+//! **Bodies arrive in time.** A body must be complete within `server.body_read_timeout_secs` (30 s)
+//! of the handler's starting to read it; a client trickling it in is answered 408 and the
+//! connection closed, so it holds a connection and a buffer no longer than that (the server loop
+//! bounds the head the same way).
+//!
 //! **Text PostgreSQL refuses.** A NUL character anywhere in a request's text — its path, its
 //! query string, a form field, a JSON string or key — is a 400 naming where it was. No value of
 //! ours may hold a NUL, and PostgreSQL cannot store or even compare one (SQLite can), so without
@@ -16,6 +21,9 @@
 //! Answers speak each adapter's language: a problem document under `/api/`, an RFC 6749 error
 //! body under `/oauth2/`, a page elsewhere.
 
+use std::time::Duration;
+
+use hyper::body::Bytes;
 use poem::http::{Method, StatusCode, header};
 use poem::{IntoResponse, Request, Response};
 use serde_json::{Value, json};
@@ -56,7 +64,40 @@ pub enum Found {
     Json(String),
 }
 
-/// Looks at `req` and gives it back (its body read and restored) when it keeps to both rules,
+/// Why a body could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unread {
+    /// It passed its limit.
+    TooLarge,
+    /// It broke off before its end.
+    BrokenOff,
+    /// It did not arrive within the deadline.
+    TooSlow,
+}
+
+/// The whole of `body`, at most `limit` bytes, arrived within `deadline`.
+pub async fn read_body(
+    body: poem::Body,
+    limit: usize,
+    deadline: Duration,
+) -> Result<Bytes, Unread> {
+    match tokio::time::timeout(deadline, body.into_bytes_limit(limit)).await {
+        Err(_) => Err(Unread::TooSlow),
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(poem::error::ReadBodyError::PayloadTooLarge)) => Err(Unread::TooLarge),
+        Ok(Err(_)) => Err(Unread::BrokenOff),
+    }
+}
+
+/// The body deadline of `req`'s server (`server.body_read_timeout_secs`).
+pub fn body_deadline(req: &Request) -> Duration {
+    let secs = req
+        .data::<crate::engine::Engine>()
+        .map_or(30, |engine| engine.config.server.body_read_timeout_secs);
+    Duration::from_secs(secs)
+}
+
+/// Looks at `req` and gives it back (its body read and restored) when it keeps to the rules,
 /// else the 4xx to answer with.
 pub async fn inspect(mut req: Request) -> Result<Request, Response> {
     let path = req.uri().path().to_owned();
@@ -73,11 +114,13 @@ pub async fn inspect(mut req: Request) -> Result<Request, Response> {
         return Ok(req);
     }
     let kind = body_kind(&req);
-    let bytes = match req.take_body().into_bytes_limit(limit).await {
+    let deadline = body_deadline(&req);
+    let bytes = match read_body(req.take_body(), limit, deadline).await {
         Ok(bytes) => bytes,
-        Err(poem::error::ReadBodyError::PayloadTooLarge) => return Err(too_large(&path, limit)),
+        Err(Unread::TooLarge) => return Err(too_large(&path, limit)),
         // A body that breaks off: nothing to check, and nothing the handler could read either.
-        Err(_) => return Err(unreadable(&path)),
+        Err(Unread::BrokenOff) => return Err(unreadable(&path)),
+        Err(Unread::TooSlow) => return Err(too_slow(&path, deadline)),
     };
     let found = match kind {
         Some(BodyKind::Form) => std::str::from_utf8(&bytes)
@@ -256,6 +299,36 @@ fn too_large(path: &str, limit: usize) -> Response {
         )
         .into_response()
     }
+}
+
+/// The 408 for a body that did not arrive within `deadline`; the connection is closed after it
+/// (the rest of the body is not worth waiting for).
+fn too_slow(path: &str, deadline: Duration) -> Response {
+    let message = format!(
+        "the request body did not arrive within {} seconds",
+        deadline.as_secs()
+    );
+    let mut response = if path.starts_with("/api/") {
+        crate::http::api::problem::body_too_slow(message)
+    } else if path.starts_with("/oauth2/") {
+        Response::builder()
+            .status(StatusCode::REQUEST_TIMEOUT)
+            .content_type("application/json")
+            .header(header::CACHE_CONTROL, "no-store")
+            .body(json!({"error": "invalid_request", "error_description": message}).to_string())
+    } else {
+        PageError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "Too slow",
+            "The form took too long to arrive. Go back and try again.",
+        )
+        .into_response()
+    };
+    response.headers_mut().insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 /// The 400 for a body that broke off before its end.

@@ -10,6 +10,7 @@ pub mod oauth2;
 pub mod ops;
 pub mod request_id;
 pub mod routes;
+pub mod serve;
 pub mod web;
 
 /// The audit context of a request: the client's address ([`client_ip`]), the user agent

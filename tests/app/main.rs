@@ -37,6 +37,7 @@ mod security_clients;
 mod security_identity;
 mod security_roles;
 mod signing_keys;
+mod slow_clients;
 mod store;
 mod store_keys;
 mod store_sessions;

@@ -251,6 +251,16 @@ pub fn body_too_large() -> Response {
     )
 }
 
+/// The 408 for a body that did not arrive within the deadline.
+pub fn body_too_slow(detail: String) -> Response {
+    problem_response(
+        StatusCode::REQUEST_TIMEOUT,
+        "request-timeout",
+        "Request timeout",
+        detail,
+    )
+}
+
 /// The 400 for a request poem-openapi could not parse: the field that breaks the documented body
 /// schema when one can be found, else poem-openapi's own words.
 fn explain_bad_request(

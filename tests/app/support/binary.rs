@@ -5,7 +5,20 @@ use std::process::{Command, Output};
 
 /// The `authx` command with a clean `AUTHX_*` environment, run in `dir`.
 pub fn authx(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_authx"));
+    clean(Command::new(env!("CARGO_BIN_EXE_authx")), dir)
+}
+
+/// `authx` run with at most `files` open file descriptors (through util-linux's `prlimit`, which
+/// execs it: the child's pid is the server's).
+pub fn authx_with_fd_limit(dir: &Path, files: u32) -> Command {
+    let mut cmd = Command::new("prlimit");
+    cmd.arg(format!("--nofile={files}:{files}"))
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_authx"));
+    clean(cmd, dir)
+}
+
+fn clean(mut cmd: Command, dir: &Path) -> Command {
     cmd.current_dir(dir);
     for (key, _) in std::env::vars() {
         if key.starts_with("AUTHX_") || key == "RUST_LOG" {

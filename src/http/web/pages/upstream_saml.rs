@@ -69,6 +69,7 @@ use crate::domain::now;
 use crate::engine::Engine;
 use crate::engine::oauth2::params::Params;
 use crate::engine::saml_metadata::MetadataFailure;
+use crate::http::intake::{self, Unread};
 use crate::http::web::pages::errors::PageError;
 use crate::http::web::pages::upstream::{
     Back, Pending, Refusal, Started, complete, continue_in_browser, fail, removal_cookie, resume,
@@ -353,11 +354,11 @@ async fn read_form(req: &Request, body: Body) -> Result<Posted, Refusal> {
         Refusal::new(StatusCode::BAD_REQUEST, "bad_form", SamlError::USER_MESSAGE)
             .with_detail(detail)
     };
-    let bytes = body
-        .into_bytes_limit(MAX_ACS_BODY_BYTES)
+    let deadline = intake::body_deadline(req);
+    let bytes = intake::read_body(body, MAX_ACS_BODY_BYTES, deadline)
         .await
         .map_err(|e| match e {
-            poem::error::ReadBodyError::PayloadTooLarge => Refusal::new(
+            Unread::TooLarge => Refusal::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_large",
                 SamlError::USER_MESSAGE,
@@ -365,7 +366,16 @@ async fn read_form(req: &Request, body: Body) -> Result<Posted, Refusal> {
             .with_detail(format!(
                 "the ACS body is larger than {MAX_ACS_BODY_BYTES} bytes"
             )),
-            other => bad(&other.to_string()),
+            Unread::TooSlow => Refusal::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "too_slow",
+                SamlError::USER_MESSAGE,
+            )
+            .with_detail(format!(
+                "the ACS body did not arrive within {} seconds",
+                deadline.as_secs()
+            )),
+            Unread::BrokenOff => bad("the body broke off"),
         })?;
     if !crate::http::oauth2::has_form_content_type(req) {
         return Err(bad("the body is not application/x-www-form-urlencoded"));
