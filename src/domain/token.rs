@@ -136,6 +136,9 @@ pub struct NewAccessToken {
     pub family_id: Option<String>,
     pub code_hash: Option<String>,
     pub expires_at: i64,
+    /// Its `oauth2.token.issue` event, written in the same transaction as the record, so that no
+    /// token is answered whose issuance was not audited.
+    pub issued: Option<crate::domain::audit::NewAuditEvent>,
 }
 
 #[cfg(test)]

@@ -2,7 +2,9 @@
 //!
 //! Recording is best effort: a failure to write the event is logged loudly but does not turn a
 //! completed action into an error for the caller (the action already happened; failing the request
-//! would only invite a retry that repeats it).
+//! would only invite a retry that repeats it). The one exception is issuing an access token: its
+//! `oauth2.token.issue` event travels with the token's record (`NewAccessToken::issued`) and is
+//! written in the same transaction, so no token is answered whose issuance is not audited.
 
 use crate::domain::audit::NewAuditEvent;
 use crate::engine::Engine;

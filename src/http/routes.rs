@@ -7,7 +7,8 @@
 //! (`/healthz`, `/readyz`) are part of the documented API; `/metrics` is not.
 
 use poem::endpoint::BoxEndpoint;
-use poem::http::header::CONTENT_TYPE;
+use poem::http::HeaderValue;
+use poem::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use poem::{Endpoint, EndpointExt, Request, Response, Route, get, post};
 
 use crate::http::oauth2::cors::cors;
@@ -156,6 +157,25 @@ impl Endpoint for Table {
     type Output = Response;
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
+        let mut response = self.dispatch(req).await?;
+        // Every 503 (the database is down, in any adapter's language) says when to come back.
+        if response.status() == poem::http::StatusCode::SERVICE_UNAVAILABLE
+            && !response.headers().contains_key(RETRY_AFTER)
+        {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        }
+        Ok(response)
+    }
+}
+
+/// The `Retry-After` of a 503: the database is probed every second while it is down, so a client
+/// coming back after this finds it up as soon as it is.
+pub const RETRY_AFTER_SECS: u64 = 2;
+
+impl Table {
+    async fn dispatch(&self, req: Request) -> poem::Result<Response> {
         let req = match crate::http::intake::inspect(req).await {
             Ok(req) => req,
             Err(refusal) => return Ok(refusal),

@@ -368,7 +368,7 @@ mod tests {
         assert!(PerIp::admit(&counts, a).is_none(), "the third is refused");
         assert!(PerIp::admit(&counts, "203.0.113.8".parse().unwrap()).is_some());
         drop(first);
-        assert!(PerIp::admit(&counts, a).is_some(), "a slot came free");
+        let _again = PerIp::admit(&counts, a).expect("a slot came free");
         // One IPv6 /64 is one client; an IPv4-mapped address is its IPv4 address.
         let v6 = |s: &str| s.parse::<IpAddr>().unwrap();
         let _x = PerIp::admit(&counts, v6("2001:db8:1:2::1")).unwrap();

@@ -38,6 +38,7 @@ use crate::domain::token::{
 use crate::domain::user::{NewUser, User, UserFilter, UserPatch};
 use crate::sealing::{Reseal, Sealer};
 
+pub mod outage;
 pub mod postgres;
 pub mod sqlite;
 

@@ -31,6 +31,7 @@ mod oauth2_rp;
 mod oauth2_standard_clients;
 mod openapi;
 mod ops;
+mod outage;
 mod schemathesis;
 mod secrets_at_rest;
 mod security_clients;

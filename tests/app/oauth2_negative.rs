@@ -825,3 +825,84 @@ async fn client_authentication_and_grant_types(db: TestDb) {
     assert_eq!(body["error"], "invalid_request");
 }
 on_both_backends!(client_authentication_and_grant_types);
+
+/// Two nodes on one database, as behind a load balancer (the issuer is shared): an access token
+/// revoked through one is inactive on the other at once, and of refreshes of one token raced
+/// across both nodes exactly one rotates; every racer gets its successor.
+async fn two_nodes_share_revocation_and_refresh_races(db: TestDb) {
+    let fx = fixture(db, |_| {}).await;
+    let url = fx.app.db.url.clone();
+    let issuer = fx.app.state.config.issuer_url();
+    let other = TestApp::spawn_with(
+        TestDb::sqlite().await,
+        move |c| {
+            c.database.url = url;
+            c.issuer = Some(issuer);
+        },
+        Vec::new(),
+    )
+    .await;
+    let code = fx
+        .code(&fx.shop, "offline_access Shop:orders:read", None)
+        .await;
+    let (status, tokens) = fx.exchange(&fx.shop, &code, None).await;
+    assert_eq!(status, 200, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(introspect(&other, &fx.shop, access).await["active"], true);
+    let r = fx
+        .app
+        .client
+        .post(fx.app.url("/oauth2/revoke"))
+        .basic_auth("shop", fx.shop.secret.as_deref())
+        .form(&[("token", access)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(introspect(&other, &fx.shop, access).await["active"], false);
+
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let secret = fx.shop.secret.clone().unwrap();
+    let race = (0..8).map(|i| {
+        let node = if i % 2 == 0 { &fx.app } else { &other };
+        let refresh = refresh.clone();
+        let secret = secret.clone();
+        async move {
+            token_request(
+                node,
+                &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+                Some(("shop", &secret)),
+            )
+            .await
+        }
+    });
+    let results = futures_join_all(race).await;
+    let successors: std::collections::BTreeSet<&str> = results
+        .iter()
+        .map(|(s, b)| {
+            assert_eq!(*s, 200, "{results:?}");
+            b["refresh_token"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(successors.len(), 1, "{results:?}");
+    let rotations = fx
+        .audit_actions()
+        .await
+        .into_iter()
+        .filter(|(a, d)| a == "oauth2.token.issue" && d["grant_type"] == "refresh_token")
+        .filter(|(_, d)| d["retry"] == false)
+        .count();
+    assert_eq!(rotations, 1, "one rotation, the rest retries");
+    let (status, _) = token_request(
+        &other,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", successors.first().unwrap()),
+        ],
+        Some(("shop", &secret)),
+    )
+    .await;
+    assert_eq!(status, 200);
+    other.stop().await.unwrap();
+}
+on_both_backends!(two_nodes_share_revocation_and_refresh_races);

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use authx::domain::audit::{AuditFilter, NewAuditEvent};
 use authx::domain::client::{ClientType, NewClient};
 use authx::domain::now;
 use authx::domain::token::{NewAccessToken, NewAuthorizationCode, NewRefreshToken};
@@ -97,6 +98,7 @@ fn access(
         family_id: family.map(str::to_owned),
         code_hash: code.map(str::to_owned),
         expires_at: now() + 600,
+        issued: None,
     }
 }
 
@@ -288,6 +290,64 @@ both_backends!(
         // The sweeper forgets kept successors once no grace window can be open.
         assert_eq!(store.forget_refresh_successors(t + 1).await.unwrap(), 1);
         assert_eq!(store.refresh_successor(&first.id).await.unwrap(), None);
+    }
+);
+
+both_backends!(
+    async fn an_issuance_event_is_written_with_its_token_or_not_at_all(store: Arc<dyn Store>) {
+        let (user, grant) = grant(&store).await;
+        let issued = |jti: &str| {
+            let mut event = NewAuditEvent::new("client", Some("app"), "oauth2.token.issue");
+            event.details = serde_json::json!({"jti": jti});
+            Some(event)
+        };
+        let events = |jti: &'static str| {
+            let store = store.clone();
+            async move {
+                store
+                    .list_audit(
+                        &AuditFilter {
+                            action: Some("oauth2.token.issue".into()),
+                            ..Default::default()
+                        },
+                        &Default::default(),
+                    )
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .filter(|e| e.details["jti"] == jti)
+                    .count()
+            }
+        };
+        let mut cc = access("cc-audited", &user, None, None, None);
+        cc.issued = issued("cc-audited");
+        store.record_access_token(cc).await.unwrap();
+        assert_eq!(events("cc-audited").await, 1);
+        // A code redeemed once: its token and event are written; the losing redemption writes
+        // neither.
+        store
+            .create_authorization_code(code("audited-code", &user, &grant, now() + 60))
+            .await
+            .unwrap();
+        let mut first = access("won", &user, Some(&grant), None, Some("audited-code"));
+        first.issued = issued("won");
+        assert!(
+            store
+                .redeem_authorization_code("audited-code", now(), None, first)
+                .await
+                .unwrap()
+        );
+        let mut second = access("lost", &user, Some(&grant), None, Some("audited-code"));
+        second.issued = issued("lost");
+        assert!(
+            !store
+                .redeem_authorization_code("audited-code", now(), None, second)
+                .await
+                .unwrap()
+        );
+        assert_eq!(events("won").await, 1);
+        assert_eq!(events("lost").await, 0);
+        assert!(store.get_access_token("lost").await.unwrap().is_none());
     }
 );
 

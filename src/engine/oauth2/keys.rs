@@ -22,7 +22,8 @@
 //! through it; `signs_from` is compared with the clock on every use, so nodes switch keys at the
 //! same moment whatever the age of their set. A token of a kid this node has not seen yet forces a
 //! re-read, at most once per [`Keys::MISS_REFRESH`]. The end of a retired key's publication is
-//! checked against the clock on every use.
+//! checked against the clock on every use. While the database cannot be read, the last good set
+//! serves the JWKS and verification.
 //!
 //! Verification trusts nothing the token says about how to verify it: the key is looked up by
 //! `kid` among the published keys only, and the algorithm is the key's own — a token whose `alg`
@@ -151,6 +152,8 @@ struct Parsed {
 /// The published keys as last read from the database.
 struct Snapshot {
     fetched_at: Instant,
+    /// Kept only as the last good set, for when the database cannot be read: re-read before use.
+    stale: bool,
     /// Newest first; the first `active` one signs.
     keys: Vec<SigningKey>,
 }
@@ -187,13 +190,21 @@ impl Keys {
         }
     }
 
-    /// Forgets the published set (not the parsed keys): the next use re-reads it. Called after a
-    /// rotation through this node; tests call it after changing keys behind the node's back.
+    /// Marks the published set stale (the parsed keys stay): the next use re-reads it. Called
+    /// after a rotation through this node; tests call it after changing keys behind the node's
+    /// back. The stale set is still the last good one if the database cannot be read.
     pub fn invalidate(&self) {
-        *self
+        let mut snapshot = self
             .snapshot
             .write()
-            .unwrap_or_else(PoisonError::into_inner) = None;
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(current) = snapshot.as_ref() {
+            *snapshot = Some(Arc::new(Snapshot {
+                fetched_at: current.fetched_at,
+                stale: true,
+                keys: current.keys.clone(),
+            }));
+        }
     }
 
     /// Generates a new active key pair (not stored). The kid is the RFC 7638 thumbprint.
@@ -502,7 +513,7 @@ impl Keys {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
-            .filter(|s| s.fetched_at.elapsed() < max_age)
+            .filter(|s| !s.stale && s.fetched_at.elapsed() < max_age)
             .cloned()
     }
 
@@ -519,9 +530,29 @@ impl Keys {
         if let Some(s) = self.current(max_age) {
             return Ok(s);
         }
-        let keys = store.published_signing_keys(now()).await?;
+        let keys = match store.published_signing_keys(now()).await {
+            Ok(keys) => keys,
+            Err(error) => {
+                // The database is away: the JWKS and verification go on with the last good set
+                // (which keys exist only changes through the database, and each key's end of
+                // publication is still checked against the clock).
+                let last = self
+                    .snapshot
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                return match last {
+                    Some(last) => {
+                        tracing::debug!(error = %crate::telemetry::ErrorChain(&error), "key set not re-read; using the last good one");
+                        Ok(last)
+                    }
+                    None => Err(error.into()),
+                };
+            }
+        };
         let snapshot = Arc::new(Snapshot {
             fetched_at: Instant::now(),
+            stale: false,
             keys,
         });
         {

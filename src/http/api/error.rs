@@ -85,7 +85,7 @@ pub enum ApiError {
     /// Something failed inside authx (`internal`); details are in the server log only.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
-    /// The database is unreachable (`unavailable`); retry later.
+    /// The database is unreachable (`unavailable`); retry after the `Retry-After` seconds.
     #[oai(status = 503, content_type = "application/problem+json")]
     Unavailable(Json<Problem>),
 }

@@ -74,6 +74,8 @@ pub struct PgStore {
     pool: Pool,
     /// Seals and opens the secrets at rest (signing keys, authorities' secret settings).
     sealer: Arc<Sealer>,
+    /// Whether the database is known to be down (then requests fail at once).
+    outage: Arc<super::outage::Outage>,
 }
 
 impl PgStore {
@@ -87,7 +89,11 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(StoreError::Unavailable)?;
-        Ok(Self { pool, sealer })
+        Ok(Self {
+            pool,
+            sealer,
+            outage: Arc::default(),
+        })
     }
 
     /// The pool, for stores of later aggregates.
@@ -153,7 +159,7 @@ impl Store for PgStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1")
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(map_err)?;
         Ok(())

@@ -68,7 +68,7 @@ impl ApiKeyStore for Backend {
         .bind(to_json(&key.clients)?)
         .bind(at)
         .bind(key.expires_at)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map_err(map_err);
         if let Err(err) = inserted {
@@ -95,7 +95,7 @@ impl ApiKeyStore for Backend {
             " FROM api_keys WHERE key_hash = $1"
         ))
         .bind(key_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(map_err)?
         .map(ApiKey::try_from)
@@ -109,7 +109,7 @@ impl ApiKeyStore for Backend {
             " FROM api_keys WHERE id = $1"
         ))
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(map_err)?
         .map(ApiKey::try_from)
@@ -152,7 +152,7 @@ impl ApiKeyStore for Backend {
             q = q.bind(after.clone());
         }
         q.bind(page_limit(page))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await
             .map_err(map_err)?
             .into_iter()
@@ -167,7 +167,7 @@ impl ApiKeyStore for Backend {
         ))
         .bind(id)
         .bind(at)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(map_err)?
         .ok_or(StoreError::NotFound)
@@ -177,7 +177,7 @@ impl ApiKeyStore for Backend {
     async fn delete_expired_api_keys(&self, before: i64) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM api_keys WHERE expires_at < $1")
             .bind(before)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(map_err)?;
         Ok(done.rows_affected())

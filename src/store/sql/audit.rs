@@ -54,47 +54,56 @@ impl TryFrom<AuditRow> for AuditEvent {
     }
 }
 
+/// Appends `event` on `conn` (a pooled connection, or inside a transaction whose writes it
+/// audits).
+pub(super) async fn insert_audit(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    event: NewAuditEvent,
+) -> Result<AuditEvent, StoreError> {
+    let (id, at) = match event.at {
+        None => (new_id(), now()),
+        Some(at) => (id_at(at), at),
+    };
+    sqlx::query(concat!(
+        "INSERT INTO audit_events (",
+        audit_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    ))
+    .bind(&id)
+    .bind(at)
+    .bind(&event.actor_type)
+    .bind(&event.actor_id)
+    .bind(&event.action)
+    .bind(&event.target_type)
+    .bind(&event.target_id)
+    .bind(event.outcome.as_str())
+    .bind(&event.ip)
+    .bind(&event.user_agent)
+    .bind(&event.request_id)
+    .bind(to_json(&event.details)?)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    Ok(AuditEvent {
+        id,
+        at,
+        actor_type: event.actor_type,
+        actor_id: event.actor_id,
+        action: event.action,
+        target_type: event.target_type,
+        target_id: event.target_id,
+        outcome: event.outcome,
+        ip: event.ip,
+        user_agent: event.user_agent,
+        request_id: event.request_id,
+        details: event.details,
+    })
+}
+
 #[async_trait]
 impl AuditStore for Backend {
     async fn append_audit(&self, event: NewAuditEvent) -> Result<AuditEvent, StoreError> {
-        let (id, at) = match event.at {
-            None => (new_id(), now()),
-            Some(at) => (id_at(at), at),
-        };
-        sqlx::query(concat!(
-            "INSERT INTO audit_events (",
-            audit_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-        ))
-        .bind(&id)
-        .bind(at)
-        .bind(&event.actor_type)
-        .bind(&event.actor_id)
-        .bind(&event.action)
-        .bind(&event.target_type)
-        .bind(&event.target_id)
-        .bind(event.outcome.as_str())
-        .bind(&event.ip)
-        .bind(&event.user_agent)
-        .bind(&event.request_id)
-        .bind(to_json(&event.details)?)
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(AuditEvent {
-            id,
-            at,
-            actor_type: event.actor_type,
-            actor_id: event.actor_id,
-            action: event.action,
-            target_type: event.target_type,
-            target_id: event.target_id,
-            outcome: event.outcome,
-            ip: event.ip,
-            user_agent: event.user_agent,
-            request_id: event.request_id,
-            details: event.details,
-        })
+        insert_audit(&mut *self.conn().await?, event).await
     }
 
     async fn list_audit(
@@ -145,7 +154,7 @@ impl AuditStore for Backend {
             q = q.bind(after.clone());
         }
         q.bind(page_limit(page))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await
             .map_err(map_err)?
             .into_iter()

@@ -62,7 +62,7 @@ impl AuthorityStore for Backend {
             &authority.details,
         )?)?)
         .bind(at)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map_err(|e| match map_err(e) {
             StoreError::Conflict(_) => {
@@ -88,7 +88,7 @@ impl AuthorityStore for Backend {
             " FROM authorities WHERE id = $1"
         ))
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(map_err)?
         .map(|row| self.authority(row))
@@ -101,7 +101,7 @@ impl AuthorityStore for Backend {
             authority_columns!(),
             " FROM authorities ORDER BY id"
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await
         .map_err(map_err)?
         .into_iter()
@@ -141,7 +141,7 @@ impl AuthorityStore for Backend {
         .bind(patch.enabled)
         .bind(details)
         .bind(now())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(map_err)?
         .ok_or(StoreError::NotFound)
@@ -151,7 +151,7 @@ impl AuthorityStore for Backend {
     async fn delete_authority(&self, id: &str) -> Result<(), StoreError> {
         let done = sqlx::query("DELETE FROM authorities WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(|e| match map_err(e) {
                 StoreError::Reference(_) => {

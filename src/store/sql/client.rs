@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::common::{Parent, explain_reference};
-use super::{Backend, Db, begin_write, map_err};
+use super::{Backend, Db, map_err};
 use crate::domain::Page;
 use crate::domain::client::{
     Client, ClientPatch, ClientSecret, ClientType, InitialClientSecret, NewClient, NewClientSecret,
@@ -137,7 +137,7 @@ impl ClientStore for Backend {
     ) -> Result<(Client, Option<ClientSecret>), StoreError> {
         let at = now();
         let machine_user_id = client.machine_user_id.clone();
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = self.begin().await?;
         let written = async {
             sqlx::query(
                 "INSERT INTO clients (id, name, type, redirect_uris, post_logout_redirect_uris, \
@@ -209,7 +209,7 @@ impl ClientStore for Backend {
             " FROM clients WHERE id = $1"
         ))
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(map_err)?
         .map(Client::try_from)
@@ -224,7 +224,7 @@ impl ClientStore for Backend {
         ))
         .bind(page.after.as_deref())
         .bind(page_limit(page))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await
         .map_err(map_err)?
         .into_iter()
@@ -266,7 +266,7 @@ impl ClientStore for Backend {
         .bind(now())
         .bind(patch.id_token_alg.is_some())
         .bind(patch.id_token_alg.flatten().map(SigningAlg::as_str))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(map_err);
         match updated {
@@ -283,7 +283,7 @@ impl ClientStore for Backend {
     async fn delete_client(&self, id: &str) -> Result<(), StoreError> {
         let done = sqlx::query("DELETE FROM clients WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(map_err)?;
         if done.rows_affected() == 0 {
@@ -309,7 +309,7 @@ impl ClientStore for Backend {
             " FROM client_secrets WHERE client_id = $1 ORDER BY id"
         ))
         .bind(client_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await
         .map_err(map_err)?
         .into_iter()
@@ -325,7 +325,7 @@ impl ClientStore for Backend {
         let done = sqlx::query("DELETE FROM client_secrets WHERE id = $1 AND client_id = $2")
             .bind(secret_id)
             .bind(client_id)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(map_err)?;
         if done.rows_affected() == 0 {
@@ -340,7 +340,7 @@ impl ClientStore for Backend {
         retire_others_at: i64,
     ) -> Result<ClientSecret, StoreError> {
         let client_id = secret.client_id.clone();
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = self.begin().await?;
         let written = async {
             let created = insert_secret(&mut *tx, secret).await?;
             sqlx::query(
@@ -385,7 +385,7 @@ impl ClientStore for Backend {
         .bind(client_id)
         .bind(secret_hash)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(map_err)?
         .map(Client::try_from)
@@ -401,7 +401,7 @@ impl ClientStore for Backend {
             sqlx::query("UPDATE client_secrets SET last_used_at = $2 WHERE secret_hash = $1")
                 .bind(secret_hash)
                 .bind(at)
-                .execute(&self.pool)
+                .execute(&mut *self.conn().await?)
                 .await
                 .map_err(map_err)?;
         if done.rows_affected() == 0 {

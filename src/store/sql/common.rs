@@ -1,8 +1,62 @@
 //! Helpers shared by the aggregate implementations of one backend (compiled into each backend
 //! module with `#[path]`): migrations and the explanation of foreign-key violations.
 
-use super::{Pool, map_err};
+use std::sync::Arc;
+
+use super::{Backend, Db, Pool, begin_write, map_err};
 use crate::store::StoreError;
+use crate::store::outage::Outage;
+
+impl Backend {
+    /// A connection from the pool; refused at once while the database is known to be down (see
+    /// [`Outage`]).
+    pub(super) async fn conn(&self) -> Result<sqlx::pool::PoolConnection<Db>, StoreError> {
+        self.guarded(|| async { self.pool.acquire().await.map_err(map_err) })
+            .await
+    }
+
+    /// A write transaction, under the same rule as [`Backend::conn`].
+    pub(super) async fn begin(&self) -> Result<sqlx::Transaction<'static, Db>, StoreError> {
+        self.guarded(|| begin_write(&self.pool)).await
+    }
+
+    /// Runs `attempt` (one that takes a connection) unless the database is known to be down, and
+    /// records what it found; the first failure starts the probe.
+    async fn guarded<T, F>(&self, attempt: impl FnOnce() -> F) -> Result<T, StoreError>
+    where
+        F: Future<Output = Result<T, StoreError>>,
+    {
+        if !self.outage.admit() {
+            return Err(StoreError::Unavailable(sqlx::Error::PoolTimedOut));
+        }
+        let result = attempt().await;
+        match &result {
+            Ok(_) => self.outage.reached(),
+            Err(StoreError::Unavailable(_)) if self.outage.unreachable() => {
+                tokio::spawn(probe(self.pool.clone(), self.outage.clone()));
+            }
+            Err(_) => {}
+        }
+        result
+    }
+}
+
+/// Tries to connect every [`Outage::PROBE_EVERY`] until a connection is had (or the pool is
+/// closed), then marks the database up.
+async fn probe(pool: Pool, outage: Arc<Outage>) {
+    loop {
+        tokio::time::sleep(Outage::PROBE_EVERY).await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Ok(Ok(_connection)) =
+            tokio::time::timeout(Outage::PROBE_TIMEOUT, pool.acquire()).await
+        {
+            outage.reached();
+            return;
+        }
+    }
+}
 
 /// Runs the embedded migrations and reports how many were applied. sqlx records applied migrations
 /// in `_sqlx_migrations` (and, on PostgreSQL, serialises concurrent runs with an advisory lock).

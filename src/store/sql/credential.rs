@@ -103,7 +103,7 @@ impl CredentialStore for Backend {
             " FROM credentials WHERE id = $1"
         ))
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(map_err)?
         .map(Credential::try_from)
@@ -122,7 +122,7 @@ impl CredentialStore for Backend {
         ))
         .bind(authority_id)
         .bind(authority_user_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(map_err)?
         .map(Credential::try_from)
@@ -136,7 +136,7 @@ impl CredentialStore for Backend {
             " FROM credentials WHERE user_id = $1 ORDER BY id"
         ))
         .bind(user_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await
         .map_err(map_err)?
         .into_iter()
@@ -156,7 +156,7 @@ impl CredentialStore for Backend {
         .bind(authority_id)
         .bind(page.after.as_deref())
         .bind(page_limit(page))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await
         .map_err(map_err)
     }
@@ -173,7 +173,7 @@ impl CredentialStore for Backend {
         .bind(id)
         .bind(to_json(&details)?)
         .bind(now())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(map_err)?
         .ok_or(StoreError::NotFound)
@@ -184,7 +184,7 @@ impl CredentialStore for Backend {
         let done = sqlx::query("UPDATE credentials SET last_used_at = $2 WHERE id = $1")
             .bind(id)
             .bind(at)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(map_err)?;
         if done.rows_affected() == 0 {
@@ -196,7 +196,7 @@ impl CredentialStore for Backend {
     async fn delete_credential(&self, id: &str) -> Result<(), StoreError> {
         let done = sqlx::query("DELETE FROM credentials WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(map_err)?;
         if done.rows_affected() == 0 {

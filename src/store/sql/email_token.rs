@@ -61,7 +61,7 @@ impl EmailTokenStore for Backend {
         .bind(at)
         .bind(token.expires_at)
         .bind(&token.return_to)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map_err(map_err);
         if let Err(err) = inserted {
@@ -102,7 +102,7 @@ impl EmailTokenStore for Backend {
         .bind(token_hash)
         .bind(purpose.as_str())
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(map_err)?
         .map(EmailToken::try_from)
@@ -124,7 +124,7 @@ impl EmailTokenStore for Backend {
         .bind(token_hash)
         .bind(purpose.as_str())
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(map_err)?
         .map(EmailToken::try_from)
@@ -134,7 +134,7 @@ impl EmailTokenStore for Backend {
     async fn delete_expired_email_tokens(&self, before: i64) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM email_tokens WHERE expires_at < $1")
             .bind(before)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(map_err)?;
         Ok(done.rows_affected())

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::common::{Parent, explain_reference};
-use super::{Backend, Db, begin_write, map_err};
+use super::{Backend, Db, map_err};
 use crate::domain::Page;
 use crate::domain::grant::{Grant, GrantFilter};
 use crate::domain::id::new_id;
@@ -61,7 +61,7 @@ impl GrantStore for Backend {
         .bind(client_id)
         .bind(to_json(&scopes)?)
         .bind(now())
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.conn().await?)
         .await
         .map_err(map_err);
         match upserted {
@@ -82,7 +82,7 @@ impl GrantStore for Backend {
             " FROM grants WHERE id = $1"
         ))
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(map_err)?
         .map(Grant::try_from)
@@ -101,7 +101,7 @@ impl GrantStore for Backend {
         ))
         .bind(user_id)
         .bind(client_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(map_err)?
         .map(Grant::try_from)
@@ -144,7 +144,7 @@ impl GrantStore for Backend {
             q = q.bind(after.clone());
         }
         q.bind(page_limit(page))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await
             .map_err(map_err)?
             .into_iter()
@@ -153,7 +153,7 @@ impl GrantStore for Backend {
     }
 
     async fn delete_grant(&self, id: &str) -> Result<(), StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = self.begin().await?;
         let deleted = async {
             // Access tokens have no foreign key to the grant (client_credentials tokens have no
             // grant), so they are revoked explicitly; codes and refresh tokens cascade.

@@ -60,7 +60,7 @@ impl RateLimitStore for Backend {
             " FROM rate_limits WHERE key = $1"
         ))
         .bind(key)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(map_err)?
         .map(RateLimit::from))
@@ -106,7 +106,7 @@ impl RateLimitStore for Backend {
         .bind(cap_shift(base, max))
         .bind(first_block)
         .bind(max)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.conn().await?)
         .await
         .map_err(map_err)
         .map(RateLimit::from)
@@ -140,7 +140,7 @@ impl RateLimitStore for Backend {
         .bind(window)
         .bind(threshold)
         .bind(first_block)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.conn().await?)
         .await
         .map_err(map_err)
         .map(RateLimit::from)
@@ -149,7 +149,7 @@ impl RateLimitStore for Backend {
     async fn reset_rate_limit(&self, key: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM rate_limits WHERE key = $1")
             .bind(key)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -162,7 +162,7 @@ impl RateLimitStore for Backend {
         )
         .bind(before)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map_err(map_err)?;
         Ok(done.rows_affected())

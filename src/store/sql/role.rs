@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::common::{Parent, explain_reference};
-use super::{Backend, Db, begin_write, map_err};
+use super::{Backend, Db, map_err};
 use crate::domain::Page;
 use crate::domain::now;
 use crate::domain::role::{NewRole, Role, RolePatch, UserAccess};
@@ -162,7 +162,7 @@ impl RoleStore for Backend {
         sort_dedup(&mut scopes);
         sort_dedup(&mut deny);
         let at = now();
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO roles (id, name, description, is_default, enabled, created_at, \
              updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
@@ -206,14 +206,14 @@ impl RoleStore for Backend {
         ))
         .bind(page.after.as_deref())
         .bind(page_limit(page))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await
         .map_err(map_err)?;
         fold_roles(rows)
     }
 
     async fn update_role(&self, id: &str, patch: RolePatch) -> Result<Role, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE roles SET name = COALESCE($2, name), \
              description = CASE WHEN $3 THEN $4 ELSE description END, \
@@ -261,7 +261,7 @@ impl RoleStore for Backend {
     async fn delete_role(&self, id: &str) -> Result<(), StoreError> {
         let done = sqlx::query("DELETE FROM roles WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(map_err)?;
         if done.rows_affected() == 0 {
@@ -286,7 +286,7 @@ impl RoleStore for Backend {
         let done = sqlx::query("DELETE FROM role_members WHERE role_id = $1 AND user_id = $2")
             .bind(role_id)
             .bind(user_id)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(map_err)?;
         if done.rows_affected() == 0 {
@@ -307,7 +307,7 @@ impl RoleStore for Backend {
         .bind(role_id)
         .bind(page.after.as_deref())
         .bind(page_limit(page))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await
         .map_err(map_err)
     }
@@ -317,7 +317,7 @@ impl RoleStore for Backend {
             "SELECT * FROM roles WHERE id IN (SELECT role_id FROM role_members WHERE user_id = $1)"
         ))
         .bind(user_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await
         .map_err(map_err)?;
         fold_roles(rows)
@@ -340,7 +340,7 @@ impl RoleStore for Backend {
              ) p ON TRUE WHERE u.id = $1",
         )
         .bind(user_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await
         .map_err(map_err)?;
         let Some(first) = rows.first() else {

@@ -66,7 +66,7 @@ impl SessionStore for Backend {
         .bind(session.auth_time)
         .bind(&session.ip)
         .bind(&session.user_agent)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map_err(map_err);
         if let Err(err) = inserted {
@@ -95,7 +95,7 @@ impl SessionStore for Backend {
             " FROM sessions WHERE id_hash = $1"
         ))
         .bind(id_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(map_err)?
         .map(Session::from))
@@ -113,7 +113,7 @@ impl SessionStore for Backend {
         .bind(id_hash)
         .bind(idle_expires_at)
         .bind(last_seen_at)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map_err(map_err)?;
         if done.rows_affected() == 0 {
@@ -125,7 +125,7 @@ impl SessionStore for Backend {
     async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
         let done = sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
             .bind(id_hash)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(map_err)?;
         if done.rows_affected() == 0 {
@@ -137,7 +137,7 @@ impl SessionStore for Backend {
     async fn delete_user_sessions(&self, user_id: &str) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(user_id)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(map_err)?;
         Ok(done.rows_affected())
@@ -150,7 +150,7 @@ impl SessionStore for Backend {
             " FROM sessions WHERE user_id = $1 ORDER BY created_at DESC, id_hash"
         ))
         .bind(user_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await
         .map_err(map_err)?
         .into_iter()
@@ -162,7 +162,7 @@ impl SessionStore for Backend {
         let done =
             sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR idle_expires_at <= $1")
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&mut *self.conn().await?)
                 .await
                 .map_err(map_err)?;
         Ok(done.rows_affected())

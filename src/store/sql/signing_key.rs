@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::sealing::signing_key_context;
-use super::{Backend, Db, begin_write, map_err};
+use super::{Backend, Db, map_err};
 use crate::domain::signing_key::{KeyStatus, SigningAlg, SigningKey};
 use crate::store::{SigningKeyStore, StoreError, from_json, to_json};
 
@@ -81,7 +81,7 @@ impl SigningKeyStore for Backend {
             .bind(key.signs_from)
             .bind(key.retired_at)
             .bind(key.publish_until)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(map_err)?;
         Ok(key)
@@ -95,7 +95,7 @@ impl SigningKeyStore for Backend {
              ORDER BY created_at DESC, kid DESC LIMIT 1"
         ))
         .bind(alg.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(map_err)?
         .map(|row| self.signing_key(row))
@@ -110,7 +110,7 @@ impl SigningKeyStore for Backend {
              publish_until IS NOT NULL AND publish_until > $1) ORDER BY CASE status WHEN 'active' THEN 0 ELSE 1 END, created_at DESC, kid DESC"
         ))
         .bind(now)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await
         .map_err(map_err)?;
         self.rows_to_keys(rows)
@@ -123,7 +123,7 @@ impl SigningKeyStore for Backend {
             " FROM signing_keys WHERE kid = $1"
         ))
         .bind(kid)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(map_err)?
         .map(|row| self.signing_key(row))
@@ -136,7 +136,7 @@ impl SigningKeyStore for Backend {
             signing_key_columns!(),
             " FROM signing_keys ORDER BY CASE status WHEN 'active' THEN 0 ELSE 1 END, created_at DESC, kid DESC"
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await
         .map_err(map_err)?;
         self.rows_to_keys(rows)
@@ -152,7 +152,7 @@ impl SigningKeyStore for Backend {
             .bind(at)
             .bind(publish_until)
             .bind(alg.as_str())
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await
             .map_err(map_err)
     }
@@ -164,7 +164,7 @@ impl SigningKeyStore for Backend {
         publish_until: i64,
     ) -> Result<Vec<String>, StoreError> {
         let private_key = self.sealed_private_key(&new)?;
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = self.begin().await?;
         let retired = sqlx::query_scalar::<Db, String>(RETIRE)
             .bind(at)
             .bind(publish_until)
@@ -195,7 +195,7 @@ impl SigningKeyStore for Backend {
              (publish_until IS NULL OR publish_until <= $1)",
         )
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map_err(map_err)?;
         Ok(done.rows_affected())

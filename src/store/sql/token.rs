@@ -10,7 +10,7 @@
 use async_trait::async_trait;
 
 use super::sealing::refresh_successor_context;
-use super::{Backend, Db, begin_write, map_err};
+use super::{Backend, Db, map_err};
 use crate::domain::id::new_id;
 use crate::domain::now;
 use crate::domain::token::{
@@ -179,14 +179,13 @@ where
     Ok(())
 }
 
-async fn insert_access<'e, E>(
-    executor: E,
+/// Records `token` and, when it carries one, its issuance event, on `conn` (inside the caller's
+/// transaction).
+async fn insert_access(
+    conn: &mut <Db as sqlx::Database>::Connection,
     token: &NewAccessToken,
     at: i64,
-) -> Result<(), StoreError>
-where
-    E: sqlx::Executor<'e, Database = Db>,
-{
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO access_tokens (jti, grant_id, client_id, user_id, family_id, code_hash, \
          created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -199,9 +198,12 @@ where
     .bind(&token.code_hash)
     .bind(at)
     .bind(token.expires_at)
-    .execute(executor)
+    .execute(&mut *conn)
     .await
     .map_err(map_err)?;
+    if let Some(event) = &token.issued {
+        super::audit::insert_audit(conn, event.clone()).await?;
+    }
     Ok(())
 }
 
@@ -215,7 +217,7 @@ impl Backend {
         key: &str,
         at: i64,
     ) -> Result<u64, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = self.begin().await?;
         let revoked = async {
             let mut n = 0;
             for sql in [refresh_sql, access_sql] {
@@ -253,7 +255,7 @@ impl Backend {
         access: &NewAccessToken,
         at: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = self.begin().await?;
         let written = async {
             let mut marking = sqlx::query(guard).bind(key).bind(at);
             if let Some(also) = also {
@@ -266,7 +268,7 @@ impl Backend {
             if let Some(refresh) = refresh {
                 insert_refresh(&mut *tx, refresh, at).await?;
             }
-            insert_access(&mut *tx, access, at).await?;
+            insert_access(&mut tx, access, at).await?;
             Ok::<_, StoreError>(true)
         }
         .await;
@@ -312,7 +314,7 @@ impl TokenStore for Backend {
         .bind(&code.session_id)
         .bind(now())
         .bind(code.expires_at)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map_err(map_err);
         match inserted {
@@ -324,7 +326,7 @@ impl TokenStore for Backend {
                 let grant_exists: i64 =
                     sqlx::query_scalar("SELECT COUNT(*) FROM grants WHERE id = $1")
                         .bind(&code.grant_id)
-                        .fetch_one(&self.pool)
+                        .fetch_one(&mut *self.conn().await?)
                         .await
                         .map_err(map_err)?;
                 if grant_exists == 0 {
@@ -350,7 +352,7 @@ impl TokenStore for Backend {
             " FROM authorization_codes WHERE code_hash = $1"
         ))
         .bind(code_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(map_err)?
         .map(AuthorizationCode::try_from)
@@ -385,7 +387,9 @@ impl TokenStore for Backend {
     }
 
     async fn record_access_token(&self, access: NewAccessToken) -> Result<(), StoreError> {
-        insert_access(&self.pool, &access, now()).await
+        let mut tx = self.begin().await?;
+        insert_access(&mut tx, &access, now()).await?;
+        tx.commit().await.map_err(map_err)
     }
 
     async fn find_refresh_token(
@@ -398,7 +402,7 @@ impl TokenStore for Backend {
             " FROM refresh_tokens WHERE token_hash = $1"
         ))
         .bind(token_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(map_err)?
         .map(RefreshToken::try_from)
@@ -432,7 +436,7 @@ impl TokenStore for Backend {
         let sealed: Option<Option<String>> =
             sqlx::query_scalar("SELECT successor_sealed FROM refresh_tokens WHERE id = $1")
                 .bind(id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.conn().await?)
                 .await
                 .map_err(map_err)?;
         match sealed.flatten() {
@@ -449,7 +453,7 @@ impl TokenStore for Backend {
              WHERE successor_sealed IS NOT NULL AND used_at < $1",
         )
         .bind(used_before)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map_err(map_err)?;
         Ok(done.rows_affected())
@@ -482,7 +486,7 @@ impl TokenStore for Backend {
             " FROM access_tokens WHERE jti = $1"
         ))
         .bind(jti)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(map_err)?
         .map(AccessTokenRecord::from))
@@ -494,7 +498,7 @@ impl TokenStore for Backend {
         )
         .bind(jti)
         .bind(at)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map_err(map_err)?;
         Ok(done.rows_affected() > 0)
@@ -518,7 +522,7 @@ impl TokenStore for Backend {
             };
             let done = sqlx::query(sql)
                 .bind(before)
-                .execute(&self.pool)
+                .execute(&mut *self.conn().await?)
                 .await
                 .map_err(map_err)?;
             deleted += done.rows_affected();

@@ -79,7 +79,7 @@ impl UpstreamLoginStore for Backend {
         .bind(&login.linking_user_id)
         .bind(at)
         .bind(login.expires_at)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map_err(map_err);
         if let Err(err) = inserted {
@@ -112,7 +112,7 @@ impl UpstreamLoginStore for Backend {
             upstream_login_columns!()
         ))
         .bind(id_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(map_err)?;
         unexpired(row, now)
@@ -131,7 +131,7 @@ impl UpstreamLoginStore for Backend {
         ))
         .bind(request_hash)
         .bind(authority_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(map_err)?;
         unexpired(row, now)
@@ -156,7 +156,7 @@ impl UpstreamLoginStore for Backend {
         .bind(assertion_id)
         .bind(expires_at)
         .bind(now())
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map_err(map_err);
         match done {
@@ -170,12 +170,12 @@ impl UpstreamLoginStore for Backend {
     async fn delete_expired_upstream_logins(&self, now: i64) -> Result<u64, StoreError> {
         let logins = sqlx::query("DELETE FROM upstream_logins WHERE expires_at <= $1")
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(map_err)?;
         let assertions = sqlx::query("DELETE FROM saml_assertions WHERE expires_at <= $1")
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(map_err)?;
         Ok(logins.rows_affected() + assertions.rows_affected())

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::common::{Parent, explain_reference};
-use super::{Backend, Db, begin_write, map_err};
+use super::{Backend, Db, map_err};
 use crate::domain::Page;
 use crate::domain::credential::NewUserCredential;
 use crate::domain::id::new_id;
@@ -99,7 +99,7 @@ impl UserStore for Backend {
             " FROM users WHERE id = $1"
         ))
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(map_err)?
         .map(User::try_from)
@@ -113,7 +113,7 @@ impl UserStore for Backend {
             " FROM users WHERE username = $1"
         ))
         .bind(username)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(map_err)?
         .map(User::try_from)
@@ -143,7 +143,7 @@ impl UserStore for Backend {
         .bind(patch.display_name.flatten())
         .bind(profile)
         .bind(now())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(map_err)?
         .ok_or(StoreError::NotFound)
@@ -153,7 +153,7 @@ impl UserStore for Backend {
     async fn delete_user(&self, id: &str) -> Result<(), StoreError> {
         let done = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(map_err)?;
         if done.rows_affected() == 0 {
@@ -231,7 +231,7 @@ impl UserStore for Backend {
             q = q.bind(after.clone());
         }
         q.bind(page_limit(page))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await
             .map_err(map_err)?
             .into_iter()
@@ -251,7 +251,7 @@ impl UserStore for Backend {
             .collect();
         candidates.extend(role_ids.iter().map(|r| (Parent::Role, r.clone())));
 
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = self.begin().await?;
         let written = async {
             let created = insert_user(&mut *tx, user).await?;
             for credential in credentials {

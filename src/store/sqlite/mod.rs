@@ -74,6 +74,8 @@ pub struct SqliteStore {
     pool: Pool,
     /// Seals and opens the secrets at rest (signing keys, authorities' secret settings).
     sealer: Arc<Sealer>,
+    /// Whether the database is known to be down (then requests fail at once).
+    outage: Arc<super::outage::Outage>,
 }
 
 impl SqliteStore {
@@ -110,7 +112,11 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(StoreError::Unavailable)?;
-        Ok(Self { pool, sealer })
+        Ok(Self {
+            pool,
+            sealer,
+            outage: Arc::default(),
+        })
     }
 
     /// The pool, for stores of later aggregates.
@@ -176,7 +182,7 @@ impl Store for SqliteStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1")
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(map_err)?;
         Ok(())

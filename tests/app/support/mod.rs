@@ -25,6 +25,7 @@ pub mod chromium;
 pub mod db;
 pub mod oauth;
 pub mod oidc_provider;
+pub mod pg_cluster;
 pub mod principals;
 pub mod saml_idp;
 pub mod smtp;

@@ -73,6 +73,7 @@ pub async fn issued_refresh_token(
                 family_id: Some("reset-family".into()),
                 code_hash: Some("reset-code".into()),
                 expires_at: now + 600,
+                issued: None,
             },
         )
         .await

@@ -7,12 +7,12 @@
 
 use serde_json::json;
 
-use super::Issued;
+use super::{Issued, issue_event};
 use crate::domain::access::Access;
 use crate::domain::token::NewAccessToken;
 use crate::domain::user::UserStatus;
 use crate::engine::Engine;
-use crate::engine::audit::{self, Context};
+use crate::engine::audit::Context;
 use crate::engine::oauth2::client_auth::{AuthMethod, AuthenticatedClient};
 use crate::engine::oauth2::error::{ErrorCode, OAuth2Error};
 use crate::engine::oauth2::jwt::AccessClaims;
@@ -80,21 +80,22 @@ pub async fn exchange(
             family_id: None,
             code_hash: None,
             expires_at: claims.exp,
+            issued: Some(issue_event(
+                ctx,
+                client.id(),
+                machine_user_id,
+                json!({
+                    "grant_type": "client_credentials",
+                    "jti": claims.jti,
+                    "scope": claims.scope,
+                }),
+            )),
         })
         .await?;
     let access_token = claims
         .sign(&state.keys)
         .await
         .map_err(|e| OAuth2Error::server_error(&e))?;
-    let mut event = ctx
-        .client_event(client.id(), "oauth2.token.issue")
-        .target("user", machine_user_id);
-    event.details = json!({
-        "grant_type": "client_credentials",
-        "jti": claims.jti,
-        "scope": claims.scope,
-    });
-    audit::record(state, event).await;
     Ok(Issued {
         expires_in: claims.expires_in(),
         scope: claims.scope,

@@ -11,7 +11,9 @@
 
 use serde_json::json;
 
-use super::{IdTokenFor, Issued, REFRESH_TOKEN_PREFIX, id_token_for, invalid_grant, secs};
+use super::{
+    IdTokenFor, Issued, REFRESH_TOKEN_PREFIX, id_token_for, invalid_grant, issue_event, secs,
+};
 use crate::domain::access::Access;
 use crate::domain::audit::Outcome;
 use crate::domain::id::new_id;
@@ -143,6 +145,18 @@ pub async fn exchange(
         family_id: family_id.clone(),
         code_hash: Some(code_hash.clone()),
         expires_at: claims.exp,
+        issued: Some(issue_event(
+            ctx,
+            client.id(),
+            &user.id,
+            json!({
+                "grant_type": "authorization_code",
+                "jti": claims.jti,
+                "grant_id": grant.id,
+                "refresh_family": family_id,
+                "scope": claims.scope,
+            }),
+        )),
     };
     if !state
         .store
@@ -170,17 +184,6 @@ pub async fn exchange(
         },
     )
     .await?;
-    let mut event = ctx
-        .client_event(client.id(), "oauth2.token.issue")
-        .target("user", &user.id);
-    event.details = json!({
-        "grant_type": "authorization_code",
-        "jti": claims.jti,
-        "grant_id": grant.id,
-        "refresh_family": family_id,
-        "scope": claims.scope,
-    });
-    audit::record(state, event).await;
     Ok(Issued {
         expires_in: claims.expires_in(),
         scope: claims.scope,

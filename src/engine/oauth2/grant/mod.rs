@@ -82,6 +82,22 @@ impl Issued {
     }
 }
 
+/// The `oauth2.token.issue` event of an access token issued to `client_id` for `user_id` (the
+/// user, or a client's machine user). It travels with the token's record
+/// (`NewAccessToken::issued`) and is written in the same transaction.
+pub fn issue_event(
+    ctx: &Context,
+    client_id: &str,
+    user_id: &str,
+    details: Value,
+) -> crate::domain::audit::NewAuditEvent {
+    let mut event = ctx
+        .client_event(client_id, "oauth2.token.issue")
+        .target("user", user_id);
+    event.details = details;
+    event
+}
+
 /// `invalid_grant` (§5.2): the code or refresh token is invalid, expired, revoked, or was issued
 /// to another client or redirect URI.
 pub fn invalid_grant(description: &str) -> OAuth2Error {

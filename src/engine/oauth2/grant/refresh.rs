@@ -15,7 +15,9 @@
 
 use serde_json::json;
 
-use super::{IdTokenFor, Issued, REFRESH_TOKEN_PREFIX, id_token_for, invalid_grant, secs};
+use super::{
+    IdTokenFor, Issued, REFRESH_TOKEN_PREFIX, id_token_for, invalid_grant, issue_event, secs,
+};
 use crate::domain::access::Access;
 use crate::domain::audit::Outcome;
 use crate::domain::token::{NewAccessToken, NewRefreshToken, RefreshToken};
@@ -110,7 +112,13 @@ pub async fn exchange(
     };
     if !state
         .store
-        .rotate_refresh_token(&stored.id, now, new, plan.record(&stored), &successor)
+        .rotate_refresh_token(
+            &stored.id,
+            now,
+            new,
+            plan.record(ctx, &stored, false),
+            &successor,
+        )
         .await?
     {
         // Another request rotated (or revoked) it a moment ago: this one lost the race, which is
@@ -123,8 +131,7 @@ pub async fn exchange(
         }
         return Err(invalid_grant(BAD_TOKEN));
     }
-    plan.issue(state, ctx, client, &stored, successor, false)
-        .await
+    plan.issue(state, client, &stored, successor).await
 }
 
 /// What a refresh yields, checked before anything is written: the scope asked for, the user
@@ -197,8 +204,9 @@ impl Plan {
         })
     }
 
-    /// The record of the access token, in `stored`'s family (revoked with it).
-    fn record(&self, stored: &RefreshToken) -> NewAccessToken {
+    /// The record of the access token, in `stored`'s family (revoked with it), with its
+    /// issuance event; `retry` when it answers a retry with a successor issued before.
+    fn record(&self, ctx: &Context, stored: &RefreshToken, retry: bool) -> NewAccessToken {
         NewAccessToken {
             jti: self.claims.jti.clone(),
             grant_id: Some(stored.grant_id.clone()),
@@ -207,19 +215,30 @@ impl Plan {
             family_id: Some(stored.family_id.clone()),
             code_hash: stored.code_hash.clone(),
             expires_at: self.claims.exp,
+            issued: Some(issue_event(
+                ctx,
+                &stored.client_id,
+                &self.user.id,
+                json!({
+                    "grant_type": "refresh_token",
+                    "jti": self.claims.jti,
+                    "grant_id": stored.grant_id,
+                    "refresh_family": stored.family_id,
+                    "scope": self.claims.scope,
+                    "retry": retry,
+                }),
+            )),
         }
     }
 
-    /// Signs the tokens (the access token is recorded already), audits and answers with
-    /// `refresh_token`; `retry` when that is a successor issued before.
+    /// Signs the tokens (the access token is recorded, and audited, already) and answers with
+    /// `refresh_token`.
     async fn issue(
         self,
         state: &Engine,
-        ctx: &Context,
         client: &AuthenticatedClient,
         stored: &RefreshToken,
         refresh_token: String,
-        retry: bool,
     ) -> Result<Issued, OAuth2Error> {
         let Self {
             asked,
@@ -244,18 +263,6 @@ impl Plan {
             },
         )
         .await?;
-        let mut event = ctx
-            .client_event(client.id(), "oauth2.token.issue")
-            .target("user", &user.id);
-        event.details = json!({
-            "grant_type": "refresh_token",
-            "jti": claims.jti,
-            "grant_id": stored.grant_id,
-            "refresh_family": stored.family_id,
-            "scope": claims.scope,
-            "retry": retry,
-        });
-        audit::record(state, event).await;
         Ok(Issued {
             expires_in: claims.expires_in(),
             scope: claims.scope,
@@ -283,10 +290,11 @@ async fn retry_or_reuse(
         && let Some(successor) = kept_successor(state, stored, now).await?
     {
         let plan = Plan::of(state, client, request, stored, now).await?;
-        state.store.record_access_token(plan.record(stored)).await?;
-        return plan
-            .issue(state, ctx, client, stored, successor, true)
-            .await;
+        state
+            .store
+            .record_access_token(plan.record(ctx, stored, true))
+            .await?;
+        return plan.issue(state, client, stored, successor).await;
     }
     reused(state, ctx, client, stored, since, now).await?;
     Err(invalid_grant(BAD_TOKEN))

@@ -96,15 +96,27 @@ impl From<CommandError> for PageError {
                 Self::new(StatusCode::BAD_REQUEST, "Not accepted", &error.to_string())
             }
             CommandError::Conflict(what) => Self::new(StatusCode::CONFLICT, "Not possible", &what),
-            CommandError::Store(error) => Self::internal(&error),
+            CommandError::Store(error) => error.into(),
             CommandError::Internal(cause) => Self::internal(&*cause),
         }
     }
 }
 
 impl From<StoreError> for PageError {
+    /// The database being away is a 503 the person can wait out (the server adds `Retry-After`);
+    /// anything else is ours, a 500.
     fn from(error: StoreError) -> Self {
-        Self::internal(&error)
+        match error {
+            StoreError::Unavailable(_) => {
+                tracing::warn!(error = %ErrorChain(&error), "page: database unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Temporarily unavailable",
+                    "This service is briefly unavailable. Try again in a few seconds.",
+                )
+            }
+            error => Self::internal(&error),
+        }
     }
 }
 
