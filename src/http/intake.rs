@@ -7,6 +7,13 @@
 //! refused as soon as it passes the limit, so no request costs more memory than that, whoever
 //! sends it. The answer is a 413 in the adapter's language.
 //!
+//! **Credentials before bodies.** A request that can only be refused for what its head lacks is
+//! refused before its body is read: a write to the admin API without an `Authorization` header
+//! (every one of them needs a bearer), and a form post to a page without the CSRF cookie (every
+//! page form checks it; the posts other sites make — a SAML ACS, the OAuth 2.0 endpoints'
+//! form posts — are not pages of this kind). An anonymous sender cannot make the server read
+//! anything.
+//!
 //! **Bodies arrive in time.** A body must be complete within `server.body_read_timeout_secs` (30 s)
 //! of the handler's starting to read it; a client trickling it in is answered 408 and the
 //! connection closed, so it holds a connection and a buffer no longer than that (the server loop
@@ -110,6 +117,11 @@ pub async fn inspect(mut req: Request) -> Result<Request, Response> {
     if content_length(&req).is_some_and(|n| n > limit as u64) {
         return Err(too_large(&path, limit));
     }
+    if has_body(&req)
+        && let Some(refusal) = missing_credentials(&req, &path)
+    {
+        return Err(refusal);
+    }
     if !has_body(&req) {
         return Ok(req);
     }
@@ -138,6 +150,22 @@ pub async fn inspect(mut req: Request) -> Result<Request, Response> {
         Some(found) => Err(refusal(&path, &found)),
         None => Ok(req),
     }
+}
+
+/// The refusal of a request whose head already fails: an admin API write without a bearer, a
+/// page form without the CSRF cookie.
+fn missing_credentials(req: &Request, path: &str) -> Option<Response> {
+    if path.starts_with("/api/") {
+        return (!req.headers().contains_key(header::AUTHORIZATION)).then(|| {
+            ApiError::unauthenticated("an Authorization: Bearer header is required").into_response()
+        });
+    }
+    let page_form = *req.method() == Method::POST
+        && !path.starts_with("/oauth2/")
+        && !path.starts_with("/o/")
+        && body_limit(path).is_some();
+    (page_form && !crate::http::web::csrf::has_token(req))
+        .then(|| PageError::csrf().into_response())
 }
 
 /// The declared body length, if any.

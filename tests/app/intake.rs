@@ -21,6 +21,18 @@ async fn post_raw(
     total: usize,
     chunked: bool,
 ) -> (Option<u16>, usize) {
+    post_raw_with(addr, path, content_type, total, chunked, "").await
+}
+
+/// [`post_raw`] with `extra` header lines (each ending in CRLF).
+async fn post_raw_with(
+    addr: SocketAddr,
+    path: &str,
+    content_type: &str,
+    total: usize,
+    chunked: bool,
+    extra: &str,
+) -> (Option<u16>, usize) {
     let stream = TcpStream::connect(addr).await.unwrap();
     let (mut read, mut write) = stream.into_split();
     let length = if chunked {
@@ -29,7 +41,7 @@ async fn post_raw(
         format!("Content-Length: {total}")
     };
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\n{length}\r\n\r\n"
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\n{extra}{length}\r\n\r\n"
     );
     write.write_all(head.as_bytes()).await.unwrap();
     let writer = tokio::spawn(async move {
@@ -91,10 +103,14 @@ async fn oversized_bodies_are_refused_before_they_are_read(db: TestDb) {
     let app = TestApp::spawn(db).await;
     const MB: usize = 1024 * 1024;
     let form = "application/x-www-form-urlencoded";
-    for (path, content_type, size) in [
-        ("/login/password", form, 64 * MB),
-        ("/oauth2/token", form, 8 * MB),
-        ("/api/v1/me", "application/json", 16 * MB),
+    // With the credentials their heads need (a CSRF cookie, a bearer), so that only the size
+    // decides.
+    let cookie = "Cookie: authx_csrf=0123456789abcdef0123456789abcdef0123456789a\r\n";
+    let bearer = "Authorization: Bearer axk_whatever\r\n";
+    for (path, content_type, size, extra) in [
+        ("/login/password", form, 64 * MB, cookie),
+        ("/oauth2/token", form, 8 * MB, ""),
+        ("/api/v1/me", "application/json", 16 * MB, bearer),
     ] {
         // Declared: refused on the headers, long before the body could have been sent.
         let (status, sent) = post_raw(app.addr, path, content_type, size, false).await;
@@ -104,9 +120,20 @@ async fn oversized_bodies_are_refused_before_they_are_read(db: TestDb) {
             "{path}: the whole body was taken ({sent} bytes)"
         );
         // Chunked: refused once the limit is passed.
-        let (status, sent) = post_raw(app.addr, path, content_type, size, true).await;
+        let (status, sent) = post_raw_with(app.addr, path, content_type, size, true, extra).await;
         assert_eq!(status, Some(413), "{path} (chunked)");
         assert!(sent < size, "{path} (chunked): the whole body was taken");
+    }
+    // Without them, a body is not even read: a page form without the CSRF cookie (403), an
+    // admin API write without a bearer (401).
+    for (path, content_type, expected) in [
+        ("/login/password", form, 403),
+        ("/account/profile", form, 403),
+        ("/api/v1/me", "application/json", 401),
+    ] {
+        let (status, sent) = post_raw(app.addr, path, content_type, 8 * MB, true).await;
+        assert_eq!(status, Some(expected), "{path}");
+        assert!(sent < 8 * MB, "{path}: the body was taken");
     }
     // Each adapter answers in its own language.
     let big = "a".repeat(2 * MB);
@@ -139,7 +166,16 @@ async fn oversized_bodies_are_refused_before_they_are_read(db: TestDb) {
     let before = rss_kib();
     let addr = app.addr;
     let attacks: Vec<_> = (0..8)
-        .map(|_| tokio::spawn(post_raw(addr, "/login/password", form, 64 * MB, true)))
+        .map(|_| {
+            tokio::spawn(post_raw_with(
+                addr,
+                "/login/password",
+                form,
+                64 * MB,
+                true,
+                cookie,
+            ))
+        })
         .collect();
     for attack in attacks {
         assert_eq!(attack.await.unwrap().0, Some(413));

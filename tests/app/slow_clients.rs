@@ -95,24 +95,32 @@ on_both_backends!(slow_heads_are_cut_off);
 /// the connection closed.
 async fn slow_bodies_get_408(db: TestDb) {
     let app = TestApp::spawn_with(db, |c| c.server.body_read_timeout_secs = 1, Vec::new()).await;
-    for (path, content_type, expect) in [
+    // Each with what its head needs (a bearer, a CSRF cookie), so the body is read.
+    for (path, content_type, expect, extra) in [
         (
             "/oauth2/token",
             "application/x-www-form-urlencoded",
             "\"error\":\"invalid_request\"",
+            "",
         ),
-        ("/api/v1/me", "application/json", "request-timeout"),
+        (
+            "/api/v1/me",
+            "application/json",
+            "request-timeout",
+            "Authorization: Bearer axk_whatever\r\n",
+        ),
         (
             "/login/password",
             "application/x-www-form-urlencoded",
             "took too long",
+            "Cookie: authx_csrf=0123456789abcdef0123456789abcdef0123456789a\r\n",
         ),
     ] {
         let mut stream = connect(&app, Duration::from_secs(5));
         let started = Instant::now();
         write!(
             stream,
-            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: {content_type}\r\nContent-Length: 100\r\n\r\ngrant",
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: {content_type}\r\n{extra}Content-Length: 100\r\n\r\ngrant",
             app.addr
         )
         .unwrap();

@@ -45,6 +45,12 @@ pub fn verify_csrf(req: &Request, form_token: &str) -> bool {
     !form_token.is_empty() && secret::constant_time_eq(cookie.as_bytes(), form_token.as_bytes())
 }
 
+/// Whether the request carries a well-formed CSRF cookie (without one, no form can pass
+/// [`verify_csrf`]).
+pub fn has_token(req: &Request) -> bool {
+    request_token(req).is_some()
+}
+
 fn request_token(req: &Request) -> Option<String> {
     request_cookie(req, CSRF_COOKIE).filter(|v| is_random_token(v))
 }
