@@ -314,11 +314,7 @@ fn too_large(path: &str, limit: usize) -> Response {
     if path.starts_with("/api/") {
         crate::http::api::problem::body_too_large()
     } else if path.starts_with("/oauth2/") {
-        Response::builder()
-            .status(StatusCode::PAYLOAD_TOO_LARGE)
-            .content_type("application/json")
-            .header(header::CACHE_CONTROL, "no-store")
-            .body(json!({"error": "invalid_request", "error_description": message}).to_string())
+        oauth2_invalid_request(StatusCode::PAYLOAD_TOO_LARGE, &message)
     } else {
         PageError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -339,11 +335,7 @@ fn too_slow(path: &str, deadline: Duration) -> Response {
     let mut response = if path.starts_with("/api/") {
         crate::http::api::problem::body_too_slow(message)
     } else if path.starts_with("/oauth2/") {
-        Response::builder()
-            .status(StatusCode::REQUEST_TIMEOUT)
-            .content_type("application/json")
-            .header(header::CACHE_CONTROL, "no-store")
-            .body(json!({"error": "invalid_request", "error_description": message}).to_string())
+        oauth2_invalid_request(StatusCode::REQUEST_TIMEOUT, &message)
     } else {
         PageError::new(
             StatusCode::REQUEST_TIMEOUT,
@@ -357,6 +349,16 @@ fn too_slow(path: &str, deadline: Duration) -> Response {
         header::HeaderValue::from_static("close"),
     );
     response
+}
+
+/// An RFC 6749 `invalid_request` body with `status` (413 or 408: the body, not its content, is
+/// what is wrong).
+fn oauth2_invalid_request(status: StatusCode, message: &str) -> Response {
+    Response::builder()
+        .status(status)
+        .content_type("application/json")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(json!({"error": "invalid_request", "error_description": message}).to_string())
 }
 
 /// The 400 for a body that broke off before its end.
