@@ -69,6 +69,16 @@ pub fn visible_slice<T>(
     (items, next)
 }
 
+/// The cursor of the next page of a list the caller may read whole: the last id when the page
+/// was full, else none.
+pub fn next_cursor<T>(items: &[T], page: &Page, id: impl Fn(&T) -> &str) -> Option<String> {
+    if items.len() as u32 >= page.clamped_limit() {
+        items.last().map(|item| id(item).to_owned())
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,11 +11,14 @@
 
 use serde_json::json;
 
+use crate::domain::Page;
 use crate::domain::access::Access;
-use crate::domain::api_key::{ApiKey, NewApiKey};
+use crate::domain::api_key::{ApiKey, ApiKeyFilter, NewApiKey};
 use crate::domain::audit::{NewAuditEvent, Outcome};
 use crate::domain::now;
 use crate::engine::Engine;
+use crate::engine::actor::Actor;
+use crate::engine::error::CommandError;
 use crate::scopes::{Scope, ScopeSet};
 use crate::secret;
 use crate::store::StoreError;
@@ -208,16 +211,12 @@ fn dedup(items: Vec<String>) -> Vec<String> {
 /// Revokes every unrevoked API key of the actor at `at` (the account page's "revoke all", after a
 /// suspected leak); needs `apikey.me:delete`. Returns how many were revoked; audited as
 /// `apikey.revoke_all` with the count.
-pub async fn revoke_all_own(
-    engine: &Engine,
-    actor: &crate::engine::actor::Actor,
-    at: i64,
-) -> Result<u64, crate::engine::error::CommandError> {
+pub async fn revoke_all_own(engine: &Engine, actor: &Actor, at: i64) -> Result<u64, CommandError> {
     const ACTION: &str = "apikey.revoke_all";
     actor
         .require(engine, &actor.scope("apikey.me", "delete"), ACTION)
         .await?;
-    let filter = crate::domain::api_key::ApiKeyFilter {
+    let filter = ApiKeyFilter {
         user_id: Some(actor.user_id.clone()),
         include_revoked: false,
     };
@@ -250,4 +249,152 @@ pub async fn revoke_all_own(
     }
     crate::engine::audit::record(engine, event).await;
     Ok(revoked)
+}
+
+/// The page of keys `filter` selects, for a caller with `apikey.user:read`; a caller with only
+/// `apikey.me:read` gets their own keys (none when the filter names someone else), and one with
+/// neither 403.
+pub async fn list(
+    engine: &Engine,
+    actor: &Actor,
+    mut filter: ApiKeyFilter,
+    page: &Page,
+) -> Result<(Vec<ApiKey>, Option<String>), CommandError> {
+    if !actor.may(&actor.scope("apikey.user", "read")) {
+        actor
+            .require_any(
+                engine,
+                &[
+                    actor.scope("apikey.user", "read"),
+                    actor.scope("apikey.me", "read"),
+                ],
+                "apikey.list",
+            )
+            .await?;
+        if filter.user_id.as_ref().is_some_and(|u| *u != actor.user_id) {
+            return Ok((Vec::new(), None));
+        }
+        filter.user_id = Some(actor.user_id.clone());
+    }
+    page_of(engine, &filter, page).await
+}
+
+/// The page of the caller's own keys (`apikey.me:read`), revoked ones when `include_revoked`.
+pub async fn list_own(
+    engine: &Engine,
+    actor: &Actor,
+    include_revoked: bool,
+    page: &Page,
+) -> Result<(Vec<ApiKey>, Option<String>), CommandError> {
+    actor
+        .require(engine, &actor.scope("apikey.me", "read"), "apikey.list")
+        .await?;
+    let filter = ApiKeyFilter {
+        user_id: Some(actor.user_id.clone()),
+        include_revoked,
+    };
+    page_of(engine, &filter, page).await
+}
+
+async fn page_of(
+    engine: &Engine,
+    filter: &ApiKeyFilter,
+    page: &Page,
+) -> Result<(Vec<ApiKey>, Option<String>), CommandError> {
+    let keys = engine.store.list_api_keys(filter, page).await?;
+    let next = crate::engine::listing::next_cursor(&keys, page, |k| &k.id);
+    Ok((keys, next))
+}
+
+/// Key `id`, anyone's (`apikey.user:read`, or `apikey.me:read` for one's own).
+pub async fn get(engine: &Engine, actor: &Actor, id: &str) -> Result<ApiKey, CommandError> {
+    authorized(engine, actor, id, "read").await
+}
+
+/// The caller's own key `id` (`apikey.me:read`); another user's key is 404 like a missing one.
+pub async fn get_own(engine: &Engine, actor: &Actor, id: &str) -> Result<ApiKey, CommandError> {
+    actor
+        .require(engine, &actor.scope("apikey.me", "read"), "apikey.read")
+        .await?;
+    own(engine, actor, id).await
+}
+
+/// Revokes key `id`, anyone's (`apikey.user:delete`, or `apikey.me:delete` for one's own), at
+/// `now`; it stops working at once. Audited as `apikey.revoke`.
+pub async fn revoke(
+    engine: &Engine,
+    actor: &Actor,
+    id: &str,
+    now: i64,
+) -> Result<(), CommandError> {
+    authorized(engine, actor, id, "delete").await?;
+    revoke_at(engine, actor, id, now).await
+}
+
+/// Revokes the caller's own key `id` (`apikey.me:delete`) at `now`; another user's key is 404
+/// like a missing one. Audited as `apikey.revoke`.
+pub async fn revoke_own(
+    engine: &Engine,
+    actor: &Actor,
+    id: &str,
+    now: i64,
+) -> Result<(), CommandError> {
+    actor
+        .require(engine, &actor.scope("apikey.me", "delete"), "apikey.revoke")
+        .await?;
+    own(engine, actor, id).await?;
+    revoke_at(engine, actor, id, now).await
+}
+
+/// Key `id` if the caller may `action` it: `apikey.user:<action>` for anyone's, also
+/// `apikey.me:<action>` for their own. The scope is checked before existence is revealed: a caller
+/// without `apikey.user:<action>` gets 403 for a missing key as for another user's.
+async fn authorized(
+    engine: &Engine,
+    actor: &Actor,
+    id: &str,
+    action: &str,
+) -> Result<ApiKey, CommandError> {
+    let key = engine.store.get_api_key(id).await?;
+    let mut scopes = vec![actor.scope("apikey.user", action)];
+    if key.as_ref().is_some_and(|k| k.user_id == actor.user_id) {
+        scopes.push(actor.scope("apikey.me", action));
+    }
+    let audit_action = if action == "delete" {
+        "apikey.revoke"
+    } else {
+        "apikey.read"
+    };
+    actor.require_any(engine, &scopes, audit_action).await?;
+    key.ok_or_else(|| no_key(id))
+}
+
+async fn own(engine: &Engine, actor: &Actor, id: &str) -> Result<ApiKey, CommandError> {
+    match engine.store.get_api_key(id).await? {
+        Some(key) if key.user_id == actor.user_id => Ok(key),
+        _ => Err(no_key(id)),
+    }
+}
+
+fn no_key(id: &str) -> CommandError {
+    CommandError::not_found(format!("no API key '{id}'"))
+}
+
+async fn revoke_at(engine: &Engine, actor: &Actor, id: &str, now: i64) -> Result<(), CommandError> {
+    engine
+        .store
+        .revoke_api_key(id, now)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => no_key(id),
+            e => e.into(),
+        })?;
+    crate::engine::audit::record(
+        engine,
+        actor
+            .audit_event("apikey.revoke", Outcome::Success)
+            .target("api_key", id),
+    )
+    .await;
+    Ok(())
 }

@@ -18,12 +18,17 @@
 
 use serde_json::Value;
 
+use authx_strategy_saml::{IdentityProvider, MetadataSource, SamlDetails};
+
 use crate::domain::Page;
 use crate::domain::access::Access;
-use crate::domain::authority::Strategy;
+use crate::domain::audit::Outcome;
+use crate::domain::authority::{Authority, AuthorityPatch, NewAuthority, Strategy};
+use crate::domain::id::is_valid_slug;
 use crate::engine::Engine;
 use crate::engine::actor::Actor;
 use crate::engine::error::CommandError;
+use crate::engine::saml_metadata::MetadataCache;
 use crate::scopes::{Scope, ScopeSet};
 use crate::store::StoreError;
 
@@ -164,4 +169,328 @@ fn strings(details: &Value, key: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Ids an upstream (google, saml) authority may not take: its sign-in starts at `/login/<id>`,
+/// where these name the password and email forms' own routes.
+const RESERVED_LOGIN_IDS: &[&str] = &["password", "email"];
+
+/// An authority to create, as the caller gave it.
+#[derive(Debug, Clone)]
+pub struct AuthorityInput {
+    pub id: String,
+    pub strategy: Strategy,
+    pub name: String,
+    /// `None`: enabled.
+    pub enabled: Option<bool>,
+    /// The strategy's settings; `None`: `{}`.
+    pub details: Option<Value>,
+}
+
+/// A change to an authority: `None` leaves a field as it is. `details` is a JSON merge patch
+/// (RFC 7396) on the stored settings: keys it leaves out are kept, and a `null` removes one.
+#[derive(Debug, Clone, Default)]
+pub struct AuthorityChange {
+    pub name: Option<String>,
+    pub enabled: Option<bool>,
+    pub details: Option<Value>,
+}
+
+/// The page of authorities the caller may read (`authority.<id>:read`), in id order.
+pub async fn list(
+    engine: &Engine,
+    actor: &Actor,
+    page: &Page,
+) -> Result<(Vec<Authority>, Option<String>), CommandError> {
+    let any = actor.scope("authority.*", "read");
+    if !actor.may_some(&any) {
+        actor.refuse(engine, vec![any], "authority.list").await?;
+    }
+    // There are few authorities: the page is cut from all of them, one more than asked for
+    // telling whether there is a next page.
+    let limit = page.clamped_limit() as usize;
+    let mut items: Vec<Authority> = engine
+        .store
+        .list_authorities()
+        .await?
+        .into_iter()
+        .filter(|a| page.after.as_ref().is_none_or(|after| a.id > *after))
+        .filter(|a| actor.may(&actor.scope_on("authority", &a.id, "read")))
+        .take(limit + 1)
+        .collect();
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|a| a.id.clone())
+    } else {
+        None
+    };
+    Ok((items, next))
+}
+
+/// Creates an authority (`authority:create`, and access covering what its settings reach),
+/// audited as `authority.create`. Its settings are validated by the strategy, and an enabled
+/// one's upstream is checked now ([`check_upstream`]).
+pub async fn create(
+    engine: &Engine,
+    actor: &Actor,
+    input: AuthorityInput,
+) -> Result<Authority, CommandError> {
+    const ACTION: &str = "authority.create";
+    actor
+        .require(engine, &actor.scope("authority", "create"), ACTION)
+        .await?;
+    if !is_valid_slug(&input.id) {
+        return Err(CommandError::invalid_field(
+            "id",
+            "must be 1–63 characters of a-z, 0-9, '_' or '-', starting with a letter or digit",
+        ));
+    }
+    let strategy = input.strategy;
+    if matches!(strategy, Strategy::Google | Strategy::Saml)
+        && RESERVED_LOGIN_IDS.contains(&input.id.as_str())
+    {
+        return Err(CommandError::invalid_field(
+            "id",
+            "is reserved: /login/<id> is the sign-in page's own route for this id",
+        ));
+    }
+    let details = input
+        .details
+        .unwrap_or_else(|| Value::Object(serde_json::Map::new()));
+    let details = validate_details(strategy, &details)?;
+    require_may_configure(
+        engine,
+        actor,
+        Configure {
+            id: &input.id,
+            strategy,
+            before: None,
+            after: &details,
+        },
+        ACTION,
+    )
+    .await?;
+    let enabled = input.enabled.unwrap_or(true);
+    let fetched = if enabled {
+        check_upstream(engine, strategy, &details).await?
+    } else {
+        None
+    };
+    let authority = engine
+        .store
+        .create_authority(NewAuthority {
+            id: input.id,
+            strategy,
+            name: input.name,
+            enabled,
+            details,
+        })
+        .await?;
+    engine.saml_metadata.forget(&authority.id);
+    if let Some((source, idp)) = fetched {
+        engine.saml_metadata.remember(&authority.id, &source, idp);
+    }
+    crate::engine::audit::record(
+        engine,
+        actor
+            .audit_event(ACTION, Outcome::Success)
+            .target("authority", &authority.id),
+    )
+    .await;
+    Ok(authority)
+}
+
+/// Authority `id` (`authority.<id>:read`).
+pub async fn get(engine: &Engine, actor: &Actor, id: &str) -> Result<Authority, CommandError> {
+    actor
+        .require(
+            engine,
+            &actor.scope_on("authority", id, "read"),
+            "authority.read",
+        )
+        .await?;
+    load(engine, id).await
+}
+
+/// Applies `change` to authority `id` (`authority.<id>:update`, and access covering what new
+/// settings, or switching it back on, reach), audited as `authority.update`.
+pub async fn update(
+    engine: &Engine,
+    actor: &Actor,
+    id: &str,
+    change: AuthorityChange,
+) -> Result<Authority, CommandError> {
+    const ACTION: &str = "authority.update";
+    actor
+        .require(engine, &actor.scope_on("authority", id, "update"), ACTION)
+        .await?;
+    let current = load(engine, id).await?;
+    // `details` is a JSON merge patch (RFC 7396) on the stored details: what it leaves out is
+    // kept, so a partial update cannot silently drop a restriction such as `hosted_domains`.
+    let details = match change.details {
+        Some(patch) => {
+            let merged = if current.strategy == Strategy::Google {
+                authx_strategy_google::merge_details(&current.details, &patch)
+            } else {
+                authx_strategy_core::details::merge_patch(&current.details, &patch)
+            };
+            Some(validate_details(current.strategy, &merged)?)
+        }
+        None => None,
+    };
+    // New settings, or switching it back on, put them in force (again).
+    let switching_on = change.enabled == Some(true) && !current.enabled;
+    if details.is_some() || switching_on {
+        require_may_configure(
+            engine,
+            actor,
+            Configure {
+                id,
+                strategy: current.strategy,
+                before: (!switching_on).then_some(&current.details),
+                after: details.as_ref().unwrap_or(&current.details),
+            },
+            ACTION,
+        )
+        .await?;
+    }
+    // An authority left enabled is checked when its settings change or it is switched on; a
+    // rename or a switch-off does not depend on the IdP being reachable.
+    let enabled = change.enabled.unwrap_or(current.enabled);
+    let fetched = if enabled && (details.is_some() || change.enabled == Some(true)) {
+        let in_force = details.as_ref().unwrap_or(&current.details);
+        check_upstream(engine, current.strategy, in_force).await?
+    } else {
+        None
+    };
+    let authority = engine
+        .store
+        .update_authority(
+            id,
+            AuthorityPatch {
+                name: change.name,
+                enabled: change.enabled,
+                details,
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => CommandError::not_found(format!("no authority '{id}'")),
+            e => e.into(),
+        })?;
+    engine.saml_metadata.forget(id);
+    if let Some((source, idp)) = fetched {
+        engine.saml_metadata.remember(id, &source, idp);
+    }
+    crate::engine::audit::record(
+        engine,
+        actor
+            .audit_event(ACTION, Outcome::Success)
+            .target("authority", id),
+    )
+    .await;
+    Ok(authority)
+}
+
+/// Deletes authority `id` (`authority.<id>:delete`); refused (409) while credentials use it.
+/// Audited as `authority.delete`.
+pub async fn delete(engine: &Engine, actor: &Actor, id: &str) -> Result<(), CommandError> {
+    const ACTION: &str = "authority.delete";
+    actor
+        .require(engine, &actor.scope_on("authority", id, "delete"), ACTION)
+        .await?;
+    engine
+        .store
+        .delete_authority(id)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => CommandError::not_found(format!("no authority '{id}'")),
+            StoreError::Reference(_) => {
+                CommandError::Conflict("authority has credentials".to_owned())
+            }
+            e => e.into(),
+        })?;
+    engine.saml_metadata.forget(id);
+    crate::engine::audit::record(
+        engine,
+        actor
+            .audit_event(ACTION, Outcome::Success)
+            .target("authority", id),
+    )
+    .await;
+    Ok(())
+}
+
+async fn load(engine: &Engine, id: &str) -> Result<Authority, CommandError> {
+    engine
+        .store
+        .get_authority(id)
+        .await?
+        .ok_or_else(|| CommandError::not_found(format!("no authority '{id}'")))
+}
+
+/// Validates the `details` of an authority of `strategy` with the strategy's crate and returns
+/// their normal form (defaults filled in). Errors name the bad field as `details.<key>`; unknown
+/// keys are refused.
+pub fn validate_details(strategy: Strategy, details: &Value) -> Result<Value, CommandError> {
+    crate::engine::strategies::strategy(strategy)
+        .validate_details(details)
+        .map_err(|e| match e {
+            authx_strategy_core::StrategyError::InvalidDetails { field, message } => {
+                CommandError::invalid_field(field, message)
+            }
+            other => CommandError::invalid_field("details", other.to_string()),
+        })
+}
+
+/// Checks the upstream an enabled authority with validated `details` will talk to. A `google`
+/// issuer must be an address the outbound policy permits and (unless it is Google's own) serve a
+/// discovery document that names it exactly (a 400 naming `details.issuer`). For a
+/// `saml` authority whose metadata comes by URL, the metadata is fetched and checked now
+/// (permitted, reachable, an IdP, a signing certificate), refusing with a 400 naming
+/// `details.idp_metadata_url`; what was fetched is returned for the metadata cache once the
+/// authority is saved. `None` for everything else (validation checked pasted metadata).
+async fn check_upstream(
+    engine: &Engine,
+    strategy: Strategy,
+    details: &Value,
+) -> Result<Option<(MetadataSource, IdentityProvider)>, CommandError> {
+    if strategy == Strategy::Google {
+        let issuer = details
+            .get("issuer")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if let Ok(url) = reqwest::Url::parse(issuer) {
+            engine.config.outbound.check_url(&url).map_err(|refused| {
+                CommandError::invalid_field("details.issuer", refused.to_string())
+            })?;
+        }
+        // A typo in a custom issuer (a trailing slash, a wrong path) would make every login
+        // fail; its discovery document says so now. Google's own issuer is known to be right.
+        if issuer != authx_strategy_google::GOOGLE_ISSUER {
+            engine.oidc.discover(issuer).await.map_err(|error| {
+                CommandError::invalid_field(
+                    "details.issuer",
+                    format!("the issuer's discovery document cannot be used: {error}"),
+                )
+            })?;
+        }
+        return Ok(None);
+    }
+    if strategy != Strategy::Saml {
+        return Ok(None);
+    }
+    let cache: &MetadataCache = &engine.saml_metadata;
+    let saml = SamlDetails::from_details(details)
+        .map_err(|e| CommandError::invalid_field("details", e.to_string()))?;
+    let MetadataSource::Url(url) = &saml.metadata else {
+        return Ok(None);
+    };
+    match cache.fetch(url).await {
+        Ok(idp) => Ok(Some((saml.metadata, idp))),
+        Err(error) => Err(CommandError::invalid_field(
+            "details.idp_metadata_url",
+            error.to_string(),
+        )),
+    }
 }

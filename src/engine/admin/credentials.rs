@@ -253,6 +253,19 @@ pub async fn delete(engine: &Engine, actor: &Actor, id: &str) -> Result<Credenti
     Ok(credential)
 }
 
+/// Removes the caller's own credential `id` as [`delete`] does; anyone else's is "not found",
+/// like a missing one (the account page lists only one's own).
+pub async fn delete_own(
+    engine: &Engine,
+    actor: &Actor,
+    id: &str,
+) -> Result<Credential, CommandError> {
+    match engine.store.get_credential(id).await? {
+        Some(credential) if credential.user_id == actor.user_id => delete(engine, actor, id).await,
+        _ => Err(CommandError::not_found(format!("no credential '{id}'"))),
+    }
+}
+
 /// The bcrypt hash of `password` as a new password of `user` at `authority`, after the policy:
 /// the authority's minimum length (else the configured one), at most 72 bytes, and none of the
 /// user's addresses (the profile's and every email credential's).

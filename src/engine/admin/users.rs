@@ -11,8 +11,9 @@
 //!   to prove it and nothing about other accounts. An administrator may set another user's
 //!   address, which relying parties then see with `email_verified: false` until it is proven.
 
+use crate::domain::Page;
 use crate::domain::audit::Outcome;
-use crate::domain::user::{User, UserPatch, UserStatus};
+use crate::domain::user::{NewUser, User, UserFilter, UserPatch, UserStatus};
 use crate::engine::Engine;
 use crate::engine::actor::Actor;
 use crate::engine::admin::administrators::{self, Change};
@@ -28,18 +29,85 @@ pub fn scopes(actor: &Actor, id: &str, action: &str) -> Vec<String> {
     scopes
 }
 
-/// Applies `patch` (already syntactically valid: the address normalised, the username checked)
-/// to user `id`, audited as `user.update`.
+/// Creates `user` (its address and username normalised here) with `user:create`, audited as
+/// `user.create`.
+pub async fn create(
+    engine: &Engine,
+    actor: &Actor,
+    mut user: NewUser,
+) -> Result<User, CommandError> {
+    const ACTION: &str = "user.create";
+    actor
+        .require(engine, &actor.scope("user", "create"), ACTION)
+        .await?;
+    user.email = user.email.as_deref().map(normalize_email).transpose()?;
+    user.username = user
+        .username
+        .as_deref()
+        .map(normalize_username)
+        .transpose()?;
+    let user = engine.store.create_user(user).await?;
+    crate::engine::audit::record(
+        engine,
+        actor
+            .audit_event(ACTION, Outcome::Success)
+            .target("user", &user.id),
+    )
+    .await;
+    Ok(user)
+}
+
+/// User `id` (`user:read`, or `me:read` for oneself).
+pub async fn get(engine: &Engine, actor: &Actor, id: &str) -> Result<User, CommandError> {
+    actor
+        .require_any(engine, &scopes(actor, id, "read"), "user.read")
+        .await?;
+    engine
+        .store
+        .get_user(id)
+        .await?
+        .ok_or_else(|| CommandError::not_found(format!("no user '{id}'")))
+}
+
+/// The page of users `filter` selects: everyone for `user:read`, only oneself (if the filter
+/// selects them) for `me:read`.
+pub async fn list(
+    engine: &Engine,
+    actor: &Actor,
+    mut filter: UserFilter,
+    page: &Page,
+) -> Result<(Vec<User>, Option<String>), CommandError> {
+    if actor.may(&actor.scope("user", "read")) {
+        let users = engine.store.list_users(&filter, page).await?;
+        let next = crate::engine::listing::next_cursor(&users, page, |u| &u.id);
+        return Ok((users, next));
+    }
+    actor
+        .require(engine, &actor.scope("me", "read"), "user.list")
+        .await?;
+    // Only oneself: the one user the caller may see, if it passes the same filters.
+    filter.id = Some(actor.user_id.clone());
+    Ok((engine.store.list_users(&filter, page).await?, None))
+}
+
+/// Applies `patch` (its address and username normalised here) to user `id`, audited as
+/// `user.update`.
 pub async fn update(
     engine: &Engine,
     actor: &Actor,
     id: &str,
-    patch: UserPatch,
+    mut patch: UserPatch,
 ) -> Result<User, CommandError> {
     const ACTION: &str = "user.update";
     actor
         .require_any(engine, &scopes(actor, id, "update"), ACTION)
         .await?;
+    if let Some(Some(email)) = &mut patch.email {
+        *email = normalize_email(email)?;
+    }
+    if let Some(Some(username)) = &mut patch.username {
+        *username = normalize_username(username)?;
+    }
     actor.require_covers_user(engine, id, ACTION).await?;
     if patch.status.is_some_and(|s| s != UserStatus::Active) {
         administrators::require_one_remains(engine, Change::UserGone(id)).await?;
@@ -99,4 +167,28 @@ async fn audit(engine: &Engine, actor: &Actor, action: &str, id: &str) {
             .target("user", id),
     )
     .await;
+}
+
+/// An address as stored: normalised, or 400 naming `email`.
+fn normalize_email(email: &str) -> Result<String, CommandError> {
+    crate::address::normalize(email)
+        .map_err(|e| CommandError::invalid_field("email", e.to_string()))
+}
+
+/// Usernames are compared exactly by the store, so they are normalised to lower case here.
+fn normalize_username(username: &str) -> Result<String, CommandError> {
+    let lower = username.to_lowercase();
+    let valid = (1..=64).contains(&lower.len())
+        && lower.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        })
+        && !lower.contains('@');
+    if valid {
+        Ok(lower)
+    } else {
+        Err(CommandError::invalid_field(
+            "username",
+            "must be 1–64 characters of a-z, 0-9, '.', '_' or '-'",
+        ))
+    }
 }

@@ -76,6 +76,64 @@ pub fn form_encode(value: &str) -> String {
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
+/// A redirect URI must be absolute, `https` (or `http` on a loopback host), without a fragment,
+/// userinfo, whitespace or non-ASCII characters.
+pub fn check_registrable(uri: &str) -> Result<(), &'static str> {
+    if uri.len() > 2000 {
+        return Err("must be at most 2000 characters");
+    }
+    if !uri.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("must not contain whitespace, control or non-ASCII characters");
+    }
+    if uri.contains('#') {
+        return Err("must not contain a fragment");
+    }
+    let (scheme, rest) = uri
+        .split_once("://")
+        .ok_or("must be an absolute URL (https://…)")?;
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    if authority.is_empty() {
+        return Err("must name a host");
+    }
+    if authority.contains('@') {
+        return Err("must not contain user information");
+    }
+    let host = if authority.starts_with('[') {
+        match authority.find(']') {
+            Some(end) => &authority[..=end],
+            None => return Err("has an invalid host"),
+        }
+    } else {
+        authority.split(':').next().unwrap_or_default()
+    };
+    let port = &authority[host.len()..];
+    if !(port.is_empty()
+        || (port.len() > 1
+            && port.starts_with(':')
+            && port[1..].bytes().all(|b| b.is_ascii_digit())))
+    {
+        return Err("has an invalid port");
+    }
+    if host.is_empty() {
+        return Err("must name a host");
+    }
+    match scheme {
+        "https" => {}
+        "http" => {
+            let loopback =
+                matches!(host, "127.0.0.1" | "[::1]") || host.eq_ignore_ascii_case("localhost");
+            if !loopback {
+                return Err("must use https (http only for 127.0.0.1, [::1] or localhost)");
+            }
+        }
+        _ => return Err("must use https (http only for 127.0.0.1, [::1] or localhost)"),
+    }
+    if uri.parse::<Uri>().is_err() {
+        return Err("is not a valid URL");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,5 +199,34 @@ mod tests {
             with_params("https://a.example/cb?", &[("code", "c")]),
             "https://a.example/cb?code=c"
         );
+    }
+
+    #[test]
+    fn redirect_uris() {
+        for ok in [
+            "https://app.example/cb",
+            "https://app.example:8443/cb?x=1",
+            "http://127.0.0.1:9000/cb",
+            "http://[::1]/cb",
+            "http://localhost:3000/callback",
+            "https://[2001:db8::1]/cb",
+        ] {
+            assert!(check_registrable(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://app.example/cb",
+            "https://app.example/cb#frag",
+            "/relative",
+            "app.example/cb",
+            "https://",
+            "https://user@app.example/cb",
+            "javascript://x",
+            "https://app.example/ cb",
+            "http://localhost.evil.example/cb",
+            "https://app.example:/cb",
+            "https://app.example:x/cb",
+        ] {
+            assert!(check_registrable(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -16,12 +16,10 @@ use crate::domain::api_key::{ApiKey, ApiKeyFilter};
 use crate::domain::audit::Outcome;
 use crate::domain::now;
 use crate::engine::Engine;
-use crate::engine::actor::Actor;
 use crate::engine::admin::api_keys::{self, IssueError, IssueRequest};
-use crate::http::api::common::{Tag, next_cursor, page, timestamp, timestamp_opt};
+use crate::http::api::common::{Tag, page, timestamp, timestamp_opt};
 use crate::http::api::error::ApiError;
 use crate::http::api::security::BearerAuth;
-use crate::store::StoreError;
 
 /// An API key's metadata (never its secret).
 #[derive(Object, Debug, Clone)]
@@ -181,14 +179,9 @@ impl MyApiKeysApi {
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<Json<ApiKeyList>, ApiError> {
-        let p = &auth.0;
-        p.require(&state, &p.scope("apikey.me", "read"), "apikey.list")
-            .await?;
-        let filter = ApiKeyFilter {
-            user_id: Some(p.user_id.clone()),
-            include_revoked: include_revoked.0.unwrap_or(false),
-        };
-        list_keys(&state, &filter, limit.0, cursor.0).await
+        let page = page(limit.0, cursor.0);
+        let own = api_keys::list_own(&state, &auth.0, include_revoked.0.unwrap_or(false), &page);
+        Ok(key_list(own.await?))
     }
 
     /// Get one of one's own API keys (`apikey.me:read`), metadata only.
@@ -203,11 +196,9 @@ impl MyApiKeysApi {
         auth: BearerAuth,
         id: Path<String>,
     ) -> Result<Json<ApiKeyDto>, ApiError> {
-        let p = &auth.0;
-        p.require(&state, &p.scope("apikey.me", "read"), "apikey.read")
-            .await?;
-        let key = own_key(&state, p, &id.0).await?;
-        Ok(Json(key_to_dto(key)))
+        Ok(Json(key_to_dto(
+            api_keys::get_own(&state, &auth.0, &id.0).await?,
+        )))
     }
 
     /// Revoke one of one's own API keys (`apikey.me:delete`); it stops working at once.
@@ -222,11 +213,8 @@ impl MyApiKeysApi {
         auth: BearerAuth,
         id: Path<String>,
     ) -> Result<Revoked, ApiError> {
-        let p = &auth.0;
-        p.require(&state, &p.scope("apikey.me", "delete"), "apikey.revoke")
-            .await?;
-        own_key(&state, p, &id.0).await?;
-        revoke_key(&state, p, &id.0).await
+        api_keys::revoke_own(&state, &auth.0, &id.0, now()).await?;
+        Ok(Revoked::Revoked)
     }
 }
 
@@ -253,28 +241,14 @@ impl ApiKeysApi {
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<Json<ApiKeyList>, ApiError> {
-        let p = &auth.0;
-        let mut filter = ApiKeyFilter {
+        let filter = ApiKeyFilter {
             user_id: user_id.0.filter(|u| !u.is_empty()),
             include_revoked: include_revoked.0.unwrap_or(false),
         };
-        if !p.may(&p.scope("apikey.user", "read")) {
-            // Only the items the caller may read: their own keys, or 403 when not even those.
-            p.require_any(
-                &state,
-                &[p.scope("apikey.user", "read"), p.scope("apikey.me", "read")],
-                "apikey.list",
-            )
-            .await?;
-            if filter.user_id.as_ref().is_some_and(|u| *u != p.user_id) {
-                return Ok(Json(ApiKeyList {
-                    items: Vec::new(),
-                    next_cursor: None,
-                }));
-            }
-            filter.user_id = Some(p.user_id.clone());
-        }
-        list_keys(&state, &filter, limit.0, cursor.0).await
+        let page = page(limit.0, cursor.0);
+        Ok(key_list(
+            api_keys::list(&state, &auth.0, filter, &page).await?,
+        ))
     }
 
     /// Get any user's API key (`apikey.user:read`), metadata only.
@@ -287,8 +261,9 @@ impl ApiKeysApi {
         auth: BearerAuth,
         id: Path<String>,
     ) -> Result<Json<ApiKeyDto>, ApiError> {
-        let key = authorized_key(&state, &auth.0, &id.0, "read").await?;
-        Ok(Json(key_to_dto(key)))
+        Ok(Json(key_to_dto(
+            api_keys::get(&state, &auth.0, &id.0).await?,
+        )))
     }
 
     /// Revoke any user's API key (`apikey.user:delete`); it stops working at once.
@@ -305,78 +280,16 @@ impl ApiKeysApi {
         auth: BearerAuth,
         id: Path<String>,
     ) -> Result<Revoked, ApiError> {
-        let p = &auth.0;
-        authorized_key(&state, p, &id.0, "delete").await?;
-        revoke_key(&state, p, &id.0).await
+        api_keys::revoke(&state, &auth.0, &id.0, now()).await?;
+        Ok(Revoked::Revoked)
     }
 }
 
-/// Key `id` if the caller may `action` it: `apikey.user:<action>` for anyone's, also
-/// `apikey.me:<action>` for their own. The scope is checked before existence is revealed: a caller
-/// without `apikey.user:<action>` gets 403 for a missing key as for another user's.
-async fn authorized_key(
-    state: &Engine,
-    p: &Actor,
-    id: &str,
-    action: &str,
-) -> Result<ApiKey, ApiError> {
-    let key = state.store.get_api_key(id).await?;
-    let mut scopes = vec![p.scope("apikey.user", action)];
-    if key.as_ref().is_some_and(|k| k.user_id == p.user_id) {
-        scopes.push(p.scope("apikey.me", action));
-    }
-    let audit_action = if action == "delete" {
-        "apikey.revoke"
-    } else {
-        "apikey.read"
-    };
-    p.require_any(state, &scopes, audit_action).await?;
-    key.ok_or_else(|| not_found(id))
-}
-
-fn not_found(id: &str) -> ApiError {
-    ApiError::not_found(format!("no API key '{id}'"))
-}
-
-/// The caller's own key `id`; another user's key is 404 like a missing one.
-async fn own_key(state: &Engine, p: &Actor, id: &str) -> Result<ApiKey, ApiError> {
-    match state.store.get_api_key(id).await? {
-        Some(key) if key.user_id == p.user_id => Ok(key),
-        _ => Err(not_found(id)),
-    }
-}
-
-async fn list_keys(
-    state: &Engine,
-    filter: &ApiKeyFilter,
-    limit: Option<u32>,
-    cursor: Option<String>,
-) -> Result<Json<ApiKeyList>, ApiError> {
-    let page = page(limit, cursor);
-    let keys = state.store.list_api_keys(filter, &page).await?;
-    let next = next_cursor(&keys, &page, |k| &k.id);
-    Ok(Json(ApiKeyList {
+fn key_list((keys, next): (Vec<ApiKey>, Option<String>)) -> Json<ApiKeyList> {
+    Json(ApiKeyList {
         items: keys.into_iter().map(key_to_dto).collect(),
         next_cursor: next,
-    }))
-}
-
-async fn revoke_key(state: &Engine, p: &Actor, id: &str) -> Result<Revoked, ApiError> {
-    state
-        .store
-        .revoke_api_key(id, now())
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => not_found(id),
-            e => e.into(),
-        })?;
-    crate::engine::audit::record(
-        state,
-        p.audit_event("apikey.revoke", Outcome::Success)
-            .target("api_key", id),
-    )
-    .await;
-    Ok(Revoked::Revoked)
+    })
 }
 
 /// A stored key as the API shows it.

@@ -8,7 +8,8 @@ use serde_json::Value;
 
 use crate::domain::audit::{AuditEvent, AuditFilter, Outcome};
 use crate::engine::Engine;
-use crate::http::api::common::{Tag, next_cursor, page, parse_timestamp, timestamp};
+use crate::engine::admin::audit_events;
+use crate::http::api::common::{Tag, page, parse_timestamp, timestamp};
 use crate::http::api::error::ApiError;
 use crate::http::api::security::BearerAuth;
 
@@ -98,9 +99,6 @@ impl AuditEventsApi {
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<Json<AuditEventList>, ApiError> {
-        let p = &auth.0;
-        p.require(&state, &p.scope("audit", "read"), "audit.list")
-            .await?;
         let time = |field: &str, value: Option<String>| -> Result<Option<i64>, ApiError> {
             value
                 .map(|v| {
@@ -121,8 +119,7 @@ impl AuditEventsApi {
             to: time("to", to.0)?,
         };
         let page = page(limit.0, cursor.0);
-        let events = state.store.list_audit(&filter, &page).await?;
-        let next = next_cursor(&events, &page, |e| &e.id);
+        let (events, next) = audit_events::list(&state, &auth.0, &filter, &page).await?;
         Ok(Json(AuditEventList {
             items: events.into_iter().map(event_to_dto).collect(),
             next_cursor: next,

@@ -5,8 +5,6 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::domain::Page;
-use crate::http::api::error::ApiError;
-use crate::scopes::{Scope, ScopeSet};
 
 /// Tags grouping the operations in the OpenAPI document.
 #[derive(Tags)]
@@ -63,28 +61,4 @@ pub fn page(limit: Option<u32>, cursor: Option<String>) -> Page {
         limit: limit.unwrap_or(DEFAULT_LIMIT),
         after: cursor.filter(|c| !c.is_empty()),
     }
-}
-
-/// The cursor of the next page: the last id when the page was full, else none.
-pub fn next_cursor<T>(items: &[T], page: &Page, id: impl Fn(&T) -> &str) -> Option<String> {
-    if items.len() as u32 >= page.clamped_limit() {
-        items.last().map(|item| id(item).to_owned())
-    } else {
-        None
-    }
-}
-
-/// Validates a list of scope patterns from a request, naming the first invalid one by its position
-/// (`scopes/2`) so the caller can find it; the patterns are normalised but not simplified.
-pub fn parse_scope_list(field: &str, patterns: &[String]) -> Result<ScopeSet, ApiError> {
-    for (i, pattern) in patterns.iter().enumerate() {
-        if let Err(e) = Scope::parse(pattern) {
-            return Err(ApiError::invalid_field(
-                format!("{field}/{i}"),
-                e.to_string(),
-            ));
-        }
-    }
-    ScopeSet::parse(patterns.iter().map(String::as_str))
-        .map_err(|e| ApiError::invalid_field(field, e.to_string()))
 }

@@ -1,23 +1,20 @@
 //! `/api/v1/users/{user_id}/grants` and `/api/v1/grants/{id}`: users' consents to clients (reference §1,
 //! §2.6).
 //!
-//! Scopes: `AuthX:grant.<client_id>.user:read|delete` for anyone's grants, or
-//! `AuthX:grant.<client_id>.me:read|delete` for one's own. Deleting a grant revokes it: its
-//! authorization codes and refresh tokens go with it.
+//! The rules (scopes, what withdrawing revokes) are the commands' in
+//! [`crate::engine::admin::grants`].
 
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
-use crate::domain::audit::Outcome;
-use crate::domain::grant::{Grant, GrantFilter};
+use crate::domain::grant::Grant;
 use crate::engine::Engine;
-use crate::engine::actor::Actor;
+use crate::engine::admin::grants;
 use crate::http::api::common::{Tag, page, timestamp};
 use crate::http::api::error::ApiError;
 use crate::http::api::security::BearerAuth;
-use crate::store::StoreError;
 
 /// A user's consent to a client.
 #[derive(Object, Debug, Clone)]
@@ -59,15 +56,6 @@ enum Deleted {
 /// The grants resource.
 pub struct GrantsApi;
 
-/// The scopes allowing `action` on a grant to `client` of `user_id`.
-fn grant_scopes(p: &Actor, client: &str, user_id: &str, action: &str) -> Vec<String> {
-    let mut scopes = vec![p.scope(&format!("grant.{client}.user"), action)];
-    if user_id == p.user_id {
-        scopes.push(p.scope(&format!("grant.{client}.me"), action));
-    }
-    scopes
-}
-
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Grants")]
 impl GrantsApi {
     /// List a user's grants: those to clients the caller may read for that user
@@ -90,37 +78,10 @@ impl GrantsApi {
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<Json<GrantList>, ApiError> {
-        let p = &auth.0;
-        let user_id = user_id.0;
-        let patterns = grant_scopes(p, "*", &user_id, "read");
-        if !patterns.iter().any(|s| p.may_some(s)) {
-            p.refuse(&state, vec![patterns[0].clone()], "grant.list")
-                .await?;
-        }
-        if state.store.get_user(&user_id).await?.is_none() {
-            return Err(ApiError::not_found(format!("no user '{user_id}'")));
-        }
         let page = page(limit.0, cursor.0);
-        let engine: &Engine = &state;
-        let filter = GrantFilter {
-            user_id: Some(user_id.clone()),
-            client_id: client_id.0,
-        };
-        let filter = &filter;
-        let (grants, next) = crate::engine::listing::visible_page(
-            &page,
-            |page| async move { engine.store.list_grants(filter, &page).await },
-            |g| {
-                grant_scopes(p, &g.client_id, &user_id, "read")
-                    .iter()
-                    .any(|s| p.may(s))
-            },
-            |g| g.id.as_str(),
-        )
-        .await?;
-        let items = grants.into_iter().map(grant_to_dto).collect();
+        let (grants, next) = grants::list(&state, &auth.0, &user_id.0, client_id.0, &page).await?;
         Ok(Json(GrantList {
-            items,
+            items: grants.into_iter().map(grant_to_dto).collect(),
             next_cursor: next,
         }))
     }
@@ -133,8 +94,9 @@ impl GrantsApi {
         auth: BearerAuth,
         id: Path<String>,
     ) -> Result<Json<GrantDto>, ApiError> {
-        let grant = load(&state, &auth.0, &id.0, "read", "grant.read").await?;
-        Ok(Json(grant_to_dto(grant)))
+        Ok(Json(grant_to_dto(
+            grants::get(&state, &auth.0, &id.0).await?,
+        )))
     }
 
     /// Revoke a grant with its authorization codes and refresh tokens
@@ -146,46 +108,9 @@ impl GrantsApi {
         auth: BearerAuth,
         id: Path<String>,
     ) -> Result<Deleted, ApiError> {
-        let p = &auth.0;
-        let grant = load(&state, p, &id.0, "delete", "grant.delete").await?;
-        state
-            .store
-            .delete_grant(&grant.id)
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound => ApiError::not_found(format!("no grant '{}'", grant.id)),
-                e => e.into(),
-            })?;
-        let mut event = p
-            .audit_event("grant.delete", Outcome::Success)
-            .target("grant", &grant.id);
-        if let Some(details) = event.details.as_object_mut() {
-            details.insert("client_id".to_owned(), grant.client_id.clone().into());
-            details.insert("user_id".to_owned(), grant.user_id.clone().into());
-        }
-        crate::engine::audit::record(&state, event).await;
+        grants::delete(&state, &auth.0, &id.0).await?;
         Ok(Deleted::Deleted)
     }
-}
-
-/// Loads grant `id` and checks that the caller may do `action` on it.
-async fn load(
-    state: &Engine,
-    p: &Actor,
-    id: &str,
-    action: &str,
-    audit_action: &str,
-) -> Result<Grant, ApiError> {
-    let Some(grant) = state.store.get_grant(id).await? else {
-        let pattern = p.scope("grant.*.user", action);
-        return Err(p
-            .missing(state, pattern, audit_action, format!("no grant '{id}'"))
-            .await
-            .into());
-    };
-    let scopes = grant_scopes(p, &grant.client_id, &grant.user_id, action);
-    p.require_any(state, &scopes, audit_action).await?;
-    Ok(grant)
 }
 
 /// A stored grant as the API shows it.

@@ -2,19 +2,18 @@
 //! public JWKs and lifecycle times only, never private material; rotating needs `AuthX:key:rotate`
 //! and is audited (`key.rotate`).
 
+use crate::domain::now;
+use crate::domain::signing_key::{KeyStatus, SigningAlg, SigningKey};
+use crate::engine::Engine;
+use crate::engine::admin::signing_keys;
+use crate::engine::oauth2::keys::{Keys, Pace};
+use crate::http::api::common::{Tag, timestamp, timestamp_opt};
+use crate::http::api::error::ApiError;
+use crate::http::api::security::BearerAuth;
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use serde_json::Value;
-
-use crate::domain::audit::Outcome;
-use crate::domain::now;
-use crate::domain::signing_key::{KeyStatus, SigningAlg, SigningKey};
-use crate::engine::Engine;
-use crate::engine::oauth2::keys::{KeyError, Keys, Pace};
-use crate::http::api::common::{Tag, timestamp, timestamp_opt};
-use crate::http::api::error::ApiError;
-use crate::http::api::security::BearerAuth;
 
 /// A JWS algorithm for signing keys.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,14 +152,6 @@ fn key_to_dto(key: &SigningKey, at: i64) -> SigningKeyDto {
     }
 }
 
-fn key_error(error: KeyError) -> ApiError {
-    match error {
-        KeyError::Store(e) => e.into(),
-        e @ KeyError::Unpublished(_) => ApiError::invalid_field("alg", e.to_string()),
-        e => ApiError::internal(&e),
-    }
-}
-
 /// The signing-keys resource.
 pub struct KeysApi;
 
@@ -173,11 +164,8 @@ impl KeysApi {
         state: Data<&Engine>,
         auth: BearerAuth,
     ) -> Result<Json<SigningKeyList>, ApiError> {
-        let p = &auth.0;
-        p.require(&state, &p.scope("key", "read"), "key.list")
-            .await?;
+        let keys = signing_keys::list(&state, &auth.0).await?;
         let at = now();
-        let keys = state.store.list_signing_keys().await?;
         Ok(Json(SigningKeyList {
             items: keys.iter().map(|k| key_to_dto(k, at)).collect(),
         }))
@@ -198,37 +186,23 @@ impl KeysApi {
         auth: BearerAuth,
         body: Json<RotateKeyRequest>,
     ) -> Result<Rotated, ApiError> {
-        let p = &auth.0;
-        p.require(&state, &p.scope("key", "rotate"), "key.rotate")
-            .await?;
         let pace = if body.0.now {
             Pace::Now
         } else {
             Pace::Published
         };
-        let rotations = state
-            .keys
-            .rotate(body.0.alg.map(SigningAlg::from), pace)
-            .await
-            .map_err(key_error)?;
-        let mut items = Vec::new();
-        for rotation in rotations {
-            let mut event = p
-                .audit_event("key.rotate", Outcome::Success)
-                .target("signing_key", &rotation.key.kid);
-            if let (Value::Object(details), Value::Object(more)) =
-                (&mut event.details, rotation.audit_details())
-            {
-                details.extend(more);
-            }
-            crate::engine::audit::record(&state, event).await;
-            items.push(RotatedKeyDto {
-                key: key_to_dto(&rotation.key, now()),
+        let alg = body.0.alg.map(SigningAlg::from);
+        let rotations = signing_keys::rotate(&state, &auth.0, alg, pace).await?;
+        let at = now();
+        let items = rotations
+            .into_iter()
+            .map(|rotation| RotatedKeyDto {
+                key: key_to_dto(&rotation.key, at),
                 retired_published_until: (!rotation.retired.is_empty())
                     .then(|| timestamp(rotation.publish_until)),
                 retired: rotation.retired,
-            });
-        }
+            })
+            .collect();
         Ok(Rotated::Created(Json(RotationDto { items })))
     }
 }

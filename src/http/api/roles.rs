@@ -15,7 +15,8 @@ use crate::domain::id::is_valid_slug;
 use crate::domain::role::{NewRole, Role, RolePatch};
 use crate::engine::Engine;
 use crate::engine::admin::roles;
-use crate::http::api::common::{Tag, next_cursor, page, timestamp};
+use crate::engine::listing::next_cursor;
+use crate::http::api::common::{Tag, page, timestamp};
 use crate::http::api::error::ApiError;
 use crate::http::api::security::BearerAuth;
 use crate::scopes::ScopeSet;
@@ -329,7 +330,7 @@ impl RolesApi {
 /// Validates scope patterns (naming the first invalid one by its index) and simplifies them, the
 /// form in which a role stores what it bestows.
 pub fn parse_patterns(field: &str, patterns: &[String]) -> Result<ScopeSet, ApiError> {
-    crate::http::api::common::parse_scope_list(field, patterns).map(|s| s.simplify())
+    Ok(crate::engine::admin::parse_scope_list(field, patterns)?.simplify())
 }
 
 fn role_to_dto(r: Role) -> RoleDto {

@@ -9,15 +9,13 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
-use crate::address;
-use crate::domain::audit::Outcome;
 use crate::domain::user::{
     NewUser, Profile, ProfileName, ProfileValue, User, UserFilter, UserKind, UserPatch, UserStatus,
 };
 use crate::engine::Engine;
 use crate::engine::actor::Actor;
 use crate::engine::admin::users;
-use crate::http::api::common::{Tag, next_cursor, page, timestamp};
+use crate::http::api::common::{Tag, page, timestamp};
 use crate::http::api::error::ApiError;
 use crate::http::api::security::BearerAuth;
 
@@ -212,8 +210,7 @@ impl UsersApi {
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<Json<UserList>, ApiError> {
-        let p = &auth.0;
-        let mut filter = UserFilter {
+        let filter = UserFilter {
             id: None,
             email: email.0.map(|e| crate::address::fold(&e)),
             username: username.0,
@@ -222,22 +219,10 @@ impl UsersApi {
             role_id: role.0,
         };
         let page = page(limit.0, cursor.0);
-        if p.may(&p.scope("user", "read")) {
-            let users = state.store.list_users(&filter, &page).await?;
-            let next = next_cursor(&users, &page, |u| &u.id);
-            return Ok(Json(UserList {
-                items: users.into_iter().map(user_to_dto).collect(),
-                next_cursor: next,
-            }));
-        }
-        p.require(&state, &p.scope("me", "read"), "user.list")
-            .await?;
-        // Only oneself: the one user the caller may see, if it passes the same filters.
-        filter.id = Some(p.user_id.clone());
-        let users = state.store.list_users(&filter, &page).await?;
+        let (users, next) = users::list(&state, &auth.0, filter, &page).await?;
         Ok(Json(UserList {
             items: users.into_iter().map(user_to_dto).collect(),
-            next_cursor: None,
+            next_cursor: next,
         }))
     }
 
@@ -249,42 +234,19 @@ impl UsersApi {
         auth: BearerAuth,
         body: Json<CreateUserRequest>,
     ) -> Result<Created, ApiError> {
-        let p = &auth.0;
-        p.require(&state, &p.scope("user", "create"), "user.create")
-            .await?;
         let body = body.0;
-        let email = body
-            .email
-            .as_deref()
-            .map(|e| {
-                address::normalize(e).map_err(|e| ApiError::invalid_field("email", e.to_string()))
-            })
-            .transpose()?;
-        let username = body
-            .username
-            .as_deref()
-            .map(normalize_username)
-            .transpose()?;
-        let user = state
-            .store
-            .create_user(NewUser {
-                kind: body.kind.map(kind_from_dto).unwrap_or(UserKind::Human),
-                status: body
-                    .status
-                    .map(status_from_dto)
-                    .unwrap_or(UserStatus::Active),
-                username,
-                email,
-                display_name: body.display_name,
-                profile: body.profile.map(profile_from_dto).unwrap_or_default(),
-            })
-            .await?;
-        crate::engine::audit::record(
-            &state,
-            p.audit_event("user.create", Outcome::Success)
-                .target("user", &user.id),
-        )
-        .await;
+        let user = NewUser {
+            kind: body.kind.map(kind_from_dto).unwrap_or(UserKind::Human),
+            status: body
+                .status
+                .map(status_from_dto)
+                .unwrap_or(UserStatus::Active),
+            username: body.username,
+            email: body.email,
+            display_name: body.display_name,
+            profile: body.profile.map(profile_from_dto).unwrap_or_default(),
+        };
+        let user = users::create(&state, &auth.0, user).await?;
         Ok(Created::Created(Json(user_to_dto(user))))
     }
 
@@ -384,14 +346,7 @@ fn patch_field<T>(field: MaybeUndefined<T>) -> Option<Option<T>> {
 }
 
 async fn get_user(state: &Engine, p: &Actor, id: &str) -> Result<Json<UserDto>, ApiError> {
-    p.require_any(state, &users::scopes(p, id, "read"), "user.read")
-        .await?;
-    let user = state
-        .store
-        .get_user(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no user '{id}'")))?;
-    Ok(Json(user_to_dto(user)))
+    Ok(Json(user_to_dto(users::get(state, p, id).await?)))
 }
 
 async fn update_user(
@@ -400,22 +355,10 @@ async fn update_user(
     id: &str,
     body: UpdateUserRequest,
 ) -> Result<Json<UserDto>, ApiError> {
-    let email = match patch_field(body.email) {
-        Some(Some(e)) => {
-            Some(Some(address::normalize(&e).map_err(|e| {
-                ApiError::invalid_field("email", e.to_string())
-            })?))
-        }
-        other => other,
-    };
-    let username = match patch_field(body.username) {
-        Some(Some(u)) => Some(Some(normalize_username(&u)?)),
-        other => other,
-    };
     let patch = UserPatch {
         status: body.status.map(status_from_dto),
-        username,
-        email,
+        username: patch_field(body.username),
+        email: patch_field(body.email),
         display_name: patch_field(body.display_name),
         profile: body.profile.map(profile_from_dto),
     };
@@ -426,24 +369,6 @@ async fn update_user(
 async fn delete_user(state: &Engine, p: &Actor, id: &str) -> Result<Deleted, ApiError> {
     users::delete(state, p, id).await?;
     Ok(Deleted::Deleted)
-}
-
-/// Usernames are compared exactly by the store, so they are normalised to lower case here.
-fn normalize_username(username: &str) -> Result<String, ApiError> {
-    let lower = username.to_lowercase();
-    let valid = (1..=64).contains(&lower.len())
-        && lower.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
-        })
-        && !lower.contains('@');
-    if valid {
-        Ok(lower)
-    } else {
-        Err(ApiError::invalid_field(
-            "username",
-            "must be 1–64 characters of a-z, 0-9, '.', '_' or '-'",
-        ))
-    }
 }
 
 fn status_from_dto(s: UserStatusDto) -> UserStatus {

@@ -40,7 +40,6 @@ use crate::http::web::pages::login::{password_authority, user_label};
 use crate::http::web::pages::signed_in::{LOGIN_REDIRECT, SignedIn, begin, signed_in};
 use crate::http::web::pages::{Fields, audit_event, encode_query_value, upstream};
 use crate::http::web::session::{end_user_sessions, start_session};
-use crate::store::StoreError;
 
 /// Longest display name, in characters.
 const MAX_DISPLAY_NAME_CHARS: usize = 200;
@@ -633,14 +632,10 @@ pub async fn remove_credential(
         Ok(me) => me,
         Err(redirect) => return Ok(redirect),
     };
-    // Only one's own credentials are on this page; anyone else's id is "not found".
-    match state.store.get_credential(&id).await? {
-        Some(credential) if credential.user_id == me.user.id => {}
-        _ => return Err(PageError::not_found()),
-    }
     let actor = me.actor(&state, req).await?;
-    match credentials::delete(&state, &actor, &id).await {
-        Ok(_) | Err(CommandError::NotFound(_)) => {}
+    // Only one's own credentials are on this page; anyone else's id is "not found".
+    match credentials::delete_own(&state, &actor, &id).await {
+        Ok(_) => {}
         Err(CommandError::Conflict(_)) => {
             let messages = Messages {
                 credentials_error: Some(
@@ -737,18 +732,8 @@ pub async fn revoke_api_key(
         Ok(me) => me,
         Err(redirect) => return Ok(redirect),
     };
-    me.require(&state, "apikey.me", "delete")?;
-    match state.store.get_api_key(&id).await? {
-        Some(key) if key.user_id == me.user.id => {}
-        _ => return Err(PageError::not_found()),
-    }
-    match state.store.revoke_api_key(&id, now()).await {
-        Ok(_) => {}
-        Err(StoreError::NotFound) => return Err(PageError::not_found()),
-        Err(e) => return Err(e.into()),
-    }
-    let event = audit_event(req, Some(&me.user.id), "apikey.revoke").target("api_key", &id);
-    audit::record(&state, event).await;
+    let actor = me.actor(&state, req).await?;
+    api_keys::revoke_own(&state, &actor, &id, now()).await?;
     Ok(see_other("/account?notice=revoked", &[]))
 }
 

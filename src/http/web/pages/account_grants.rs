@@ -10,7 +10,6 @@
 use maud::{Markup, html};
 use poem::web::{Data, Form, Path};
 use poem::{Request, Response, handler};
-use serde_json::json;
 
 use super::consent::{describe_oidc, describe_pattern};
 use super::signed_in::{SignedIn, begin};
@@ -18,11 +17,9 @@ use crate::domain::Page;
 use crate::domain::grant::GrantFilter;
 use crate::domain::token::is_oidc_scope;
 use crate::engine::Engine;
-use crate::engine::audit;
+use crate::http::web::pages::Fields;
 use crate::http::web::pages::errors::PageError;
 use crate::http::web::pages::layout::{csrf_field, datetime, see_other};
-use crate::http::web::pages::{Fields, audit_event};
-use crate::store::StoreError;
 
 /// The section listing the user's grants.
 pub(super) async fn section(
@@ -111,18 +108,7 @@ pub async fn revoke_grant(
         Ok(me) => me,
         Err(redirect) => return Ok(redirect),
     };
-    let grant = match state.store.get_grant(&id).await? {
-        Some(grant) if grant.user_id == me.user.id => grant,
-        _ => return Err(PageError::not_found()),
-    };
-    me.require(&state, &format!("grant.{}.me", grant.client_id), "delete")?;
-    match state.store.delete_grant(&id).await {
-        Ok(()) => {}
-        Err(StoreError::NotFound) => return Err(PageError::not_found()),
-        Err(e) => return Err(e.into()),
-    }
-    let mut event = audit_event(req, Some(&me.user.id), "grant.revoke").target("grant", &id);
-    event.details = json!({ "client_id": grant.client_id });
-    audit::record(&state, event).await;
+    let actor = me.actor(&state, req).await?;
+    crate::engine::admin::grants::delete_own(&state, &actor, &id).await?;
     Ok(see_other("/account?notice=grant_revoked", &[]))
 }
