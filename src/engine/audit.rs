@@ -12,22 +12,25 @@ use crate::telemetry::ErrorChain;
 
 /// Appends `event`, logging (not returning) a failure.
 ///
-/// Every change made through this node is recorded here, so this is also where the node drops its
-/// short-lived token-check decisions (`check_cache`): the node that made a change never answers
-/// from before it.
+/// A successful action recorded here may have changed what a token check answers (a revocation,
+/// a role, a key, a user's status), so this is also where the node drops its short-lived
+/// token-check decisions (`check_cache`): the node that made a change never answers from before
+/// it. Actions that change nothing a check depends on say so by calling [`record_unchanged`].
 pub async fn record(state: &Engine, event: NewAuditEvent) {
-    // Issuing a code or a token changes nothing a check depends on (revocations, role and key
-    // changes do), so it keeps the caches: the token endpoint would otherwise empty them on every
-    // request and authenticate each client the slow way.
-    let is_change = event.outcome == crate::domain::audit::Outcome::Success
-        && !event.action.starts_with("login")
-        && !matches!(
-            event.action.as_str(),
-            "logout" | "oauth2.token.issue" | "oauth2.code.issue"
-        );
-    if is_change {
+    if event.outcome == crate::domain::audit::Outcome::Success {
         state.checks.clear();
     }
+    append(state, event).await;
+}
+
+/// Appends the `event` of an action that changes nothing a token check depends on: signing in or
+/// out, linking a sign-in to an account, issuing an authorization code. It keeps the check caches,
+/// which the sign-in and authorization endpoints would otherwise empty on every request.
+pub async fn record_unchanged(state: &Engine, event: NewAuditEvent) {
+    append(state, event).await;
+}
+
+async fn append(state: &Engine, event: NewAuditEvent) {
     let action = event.action.clone();
     if let Err(error) = state.store.append_audit(event).await {
         tracing::error!(%action, error = %ErrorChain(&error), "could not record an audit event");

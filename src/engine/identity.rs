@@ -244,7 +244,7 @@ async fn link(
     let mut event = NewAuditEvent::new("user", Some(&user.id), "login.link")
         .target("credential", &credential.id);
     event.details = json!({ "authority_id": authority.id, "via": via });
-    audit::record(state, event).await;
+    audit::record_unchanged(state, event).await;
     Ok(())
 }
 

@@ -16,6 +16,7 @@ pub mod check_cache;
 pub mod error;
 pub mod identity;
 pub mod listing;
+pub mod login;
 pub mod oauth2;
 pub mod rate_limit;
 pub mod saml_metadata;

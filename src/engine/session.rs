@@ -4,8 +4,9 @@
 //! id presented at login is deleted first: no session fixation). A session ends after
 //! `session.idle_timeout_secs` without use or `session.absolute_timeout_secs` after login.
 
+use crate::domain::access::Access;
 use crate::domain::session::{NewSession, Session};
-use crate::domain::user::UserStatus;
+use crate::domain::user::{User, UserStatus};
 use crate::engine::Engine;
 use crate::engine::audit::Context;
 use crate::secret;
@@ -85,6 +86,24 @@ pub async fn current(state: &Engine, id: &str, now: i64) -> Result<Option<Sessio
         }
     }
     Ok(Some(session))
+}
+
+/// Who is signed in through `session`: the user and their current access (none when they hold
+/// no roles); `None` when the user is gone.
+pub async fn holder(
+    state: &Engine,
+    session: &Session,
+) -> Result<Option<(User, Access)>, StoreError> {
+    let Some(user) = state.store.get_user(&session.user_id).await? else {
+        return Ok(None);
+    };
+    let access = state
+        .store
+        .access_of_user(&user.id)
+        .await?
+        .map(|a| Access::of_user(&a))
+        .unwrap_or_else(Access::none);
+    Ok(Some((user, access)))
 }
 
 /// Ends the session with id `id`, if there is one.

@@ -428,7 +428,7 @@ pub async fn authorize(
         .target("client", &client.id);
     event.details =
         json!({ "grant_id": grant.id, "scopes": scopes, "pkce": request.code_challenge.is_some() });
-    audit::record(state, event).await;
+    audit::record_unchanged(state, event).await;
     Ok(Step::Code(code))
 }
 

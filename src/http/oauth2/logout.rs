@@ -78,7 +78,7 @@ async fn finish(
     let mut event =
         audit_event(req, Some(&session.user_id), "logout").target("user", &session.user_id);
     event.details = serde_json::json!({ "via": "end_session_endpoint" });
-    audit::record(state, event).await;
+    audit::record_unchanged(state, event).await;
     Ok(done(request, vec![removal]))
 }
 

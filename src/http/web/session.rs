@@ -67,7 +67,7 @@ pub async fn end_user_sessions(state: &Engine, user_id: &str) -> Result<u64, Sto
 
 /// The session id of the request's cookie, if it has the shape of one (anything else is not
 /// looked up).
-fn session_id(req: &Request) -> Option<String> {
+pub fn session_id(req: &Request) -> Option<String> {
     request_cookie(req, SESSION_COOKIE).filter(|v| {
         v.strip_prefix(SESSION_ID_PREFIX)
             .is_some_and(is_random_token)
@@ -95,6 +95,11 @@ pub(crate) fn request_cookie(req: &Request, name: &str) -> Option<String> {
 
 /// A cookie with authx's attributes: HttpOnly, SameSite=Lax, Path=/, `Secure` over https, no
 /// Max-Age (a browser-session cookie).
+/// The cookie that carries session `id` (from a sign-in the engine decided).
+pub fn session_cookie(state: &Engine, id: String) -> Cookie {
+    cookie(state, SESSION_COOKIE, id)
+}
+
 pub(crate) fn cookie(state: &Engine, name: &str, value: String) -> Cookie {
     let mut cookie = Cookie::new_with_str(name, value);
     cookie.set_http_only(true);

@@ -365,7 +365,7 @@ pub async fn login_with_link(
     let (_session, cookie) = start_session(&state, req, &user.id, &authority.id).await?;
     let mut event = audit_event(req, Some(&user.id), "login.success").target("user", &user.id);
     event.details = json!({ "authority": authority.id, "strategy": "email" });
-    audit::record(&state, event).await;
+    audit::record_unchanged(&state, event).await;
     let return_to = safe_return_to(consumed.return_to.as_deref());
     Ok(see_other(&return_to, &[cookie]))
 }

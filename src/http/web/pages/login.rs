@@ -5,36 +5,29 @@
 //! (`/login/<id>`, see [`super::upstream`]: Google / OpenID Connect now, SAML when it is wired in).
 //! `return_to` travels through every form and is validated with [`safe_return_to`] before use.
 //!
-//! A password login answers the same page, with the same status (401) and the same message, for an
-//! unknown identifier, a wrong password and a disabled account, after the same bcrypt work (an
-//! unknown account is checked against a dummy hash). The reason is recorded only in the audit log.
-//! Failed attempts count against the typed identifier and the client IP ([`rate_limit`]); a
-//! blocked key answers 429 with `Retry-After` before any password is checked.
+//! A password login answers the same page, with the same status (401) and the same message, for
+//! every failure; a blocked identifier or IP answers 429 with `Retry-After`. The decision is
+//! [`crate::engine::login::password`]'s.
 
-use authx_strategy_password::verify_password;
 use maud::html;
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Query};
 use poem::{Request, Response, handler};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
-use crate::domain::audit::Outcome;
 use crate::domain::authority::{Authority, Strategy};
 use crate::domain::now;
-use crate::domain::user::{User, UserStatus};
+use crate::domain::user::User;
 use crate::engine::Engine;
-use crate::engine::audit;
-use crate::engine::rate_limit::{self, Limit, RetryAfter};
+use crate::engine::login::{self, PasswordAttempt, PasswordOutcome};
 use crate::http::client_ip;
 use crate::http::web::csp::allow_form_target;
 use crate::http::web::csrf::csrf_token;
 use crate::http::web::pages::errors::PageError;
 use crate::http::web::pages::layout::{csrf_field, error_box, html_response, page, see_other};
-use crate::http::web::pages::{Fields, audit_event, encode_query_value, upstream};
+use crate::http::web::pages::{Fields, encode_query_value, upstream};
 use crate::http::web::return_to::safe_return_to;
-use crate::http::web::session::{current_session, start_session};
-use crate::store::StoreError;
+use crate::http::web::session::{current_session, session_cookie, session_id};
 
 /// The one message for every failed password login.
 pub const LOGIN_FAILED: &str = "The email address/username or password is incorrect.";
@@ -163,118 +156,37 @@ pub async fn password_login(
     let fields = Fields(fields);
     fields.check_csrf(req)?;
     let return_to = safe_return_to(fields.opt("return_to"));
-    let Some(authority) = password_authority(&state).await? else {
-        return Err(PageError::not_found());
-    };
-    let identifier = crate::address::fold(fields.get("identifier"));
-    let password = fields.get("password").to_owned();
     let ip = client_ip(req).unwrap_or_else(|| "unknown".to_owned());
-    let limits = [Limit::LoginAccount(identifier.clone()), Limit::LoginIp(ip)];
-    if let Err(RetryAfter(secs)) = rate_limit::check(&state, &limits).await {
-        let mut event = audit_event(req, None, "login.failure");
-        event.outcome = Outcome::Denied;
-        event.details = json!({ "authority": authority.id, "reason": "throttled" });
-        audit::record(&state, event).await;
-        return Err(PageError::too_many(secs));
-    }
-    let user = if identifier.is_empty() {
-        None
-    } else {
-        find_user(&state, &identifier).await?
+    let ctx = crate::http::context(req);
+    let previous = session_id(req);
+    let attempt = PasswordAttempt {
+        ctx: &ctx,
+        ip: &ip,
+        identifier: fields.get("identifier"),
+        password: fields.get("password").to_owned(),
+        previous_session: previous.as_deref(),
     };
-    let credential = match &user {
-        Some(user) => state.store.find_credential(&authority.id, &user.id).await?,
-        None => None,
-    };
-    let stored_hash = credential
-        .as_ref()
-        .and_then(|c| c.details.get("hash"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    // Always one bcrypt verification: against the dummy hash when there is no stored one.
-    let matches = verify_password(password, stored_hash).await;
-    let failure = match &user {
-        None => Some("unknown_user"),
-        Some(_) if !matches => Some("bad_password"),
-        Some(user) if user.status != UserStatus::Active => Some("disabled"),
-        Some(_) => None,
-    };
-    let (Some(user), Some(credential), None) = (&user, &credential, failure) else {
-        if let Err(error) = rate_limit::record_failure(&state, &limits).await {
-            tracing::error!(%error, "could not record a failed login");
+    match login::password(&state, attempt, now()).await? {
+        PasswordOutcome::NoAuthority => Err(PageError::not_found()),
+        PasswordOutcome::Throttled(secs) => Err(PageError::too_many(secs)),
+        PasswordOutcome::Failed => {
+            render_login(
+                &state,
+                req,
+                &return_to,
+                Some(LOGIN_FAILED),
+                StatusCode::UNAUTHORIZED,
+            )
+            .await
         }
-        let mut event = audit_event(req, None, "login.failure");
-        if let Some(user) = &user {
-            event = event.target("user", &user.id);
+        PasswordOutcome::SignedIn { session_id, .. } => {
+            let cookie = session_cookie(&state, session_id);
+            Ok(see_other(&return_to, &[cookie]))
         }
-        event.outcome = Outcome::Failure;
-        event.details = json!({
-            "authority": authority.id,
-            "reason": failure.unwrap_or("bad_password"),
-        });
-        audit::record(&state, event).await;
-        return render_login(
-            &state,
-            req,
-            &return_to,
-            Some(LOGIN_FAILED),
-            StatusCode::UNAUTHORIZED,
-        )
-        .await;
-    };
-    if let Err(error) = rate_limit::reset(&state, &limits[..1]).await {
-        tracing::warn!(%error, "could not reset the login limit of an account");
     }
-    let (_session, cookie) = start_session(&state, req, &user.id, &authority.id).await?;
-    match state.store.touch_credential(&credential.id, now()).await {
-        Ok(()) | Err(StoreError::NotFound) => {}
-        Err(error) => tracing::warn!(%error, "could not record a credential's use"),
-    }
-    let mut event = audit_event(req, Some(&user.id), "login.success").target("user", &user.id);
-    event.details = json!({ "authority": authority.id, "strategy": "password" });
-    audit::record(&state, event).await;
-    Ok(see_other(&return_to, &[cookie]))
 }
 
-/// The password authority logins use: the enabled one called `password`, else the first enabled
-/// one of the password strategy.
-pub async fn password_authority(state: &Engine) -> Result<Option<Authority>, StoreError> {
-    let mut candidates: Vec<Authority> = state
-        .store
-        .list_authorities()
-        .await?
-        .into_iter()
-        .filter(|a| a.enabled && a.strategy == Strategy::Password)
-        .collect();
-    candidates.sort_by_key(|a| a.id != "password");
-    Ok(candidates.into_iter().next())
-}
-
-/// The user a typed identifier names: a username, else the address of an email credential (of any
-/// email authority; the one called `email` first).
-async fn find_user(state: &Engine, identifier: &str) -> Result<Option<User>, StoreError> {
-    if let Some(user) = state.store.find_user_by_username(identifier).await? {
-        return Ok(Some(user));
-    }
-    let Ok(address) = crate::address::normalize(identifier) else {
-        return Ok(None);
-    };
-    let mut email_authorities: Vec<String> = state
-        .store
-        .list_authorities()
-        .await?
-        .into_iter()
-        .filter(|a| a.strategy == Strategy::Email)
-        .map(|a| a.id)
-        .collect();
-    email_authorities.sort_by_key(|id| id != "email");
-    for authority_id in email_authorities {
-        if let Some(credential) = state.store.find_credential(&authority_id, &address).await? {
-            return state.store.get_user(&credential.user_id).await;
-        }
-    }
-    Ok(None)
-}
+pub use crate::engine::login::password_authority;
 
 /// A short label for a user: display name, username, email or id.
 pub fn user_label(user: &User) -> &str {

@@ -53,7 +53,7 @@ pub async fn logout(
     if let Some(session) = session {
         let event =
             audit_event(req, Some(&session.user_id), "logout").target("user", &session.user_id);
-        audit::record(&state, event).await;
+        audit::record_unchanged(&state, event).await;
     }
     Ok(see_other("/login", &[removal]))
 }

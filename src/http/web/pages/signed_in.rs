@@ -60,15 +60,9 @@ pub(super) async fn signed_in(
     let Some(session) = current_session(state, req).await? else {
         return Ok(None);
     };
-    let Some(user) = state.store.get_user(&session.user_id).await? else {
+    let Some((user, access)) = crate::engine::session::holder(state, &session).await? else {
         return Ok(None);
     };
-    let access = state
-        .store
-        .access_of_user(&user.id)
-        .await?
-        .map(|a| Access::of_user(&a))
-        .unwrap_or_else(Access::none);
     Ok(Some(SignedIn {
         session,
         user,

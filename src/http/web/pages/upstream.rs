@@ -299,7 +299,7 @@ pub async fn complete(
     cookies.push(session_cookie);
     let mut event = audit_event(req, Some(&user.id), "login.success").target("user", &user.id);
     event.details = json!({ "authority": authority.id, "strategy": authority.strategy.as_str() });
-    audit::record(state, event).await;
+    audit::record_unchanged(state, event).await;
     see_other(&return_to, &cookies)
 }
 
