@@ -141,6 +141,13 @@ pub async fn password(
     })
 }
 
+/// The authorities people may sign in through now (the login page offers them).
+pub async fn enabled_authorities(engine: &Engine) -> Result<Vec<Authority>, StoreError> {
+    let mut all = engine.store.list_authorities().await?;
+    all.retain(|a| a.enabled);
+    Ok(all)
+}
+
 /// The password authority logins use: the enabled one called `password`, else the first enabled
 /// one of the password strategy.
 pub async fn password_authority(engine: &Engine) -> Result<Option<Authority>, StoreError> {

@@ -13,16 +13,20 @@ pub mod admin;
 pub mod audit;
 pub mod bootstrap;
 pub mod check_cache;
+pub mod email_links;
 pub mod error;
 pub mod identity;
 pub mod listing;
 pub mod login;
 pub mod oauth2;
+pub mod password_reset;
 pub mod rate_limit;
 pub mod saml_metadata;
+pub mod self_service;
 pub mod session;
 pub mod strategies;
 pub mod sweeper;
+pub mod upstream_login;
 
 use std::sync::Arc;
 
@@ -85,4 +89,44 @@ impl Engine {
             origins,
         }
     }
+}
+
+/// How the database is doing, as the operations endpoints report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DatabaseHealth {
+    /// Connections of this node's pool in use.
+    pub in_use: u32,
+    /// Connections open and idle.
+    pub idle: u32,
+}
+
+impl Engine {
+    /// Succeeds when the database answers within `within`.
+    pub async fn database_ready(&self, within: std::time::Duration) -> Result<(), Unready> {
+        match tokio::time::timeout(within, self.store.ping()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(Unready::Unreachable(error)),
+            Err(_) => Err(Unready::TimedOut),
+        }
+    }
+
+    /// The pool's connections now.
+    pub fn database_health(&self) -> DatabaseHealth {
+        let stats = self.store.pool_stats();
+        DatabaseHealth {
+            in_use: stats.size.saturating_sub(stats.idle),
+            idle: stats.idle,
+        }
+    }
+}
+
+/// Why the database is not ready.
+#[derive(Debug, thiserror::Error)]
+pub enum Unready {
+    /// It answered with an error.
+    #[error("database unreachable: {0}")]
+    Unreachable(#[source] crate::store::StoreError),
+    /// It did not answer in time.
+    #[error("database did not answer in time")]
+    TimedOut,
 }

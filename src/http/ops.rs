@@ -68,18 +68,12 @@ impl OpsApi {
         tag = "OpsTag::Operations"
     )]
     async fn readyz(&self, state: Data<&Engine>) -> ReadyResponse {
-        match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
-            Ok(Ok(())) => ReadyResponse::Ready(Json(HealthStatus {
+        match state.database_ready(READY_TIMEOUT).await {
+            Ok(()) => ReadyResponse::Ready(Json(HealthStatus {
                 status: "ready".to_owned(),
             })),
-            Ok(Err(error)) => {
-                tracing::warn!(error = %error, "readiness check: database unreachable");
-                ReadyResponse::Unavailable(Json(HealthStatus {
-                    status: "unavailable".to_owned(),
-                }))
-            }
-            Err(_) => {
-                tracing::warn!("readiness check: database did not answer in time");
+            Err(error) => {
+                tracing::warn!(%error, "readiness check: database not ready");
                 ReadyResponse::Unavailable(Json(HealthStatus {
                     status: "unavailable".to_owned(),
                 }))
@@ -91,9 +85,8 @@ impl OpsApi {
 /// `GET /metrics`: Prometheus text exposition format.
 #[handler]
 pub async fn metrics(state: Data<&Engine>) -> Response {
-    let stats = state.store.pool_stats();
-    let in_use = stats.size.saturating_sub(stats.idle);
-    crate::http::metrics::render(in_use, stats.idle)
+    let db = state.database_health();
+    crate::http::metrics::render(db.in_use, db.idle)
         .with_content_type("text/plain; version=0.0.4; charset=utf-8")
         .with_status(StatusCode::OK)
         .into_response()

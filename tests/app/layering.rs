@@ -122,3 +122,33 @@ fn the_pages_import_each_other_without_circles() {
     }
     assert!(modules.len() > 5, "the pages were found");
 }
+
+#[test]
+fn no_adapter_under_http_calls_the_store() {
+    // The adapters parse, call the engine and render; reads and writes go through the engine,
+    // where the rules are. `x.store` as a field access (not the `store(…)` of an atomic) is the
+    // engine's database handle.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src/http"), &mut files);
+    assert!(!files.is_empty());
+    let mut offenders = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            let reaches_store = code.match_indices(".store").any(|(at, m)| {
+                let rest = &code[at + m.len()..];
+                !rest.starts_with(|c: char| c.is_alphanumeric() || c == '_' || c == '(')
+            });
+            if reaches_store {
+                offenders.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "adapters calling the store directly:\n{}",
+        offenders.join("\n")
+    );
+}

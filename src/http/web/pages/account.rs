@@ -9,27 +9,25 @@
 //! change needs the current password, ends the user's other sessions and gives this browser a new
 //! session id.
 
-use authx_strategy_password::{PasswordStrategy, verify_password};
+use authx_strategy_password::PasswordStrategy;
 use maud::html;
 use poem::http::StatusCode;
 use poem::web::cookie::Cookie;
 use poem::web::{Data, Form, Path, Query};
 use poem::{Request, Response, handler};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::domain::Page;
-use crate::domain::api_key::ApiKeyFilter;
 use crate::domain::authority::{Authority, Strategy};
 use crate::domain::credential::Credential;
 use crate::domain::now;
-use crate::domain::user::{User, UserPatch};
+use crate::domain::user::UserPatch;
 use crate::engine::Engine;
 use crate::engine::admin::api_keys::{self, IssueError, IssueRequest, IssuedKey};
 use crate::engine::admin::credentials::{self, NewCredentialInput};
 use crate::engine::audit;
 use crate::engine::error::CommandError;
-use crate::engine::rate_limit::{self, Limit, RetryAfter};
+use crate::engine::self_service::{self, PasswordChange, PasswordChanged};
 use crate::http::web::csrf::csrf_token;
 use crate::http::web::pages::account_grants;
 use crate::http::web::pages::errors::PageError;
@@ -39,7 +37,7 @@ use crate::http::web::pages::layout::{
 use crate::http::web::pages::login::{password_authority, user_label};
 use crate::http::web::pages::signed_in::{LOGIN_REDIRECT, SignedIn, begin, signed_in};
 use crate::http::web::pages::{Fields, audit_event, encode_query_value, upstream};
-use crate::http::web::session::{end_user_sessions, start_session};
+use crate::http::web::session::{session_cookie, session_id};
 
 /// Longest display name, in characters.
 const MAX_DISPLAY_NAME_CHARS: usize = 200;
@@ -111,34 +109,23 @@ async fn render(
     status: StatusCode,
     mut cookies: Vec<Cookie>,
 ) -> Result<Response, PageError> {
-    let store = &state.store;
     let user = &me.user;
     let (csrf, new_cookie) = csrf_token(req);
     cookies.extend(new_cookie);
-    let authorities = store.list_authorities().await?;
-    let credentials = store.list_credentials_of_user(&user.id).await?;
+    let may_read_keys = me.may(state, "apikey.me", "read");
+    let self_service::Overview {
+        authorities,
+        credentials,
+        keys,
+    } = self_service::overview(state, &user.id, may_read_keys).await?;
     let password_authority = password_authority(state).await?;
     let password_credential = password_authority.as_ref().and_then(|a| {
         credentials
             .iter()
             .find(|c| c.authority_id == a.id && c.authority_user_id == user.id)
     });
-    let may_read_keys = me.may(state, "apikey.me", "read");
     let may_create_keys = me.may(state, "apikey.me", "create");
     let may_revoke_keys = me.may(state, "apikey.me", "delete");
-    let keys = if may_read_keys {
-        store
-            .list_api_keys(
-                &ApiKeyFilter {
-                    user_id: Some(user.id.clone()),
-                    include_revoked: false,
-                },
-                &Page::first(100),
-            )
-            .await?
-    } else {
-        Vec::new()
-    };
     let scopes = me.access.scopes.to_strings();
     let at = now();
     let max_ttl = api_keys::max_ttl(state);
@@ -399,21 +386,6 @@ fn password_rules(state: &Engine, authority: &Authority) -> String {
     )
 }
 
-/// The bcrypt hash of a new password for `user`, or the policy message to show instead (the
-/// engine's policy, shared with the admin API).
-async fn hash_new_password(
-    state: &Engine,
-    authority: &Authority,
-    user: &User,
-    new_password: String,
-) -> Result<Result<String, String>, PageError> {
-    match credentials::new_password_hash(state, authority, user, new_password).await {
-        Ok(hash) => Ok(Ok(hash)),
-        Err(CommandError::Invalid { message, .. }) => Ok(Err(capitalize(&message))),
-        Err(e) => Err(e.into()),
-    }
-}
-
 fn capitalize(s: &str) -> String {
     let mut chars = s.chars();
     match chars.next() {
@@ -456,19 +428,13 @@ pub async fn update_profile(
     let display_name = (!name.is_empty()).then_some(name);
     let mut profile = me.user.profile.clone();
     profile.display_name = display_name.clone();
-    state
-        .store
-        .update_user(
-            &me.user.id,
-            UserPatch {
-                display_name: Some(display_name),
-                profile: Some(profile),
-                ..UserPatch::default()
-            },
-        )
-        .await?;
-    let event = audit_event(req, Some(&me.user.id), "user.update").target("user", &me.user.id);
-    audit::record(&state, event).await;
+    let patch = UserPatch {
+        display_name: Some(display_name),
+        profile: Some(profile),
+        ..UserPatch::default()
+    };
+    let actor = me.actor(&state, req).await?;
+    crate::engine::admin::users::update(&state, &actor, &me.user.id, patch).await?;
     Ok(see_other("/account?notice=profile", &[]))
 }
 
@@ -487,61 +453,27 @@ pub async fn change_password(
     let Some(authority) = password_authority(&state).await? else {
         return Err(PageError::not_found());
     };
-    let Some(credential) = state
-        .store
-        .find_credential(&authority.id, &me.user.id)
-        .await?
-    else {
-        return password_problem(&state, req, &me, "You have no password yet: set one below.")
-            .await;
+    let ctx = crate::http::context(req);
+    let previous = session_id(req);
+    let change = PasswordChange {
+        ctx: &ctx,
+        user: &me.user,
+        session: &me.session,
+        session_id: previous.as_deref(),
+        current: fields.get("current_password").to_owned(),
+        new: fields.get("new_password").to_owned(),
     };
-    // A stolen session must not be able to guess the current password at leisure.
-    let limits = [Limit::LoginAccount(me.user.id.clone())];
-    if let Err(RetryAfter(secs)) = rate_limit::check(&state, &limits).await {
-        return Err(PageError::too_many(secs));
-    }
-    let stored = credential
-        .details
-        .get("hash")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    if !verify_password(fields.get("current_password").to_owned(), stored).await {
-        if let Err(error) = rate_limit::record_failure(&state, &limits).await {
-            tracing::error!(%error, "could not record a failed password check");
+    let problem = match self_service::change_password(&state, &authority, change, now()).await? {
+        PasswordChanged::Changed { session_id } => {
+            let cookie = session_cookie(&state, session_id);
+            return Ok(see_other("/account?notice=password", &[cookie]));
         }
-        let mut event = audit_event(req, Some(&me.user.id), "password.change")
-            .target("credential", &credential.id);
-        event.outcome = crate::domain::audit::Outcome::Failure;
-        event.details = json!({ "reason": "bad_current_password" });
-        audit::record(&state, event).await;
-        return password_problem(&state, req, &me, "The current password is incorrect.").await;
-    }
-    let new_password = fields.get("new_password").to_owned();
-    let hash = match hash_new_password(&state, &authority, &me.user, new_password).await? {
-        Ok(hash) => hash,
-        Err(problem) => return password_problem(&state, req, &me, &problem).await,
+        PasswordChanged::Throttled(secs) => return Err(PageError::too_many(secs)),
+        PasswordChanged::NoPassword => "You have no password yet: set one below.".to_owned(),
+        PasswordChanged::WrongCurrent => "The current password is incorrect.".to_owned(),
+        PasswordChanged::Refused(message) => capitalize(&message),
     };
-    let mut details = match credential.details.clone() {
-        Value::Object(map) => map,
-        _ => serde_json::Map::new(),
-    };
-    details.insert("hash".to_owned(), Value::String(hash));
-    state
-        .store
-        .update_credential_details(&credential.id, Value::Object(details))
-        .await?;
-    // Every other session ends; this browser continues with a fresh session id.
-    let ended = end_user_sessions(&state, &me.user.id).await?;
-    let (_session, cookie) =
-        start_session(&state, req, &me.user.id, &me.session.authority_id).await?;
-    if let Err(error) = rate_limit::reset(&state, &limits).await {
-        tracing::warn!(%error, "could not reset a password-check limit");
-    }
-    let mut event =
-        audit_event(req, Some(&me.user.id), "password.change").target("credential", &credential.id);
-    event.details = json!({ "other_sessions_ended": ended.saturating_sub(1) });
-    audit::record(&state, event).await;
-    Ok(see_other("/account?notice=password", &[cookie]))
+    password_problem(&state, req, &me, &problem).await
 }
 
 async fn password_problem(
@@ -580,9 +512,7 @@ pub async fn set_password(
     let Some(authority) = password_authority(&state).await? else {
         return Err(PageError::not_found());
     };
-    if state
-        .store
-        .find_credential(&authority.id, &me.user.id)
+    if self_service::password_credential(&state, &authority, &me.user.id)
         .await?
         .is_some()
     {

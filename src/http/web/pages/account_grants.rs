@@ -13,8 +13,6 @@ use poem::{Request, Response, handler};
 
 use super::consent::{describe_oidc, describe_pattern};
 use super::signed_in::{SignedIn, begin};
-use crate::domain::Page;
-use crate::domain::grant::GrantFilter;
 use crate::domain::token::is_oidc_scope;
 use crate::engine::Engine;
 use crate::http::web::pages::Fields;
@@ -27,27 +25,12 @@ pub(super) async fn section(
     me: &SignedIn,
     csrf: &str,
 ) -> Result<Markup, PageError> {
-    let grants = state
-        .store
-        .list_grants(
-            &GrantFilter {
-                user_id: Some(me.user.id.clone()),
-                client_id: None,
-            },
-            &Page::first(100),
-        )
-        .await?;
     let mut rows = Vec::new();
-    for grant in grants {
+    for (grant, name) in crate::engine::self_service::grants(state, &me.user.id).await? {
         let resource = format!("grant.{}.me", grant.client_id);
         if !me.may(state, &resource, "read") {
             continue;
         }
-        let name = state
-            .store
-            .get_client(&grant.client_id)
-            .await?
-            .map_or_else(|| grant.client_id.clone(), |c| c.name);
         let may_revoke = me.may(state, &resource, "delete");
         rows.push((grant, name, may_revoke));
     }

@@ -67,13 +67,7 @@ pub async fn render_login(
     error: Option<&str>,
     status: StatusCode,
 ) -> Result<Response, PageError> {
-    let authorities: Vec<Authority> = state
-        .store
-        .list_authorities()
-        .await?
-        .into_iter()
-        .filter(|a| a.enabled)
-        .collect();
+    let authorities = crate::engine::login::enabled_authorities(state).await?;
     let (csrf, new_cookie) = csrf_token(req);
     let has = |s: Strategy| authorities.iter().any(|a| a.strategy == s);
     // Only strategies whose round trip authx runs (`/login/<id>` answers for them).

@@ -1,44 +1,34 @@
 //! Password reset through the email strategy (reference §3 password: "reset via the email strategy").
 //!
-//! - `GET /password/reset` asks for an address; `POST /password/reset` mails a `reset` link when an
-//!   email credential holds the address (of an active user) and answers the same page whatever
-//!   the address, after the same lookups. Sends are limited per address and per IP.
+//! - `GET /password/reset` asks for an address; `POST /password/reset` asks for a link and
+//!   answers the same page whatever the address.
 //! - `GET /password/reset/confirm?token=…` shows the new-password form (the token travels in a
-//!   hidden field); `POST /password/reset/confirm` checks the two fields match and the length
-//!   policy *before* consuming the token, so a typo does not burn the link. The check against the
-//!   account's addresses needs the token's user, so it comes after consuming; if it fails, a fresh
-//!   token for the same user and expiry replaces the spent one in the re-shown form.
-//! - On success the password credential is created or updated, every session of the user ends, a
-//!   `password.reset` audit event is written, and the page links to the login page.
+//!   hidden field); `POST /password/reset/confirm` sets the password, or shows the form again with
+//!   the reason (and the token to use now).
+//!
+//! The rules are [`crate::engine::password_reset`]'s.
 //!
 //! The reset pages exist only while a password authority is enabled.
 
-use authx_strategy_email::{Purpose, hash_token, new_token};
-use authx_strategy_password::{PasswordStrategy, check_policy, hash_password};
 use maud::html;
 use poem::http::StatusCode;
 use poem::web::cookie::Cookie;
 use poem::web::{Data, Form, Query};
 use poem::{Request, Response, handler};
-use serde_json::{Value, json};
 
-use crate::domain::authority::{Authority, Strategy};
-use crate::domain::credential::NewCredential;
-use crate::domain::email_token::{EmailToken, EmailTokenPurpose, NewEmailToken};
+use crate::domain::authority::Authority;
 use crate::domain::now;
-use crate::domain::user::UserStatus;
 use crate::engine::Engine;
-use crate::engine::audit;
+use crate::engine::email_links::token_shape_ok;
+use crate::engine::password_reset::{self, NewPassword, Reset, min_length};
+use crate::engine::rate_limit::RetryAfter;
+use crate::http::client_ip;
 use crate::http::web::csrf::csrf_token;
-use crate::http::web::pages::email::{
-    LinkMail, TokenQuery, check_send_limits, check_your_email, invalid_link, send_link,
-    token_shape_ok,
-};
+use crate::http::web::pages::Fields;
+use crate::http::web::pages::email::{TokenQuery, check_your_email, invalid_link};
 use crate::http::web::pages::errors::PageError;
 use crate::http::web::pages::layout::{csrf_field, error_box, html_response, page};
 use crate::http::web::pages::login::password_authority;
-use crate::http::web::pages::{Fields, audit_event};
-use crate::store::StoreError;
 
 const BACK: (&str, &str) = ("/password/reset", "Ask for a new link");
 
@@ -47,10 +37,6 @@ async fn required_password_authority(state: &Engine) -> Result<Authority, PageEr
     password_authority(state)
         .await?
         .ok_or_else(PageError::not_found)
-}
-
-fn min_length(state: &Engine, authority: &Authority) -> usize {
-    PasswordStrategy::min_length(&authority.details, state.config.password.min_length)
 }
 
 fn request_page(req: &Request, error: Option<&str>, status: StatusCode) -> Response {
@@ -94,46 +80,13 @@ pub async fn request_reset(
             StatusCode::BAD_REQUEST,
         ));
     };
-    check_send_limits(&state, req, &address).await?;
-    // The email credential holding the address (any email authority; the one called `email`
-    // first), and its active user.
-    let mut email_authorities: Vec<Authority> = state
-        .store
-        .list_authorities()
-        .await?
-        .into_iter()
-        .filter(|a| a.strategy == Strategy::Email)
-        .collect();
-    email_authorities.sort_by_key(|a| (!a.enabled, a.id != "email"));
-    let mut target = None;
-    for authority in email_authorities {
-        if let Some(credential) = state.store.find_credential(&authority.id, &address).await? {
-            target = Some((authority, credential.user_id));
-            break;
-        }
-    }
-    let mut sent = false;
-    if let Some((authority, user_id)) = target
-        && let Some(user) = state.store.get_user(&user_id).await?
-        && user.status == UserStatus::Active
+    let ctx = crate::http::context(req);
+    let ip = client_ip(req).unwrap_or_else(|| "unknown".to_owned());
+    if let Err(RetryAfter(secs)) =
+        password_reset::request(&state, &ctx, &ip, &address, now()).await?
     {
-        send_link(
-            &state,
-            LinkMail {
-                purpose: Purpose::Reset,
-                authority: &authority,
-                email: &address,
-                user_id: Some(&user.id),
-                return_to: None,
-                path: "/password/reset/confirm",
-            },
-        )
-        .await?;
-        sent = true;
+        return Err(PageError::too_many(secs));
     }
-    let mut event = audit_event(req, None, "email.link_requested");
-    event.details = json!({ "purpose": "reset", "sent": sent });
-    audit::record(&state, event).await;
     Ok(check_your_email(
         "to reset your password",
         ("/login", "Back to the sign-in page"),
@@ -198,125 +151,34 @@ pub async fn confirm_reset(
     let fields = Fields(fields);
     fields.check_csrf(req)?;
     let authority = required_password_authority(&state).await?;
-    let token = fields.get("token");
-    if !token_shape_ok(token) {
-        return Ok(invalid_link(BACK));
-    }
-    let min = min_length(&state, &authority);
-    let rules = rules(min);
-    let password = fields.get("new_password");
-    if password != fields.get("confirm_password") {
-        return Ok(confirm_form(
-            req,
-            token,
-            &rules,
-            Some("The two passwords are not the same."),
-            StatusCode::BAD_REQUEST,
-        ));
-    }
-    // Everything that does not need the account, before the token is spent.
-    if let Err(problem) = check_policy(password, min, None) {
-        return Ok(confirm_form(
-            req,
-            token,
-            &rules,
-            Some(&problem.to_string()),
-            StatusCode::BAD_REQUEST,
-        ));
-    }
-    let Some(consumed) = state
-        .store
-        .consume_email_token(&hash_token(token), EmailTokenPurpose::Reset, now())
-        .await?
-    else {
-        return Ok(invalid_link(BACK));
+    let input = NewPassword {
+        token: fields.get("token"),
+        password: fields.get("new_password"),
+        confirmation: fields.get("confirm_password"),
     };
-    let user = match consumed.user_id.as_deref() {
-        Some(id) => state.store.get_user(id).await?,
-        None => None,
-    };
-    let Some(user) = user.filter(|u| u.status == UserStatus::Active) else {
-        return Ok(invalid_link(BACK));
-    };
-    // The account's own addresses.
-    let mut emails = vec![consumed.email.clone()];
-    emails.extend(user.email.clone());
-    if let Some(problem) = emails
-        .iter()
-        .find_map(|e| check_policy(password, min, Some(e)).err())
-    {
-        // The link is spent; the person who held it gets a fresh one in the re-shown form.
-        let fresh = reissue(&state, &consumed).await?;
-        return Ok(confirm_form(
-            req,
-            &fresh,
-            &rules,
-            Some(&problem.to_string()),
-            StatusCode::BAD_REQUEST,
-        ));
-    }
-    let hash = hash_password(password.to_owned(), state.config.password.bcrypt_cost)
-        .await
-        .map_err(|e| PageError::internal(&e))?;
-    let credential_id = match state.store.find_credential(&authority.id, &user.id).await? {
-        Some(credential) => {
-            let mut details = match credential.details {
-                Value::Object(map) => map,
-                _ => serde_json::Map::new(),
+    let ctx = crate::http::context(req);
+    match password_reset::confirm(&state, &ctx, &authority, input, now()).await? {
+        Reset::Invalid => Ok(invalid_link(BACK)),
+        Reset::Refused { message, token } => {
+            let rules = rules(min_length(&state, &authority));
+            Ok(confirm_form(
+                req,
+                &token,
+                &rules,
+                Some(&message),
+                StatusCode::BAD_REQUEST,
+            ))
+        }
+        Reset::Done => {
+            let body = html! {
+                p role="status" { "Your password was changed. Every session of your account was signed out, and applications must ask you to sign in again." }
+                p { a.button href="/login" { "Sign in" } }
             };
-            details.insert("hash".to_owned(), Value::from(hash));
-            state
-                .store
-                .update_credential_details(&credential.id, Value::Object(details))
-                .await?
-                .id
+            Ok(html_response(
+                StatusCode::OK,
+                page("Your password was changed", None, body),
+                &[],
+            ))
         }
-        None => {
-            state
-                .store
-                .create_credential(NewCredential {
-                    user_id: user.id.clone(),
-                    authority_id: authority.id.clone(),
-                    authority_user_id: user.id.clone(),
-                    details: json!({ "hash": hash }),
-                })
-                .await?
-                .id
-        }
-    };
-    // Whoever knew the old password may hold sessions or tokens: all of them end.
-    let (ended, revoked) =
-        crate::engine::session::end_everywhere(&state, &user.id, crate::domain::now()).await?;
-    let mut event =
-        audit_event(req, Some(&user.id), "password.reset").target("credential", &credential_id);
-    event.details =
-        json!({ "authority": authority.id, "sessions_ended": ended, "tokens_revoked": revoked });
-    audit::record(&state, event).await;
-    let body = html! {
-        p role="status" { "Your password was changed. Every session of your account was signed out, and applications must ask you to sign in again." }
-        p { a.button href="/login" { "Sign in" } }
-    };
-    Ok(html_response(
-        StatusCode::OK,
-        page("Your password was changed", None, body),
-        &[],
-    ))
-}
-
-/// A new reset token replacing `spent` (same address, user, authority and expiry).
-async fn reissue(state: &Engine, spent: &EmailToken) -> Result<String, StoreError> {
-    let token = new_token();
-    state
-        .store
-        .create_email_token(NewEmailToken {
-            token_hash: token.hash,
-            purpose: EmailTokenPurpose::Reset,
-            email: spent.email.clone(),
-            user_id: spent.user_id.clone(),
-            authority_id: spent.authority_id.clone(),
-            expires_at: spent.expires_at,
-            return_to: None,
-        })
-        .await?;
-    Ok(token.token)
+    }
 }

@@ -39,32 +39,27 @@ use maud::html;
 use poem::http::StatusCode;
 use poem::web::cookie::Cookie;
 use poem::{Request, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::domain::audit::Outcome;
 use crate::domain::authority::{Authority, Strategy};
 use crate::domain::now;
 use crate::engine::Engine;
-use crate::engine::audit;
-use crate::engine::identity::{LoginError, VerifiedIdentity, resolve_identity};
-use crate::http::web::pages::audit_event;
+use crate::engine::identity::{LoginError, VerifiedIdentity};
+use crate::engine::upstream_login::{self, Continuation, Finished};
 use crate::http::web::pages::encode_query_value;
 use crate::http::web::pages::layout::{html_response, page, see_other};
 use crate::http::web::return_to::safe_return_to;
 use crate::http::web::session::{
-    cookie, current_session, is_random_token, request_cookie, start_session,
+    cookie, current_session, is_random_token, request_cookie, session_cookie, session_id,
 };
-use crate::secret;
 use crate::store::{StoreError, UpstreamLogin};
 
 pub use authx_strategy_core::UpstreamIdentity;
 
 /// The cookie naming this browser's pending upstream login.
 pub const PENDING_COOKIE: &str = "authx_upstream";
-/// Prefix of the cookie's value (recognisable, like `axsn_` for sessions).
-pub const PENDING_ID_PREFIX: &str = "axup_";
-/// How long a started login may take at the provider before it is worthless.
-pub const PENDING_TTL_SECS: i64 = 600;
+pub use crate::engine::upstream_login::{PENDING_ID_PREFIX, PENDING_TTL_SECS};
 /// The cookie is sent only where it is read: the callbacks under `/login/<id>/`.
 pub(super) const PENDING_COOKIE_PATH: &str = "/login/";
 /// Where a linking attempt returns to.
@@ -194,10 +189,7 @@ pub async fn take_pending(state: &Engine, req: &Request) -> Result<Option<Pendin
     let Some(id) = pending_cookie_value(req) else {
         return Ok(None);
     };
-    let login = state
-        .store
-        .consume_upstream_login(&secret::hash(&id), now())
-        .await?;
+    let login = upstream_login::take(state, &id, now()).await?;
     Ok(login.map(|login| Pending { login }))
 }
 
@@ -214,18 +206,16 @@ pub async fn take_pending_by_request(
     authority_id: &str,
     request_id: &str,
 ) -> Result<Option<Pending>, StoreError> {
-    let login = state
-        .store
-        .consume_upstream_login_by_request(authority_id, &secret::hash(request_id), now())
-        .await?;
-    Ok(login
-        .filter(|row| match pending_cookie_value(req) {
-            Some(id) => {
-                secret::constant_time_eq(secret::hash(&id).as_bytes(), row.id_hash.as_bytes())
-            }
-            None => true,
-        })
-        .map(|login| Pending { login }))
+    let cookie_id = pending_cookie_value(req);
+    let login = upstream_login::take_by_request(
+        state,
+        authority_id,
+        request_id,
+        cookie_id.as_deref(),
+        now(),
+    )
+    .await?;
+    Ok(login.map(|login| Pending { login }))
 }
 
 /// Finishes a sign-in whose identity `authority`'s strategy has verified: resolves it to a user
@@ -272,14 +262,22 @@ pub async fn complete(
         }
     }
     let verified = verified_identity(&identity);
-    let user = match resolve_identity(state, authority, &verified, linking).await {
-        Ok(user) => user,
-        Err(error) => return refuse(error.into(), cookies).await,
-    };
     let return_to = safe_return_to(pending.and_then(|p| p.return_to.as_deref()));
-    if let Some(user_id) = linking {
-        if user.id != user_id {
-            // Step 1 of the resolution found the identity on another account: never move it.
+    let ctx = crate::http::context(req);
+    let previous = session_id(req);
+    let finished = upstream_login::finish(
+        state,
+        &ctx,
+        authority,
+        &verified,
+        linking,
+        previous.as_deref(),
+        now(),
+    )
+    .await;
+    match finished {
+        Ok(Finished::Linked) => see_other(&return_to, &cookies),
+        Ok(Finished::InUse) => {
             let refusal = Refusal::new(
                 StatusCode::FORBIDDEN,
                 "credential_in_use",
@@ -288,29 +286,18 @@ pub async fn complete(
                     authority.name
                 ),
             );
-            return refuse(refusal, cookies).await;
+            refuse(refusal, cookies).await
         }
-        return see_other(&return_to, &cookies);
+        Ok(Finished::SignedIn { session_id }) => {
+            cookies.push(session_cookie(state, session_id));
+            see_other(&return_to, &cookies)
+        }
+        Err(error) => refuse(error.into(), cookies).await,
     }
-    let session_cookie = match start_session(state, req, &user.id, &authority.id).await {
-        Ok((_session, cookie)) => cookie,
-        Err(error) => return refuse(error.into(), cookies).await,
-    };
-    cookies.push(session_cookie);
-    let mut event = audit_event(req, Some(&user.id), "login.success").target("user", &user.id);
-    event.details = json!({ "authority": authority.id, "strategy": authority.strategy.as_str() });
-    audit::record_unchanged(state, event).await;
-    see_other(&return_to, &cookies)
 }
 
-/// How long a verified response waits for its browser to come back (one redirect).
-const CONTINUATION_TTL_SECS: i64 = 120;
-/// Where a continuation keeps the verified identity in its row's data.
-const VERIFIED_IDENTITY: &str = "verified_identity";
 /// The query parameter carrying a continuation's token.
 pub const CONTINUATION_PARAM: &str = "continuation";
-/// Prefix of continuation tokens (random, single use).
-const CONTINUATION_PREFIX: &str = "axct_";
 
 /// Keeps `identity`, verified for the attempt `pending` that was found without this browser's
 /// cookie (a cross-site POST), for a moment, and sends the posting browser to `continue_path`
@@ -329,22 +316,8 @@ pub async fn continue_in_browser(
     identity: &UpstreamIdentity,
     continue_path: &str,
 ) -> Result<Response, Refusal> {
-    let login = &pending.login;
     let identity = serde_json::to_value(identity).map_err(|e| Refusal::internal("internal", e))?;
-    let token = secret::generate(CONTINUATION_PREFIX);
-    state
-        .store
-        .create_upstream_login(crate::store::NewUpstreamLogin {
-            id_hash: login.id_hash.clone(),
-            authority_id: login.authority_id.clone(),
-            // The token finds the row, as a request id does for the ACS; the cookie binds it.
-            request_hash: Some(secret::hash(&token)),
-            data: json!({ VERIFIED_IDENTITY: identity }),
-            return_to: login.return_to.clone(),
-            linking_user_id: login.linking_user_id.clone(),
-            expires_at: now().saturating_add(CONTINUATION_TTL_SECS),
-        })
-        .await?;
+    let token = upstream_login::keep_verified(state, &pending.login, identity, now()).await?;
     let location = format!("{continue_path}?{CONTINUATION_PARAM}={token}");
     Ok(see_other(&location, &[]))
 }
@@ -362,31 +335,29 @@ pub async fn resume(
     let token = crate::engine::oauth2::params::Params::parse(query)
         .ok()
         .and_then(|params| params.get(CONTINUATION_PARAM).map(str::to_owned))
-        .filter(|token| token.starts_with(CONTINUATION_PREFIX));
+        .filter(|token| token.starts_with(upstream_login::CONTINUATION_PREFIX));
     let Some(token) = token else {
         return Err(Refusal::no_pending().with_detail("no continuation token"));
     };
-    let login = state
-        .store
-        .consume_upstream_login_by_request(authority_id, &secret::hash(&token), now())
-        .await?;
-    let Some(login) = login else {
-        return Err(Refusal::no_pending().with_detail("no such continuation (spent or expired)"));
+    let cookie_id = pending_cookie_value(req);
+    let continuation =
+        upstream_login::take_continuation(state, authority_id, &token, cookie_id.as_deref(), now())
+            .await?;
+    let (login, identity) = match continuation {
+        Continuation::Unknown => {
+            return Err(
+                Refusal::no_pending().with_detail("no such continuation (spent or expired)")
+            );
+        }
+        Continuation::OtherBrowser => {
+            return Err(Refusal::no_pending()
+                .with_detail("continued in a browser that did not start the attempt"));
+        }
+        Continuation::Found(login, identity) => (login, identity),
     };
-    let same_browser = pending_cookie_value(req).is_some_and(|id| {
-        secret::constant_time_eq(secret::hash(&id).as_bytes(), login.id_hash.as_bytes())
-    });
-    if !same_browser {
-        return Err(Refusal::no_pending()
-            .with_detail("continued in a browser that did not start the attempt"));
-    }
-    match login
-        .data
-        .get(VERIFIED_IDENTITY)
-        .and_then(|v| serde_json::from_value::<UpstreamIdentity>(v.clone()).ok())
-    {
-        Some(identity) => Ok((Pending { login }, identity)),
-        None => Err(Refusal::internal(
+    match serde_json::from_value::<UpstreamIdentity>(identity) {
+        Ok(identity) => Ok((Pending { login }, identity)),
+        Err(_) => Err(Refusal::internal(
             "corrupt_pending_login",
             "a continuation without its identity",
         )),
@@ -474,14 +445,16 @@ pub async fn fail(
             "upstream login refused"
         );
     }
-    let mut event = audit_event(req, linking_user_id, "login.failure");
-    event.outcome = refusal.outcome();
-    event.details = json!({ "authority": authority_id, "reason": refusal.reason });
-    if let Some(user_id) = linking_user_id {
-        event = event.target("user", user_id);
-        event.details["linking"] = Value::Bool(true);
-    }
-    audit::record(state, event).await;
+    let denied = refusal.outcome() == Outcome::Denied;
+    upstream_login::record_refusal(
+        state,
+        &crate::http::context(req),
+        authority_id,
+        linking_user_id,
+        refusal.reason,
+        denied,
+    )
+    .await;
     let title = if refusal.outcome() == Outcome::Denied {
         "Sign-in refused"
     } else {

@@ -95,7 +95,7 @@ async fn handle_callback(state: &Engine, req: &Request, authority_id: &str) -> R
                 pending.login.authority_id
             )));
         }
-        let authority = match state.store.get_authority(authority_id).await? {
+        let authority = match crate::engine::upstream_login::authority(state, authority_id).await? {
             Some(a) if a.enabled && a.strategy == Strategy::Google => a,
             _ => {
                 return Err(Refusal::new(

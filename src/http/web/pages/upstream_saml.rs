@@ -184,7 +184,7 @@ async fn saml_authority(state: &Engine, authority_id: &str) -> Result<Authority,
     if !is_valid_slug(authority_id) {
         return Err(PageError::not_found());
     }
-    match state.store.get_authority(authority_id).await? {
+    match crate::engine::upstream_login::authority(state, authority_id).await? {
         Some(authority) if authority.strategy == Strategy::Saml => Ok(authority),
         _ => Err(PageError::not_found()),
     }
@@ -330,10 +330,13 @@ async fn verify(
     .await
     .map_err(|e| Refusal::internal("internal", e))?
     .map_err(|e| refusal(&e))?;
-    let first = state
-        .store
-        .record_saml_assertion(&authority.id, &verified.assertion_id, verified.replay_until)
-        .await?;
+    let first = crate::engine::upstream_login::first_use_of_assertion(
+        state,
+        &authority.id,
+        &verified.assertion_id,
+        verified.replay_until,
+    )
+    .await?;
     if !first {
         return Err(Refusal::new(
             StatusCode::BAD_REQUEST,

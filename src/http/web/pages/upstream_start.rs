@@ -9,19 +9,18 @@ use poem::{Request, Response, handler};
 use crate::domain::authority::Strategy;
 use crate::domain::now;
 use crate::engine::Engine;
+use crate::engine::upstream_login;
 use crate::http::web::pages::errors::PageError;
 use crate::http::web::pages::layout::see_other;
 use crate::http::web::pages::login::LoginQuery;
 use crate::http::web::pages::signed_in::signed_in;
 use crate::http::web::pages::upstream::{
-    Back, LINKED_RETURN_TO, PENDING_COOKIE, PENDING_COOKIE_PATH, PENDING_ID_PREFIX,
-    PENDING_TTL_SECS, Refusal, fail, has_flow, pending_cookie_value,
+    Back, LINKED_RETURN_TO, PENDING_COOKIE, PENDING_COOKIE_PATH, PENDING_TTL_SECS, Refusal, fail,
+    has_flow, pending_cookie_value,
 };
 use crate::http::web::pages::{upstream_oidc, upstream_saml};
 use crate::http::web::return_to::safe_return_to;
 use crate::http::web::session::cookie;
-use crate::secret;
-use crate::store::NewUpstreamLogin;
 
 /// `GET /login/:authority_id?return_to=…`: starts a sign-in at the authority's provider.
 #[handler]
@@ -65,7 +64,7 @@ async fn start(
     return_to: &str,
     linking_user_id: Option<&str>,
 ) -> Result<Response, PageError> {
-    let Some(authority) = state.store.get_authority(authority_id).await? else {
+    let Some(authority) = upstream_login::authority(state, authority_id).await? else {
         return Err(PageError::not_found());
     };
     if !has_flow(authority.strategy) {
@@ -113,27 +112,16 @@ async fn start(
         }
     };
     // A pending login this browser abandoned is of no further use.
-    if let Some(old) = pending_cookie_value(req)
-        && let Err(error) = state
-            .store
-            .consume_upstream_login(&secret::hash(&old), now())
-            .await
-    {
-        tracing::warn!(%error, "could not drop an abandoned upstream login");
-    }
-    let id = secret::generate(PENDING_ID_PREFIX);
-    state
-        .store
-        .create_upstream_login(NewUpstreamLogin {
-            id_hash: secret::hash(&id),
-            authority_id: authority.id.clone(),
-            request_hash: started.request_id.as_deref().map(secret::hash),
-            data: started.data,
-            return_to: Some(return_to.to_owned()),
-            linking_user_id: linking_user_id.map(str::to_owned),
-            expires_at: now().saturating_add(PENDING_TTL_SECS),
-        })
-        .await?;
+    let abandoned = pending_cookie_value(req);
+    let attempt = upstream_login::Attempt {
+        authority_id: &authority.id,
+        data: started.data,
+        request_id: started.request_id.as_deref(),
+        return_to,
+        linking_user_id,
+        abandoned: abandoned.as_deref(),
+    };
+    let id = upstream_login::begin(state, attempt, now()).await?;
     let mut pending_cookie = cookie(state, PENDING_COOKIE, id);
     pending_cookie.set_path(PENDING_COOKIE_PATH);
     pending_cookie.set_max_age(std::time::Duration::from_secs(
