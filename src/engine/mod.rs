@@ -28,6 +28,9 @@ pub mod strategies;
 pub mod sweeper;
 pub mod upstream_login;
 
+#[cfg(test)]
+mod unit_tests;
+
 use std::sync::Arc;
 
 use crate::config::Config;
