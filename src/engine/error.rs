@@ -24,9 +24,13 @@ pub enum CommandError {
     /// No such resource (or the actor may not learn whether it exists).
     #[error("{0}")]
     NotFound(String),
-    /// The request clashes with existing data; what clashed.
-    #[error("{0}")]
-    Conflict(String),
+    /// The request clashes with existing data: what clashed, and the input field it is about
+    /// when one is (`id`, `username`).
+    #[error("{message}")]
+    Conflict {
+        field: Option<&'static str>,
+        message: String,
+    },
     /// The database failed.
     #[error(transparent)]
     Store(StoreError),
@@ -52,6 +56,15 @@ impl CommandError {
         }
     }
 
+    /// A clash with existing data that is not about one field (the last administrator, the last
+    /// credential).
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::Conflict {
+            field: None,
+            message: message.into(),
+        }
+    }
+
     /// Not found, saying what.
     pub fn not_found(what: impl Into<String>) -> Self {
         Self::NotFound(what.into())
@@ -63,7 +76,10 @@ impl From<StoreError> for CommandError {
         match error {
             StoreError::NotFound => Self::NotFound("no such resource".to_owned()),
             // The store's messages name the clashing or missing thing and never carry driver text.
-            StoreError::Conflict(what) => Self::Conflict(what),
+            StoreError::Conflict(clash) => Self::Conflict {
+                field: clash.key.field(),
+                message: clash.message,
+            },
             StoreError::Reference(what) => Self::invalid(what),
             StoreError::InvalidValue(why) => Self::invalid(why),
             other => Self::Store(other),

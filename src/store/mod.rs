@@ -18,6 +18,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use conflict::{Conflict, UniqueKey};
+
 use crate::domain::Page;
 use crate::domain::api_key::{ApiKey, ApiKeyFilter, NewApiKey};
 use crate::domain::audit::{AuditEvent, AuditFilter, NewAuditEvent};
@@ -38,6 +40,7 @@ use crate::domain::token::{
 use crate::domain::user::{NewUser, User, UserFilter, UserPatch};
 use crate::sealing::{Reseal, Sealer};
 
+pub mod conflict;
 pub mod outage;
 pub mod postgres;
 pub mod sqlite;
@@ -49,9 +52,9 @@ pub enum StoreError {
     /// The row to update or delete does not exist.
     #[error("not found")]
     NotFound,
-    /// A uniqueness constraint was violated; the message names what clashed.
+    /// A uniqueness constraint was violated: which key, and a message naming what clashed.
     #[error("conflict: {0}")]
-    Conflict(String),
+    Conflict(Conflict),
     /// A referenced row does not exist (foreign-key violation); the message names it.
     #[error("reference: {0}")]
     Reference(String),
@@ -674,44 +677,6 @@ pub trait RateLimitStore: Send + Sync {
     async fn reset_rate_limit(&self, key: &str) -> Result<(), StoreError>;
     /// Sweeps rows whose window started before `before` and that are not blocked at `now`.
     async fn delete_stale_rate_limits(&self, before: i64, now: i64) -> Result<u64, StoreError>;
-}
-
-/// Which constraint a unique violation hit, as a message that names the clash. `table` and `hint`
-/// come from the driver (SQLite: `table.col, …`; PostgreSQL: the constraint name) but are only
-/// matched, never echoed.
-pub(crate) fn conflict_message(table: &str, hint: &str) -> String {
-    let msg = match table {
-        "users" if hint.contains("username") => "a user with this username already exists",
-        "users" => "user id already exists",
-        "credentials" if hint.contains("authority") => {
-            "credential (authority_id, authority_user_id) already exists"
-        }
-        "credentials" => "credential id already exists",
-        "roles" => "role id already exists",
-        "role_scopes" => "duplicate role scope pattern",
-        "role_deny" => "duplicate role deny pattern",
-        "role_members" => "role membership already exists",
-        "authorities" => "authority id already exists",
-        "audit_events" => "audit event id already exists",
-        "clients" => "client id already exists",
-        "client_secrets" if hint.contains("secret_hash") => "client secret hash already exists",
-        "client_secrets" => "client secret id already exists",
-        "grants" if hint.contains("user") => "grant (user_id, client_id) already exists",
-        "grants" => "grant id already exists",
-        "api_keys" if hint.contains("key_hash") => "api key hash already exists",
-        "api_keys" => "api key id already exists",
-        "sessions" => "session already exists",
-        "upstream_logins" => "pending upstream login already exists",
-        "saml_assertions" => "assertion already recorded",
-        "signing_keys"
-            if hint.contains("status") || hint.contains("one_active") || hint.contains("alg") =>
-        {
-            "another signing key of this algorithm is already active"
-        }
-        "signing_keys" => "signing key id already exists",
-        _ => "a row with the same unique key already exists",
-    };
-    msg.to_owned()
 }
 
 /// Page limit clamped to 1..=100, as the `i64` LIMIT bind.

@@ -330,8 +330,8 @@ async fn authorities_crud_and_details(db: TestDb) {
     )
     .await;
     assert_eq!(bad_field(s, &p), "details.min_length");
-    // Duplicate id: 409.
-    let (s, _) = post(
+    // Duplicate id: 409, naming the field (the store reports which key clashed).
+    let (s, p) = post(
         &app,
         &admin,
         "/api/v1/authorities",
@@ -339,6 +339,8 @@ async fn authorities_crud_and_details(db: TestDb) {
     )
     .await;
     assert_eq!(s, 409);
+    assert_eq!(p["errors"][0]["field"], "id", "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("'pw'"), "{p}");
 
     let (s, list) = get(&app, &admin, "/api/v1/authorities").await;
     assert_eq!(s, 200);

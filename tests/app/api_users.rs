@@ -68,6 +68,8 @@ async fn users_crud_and_problems(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(r.status(), 409);
+    let p: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(p["errors"][0]["field"], "username", "{p}");
 
     let r = c
         .patch(app.url(&format!("/api/v1/users/{id}")))

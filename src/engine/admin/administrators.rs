@@ -54,7 +54,7 @@ pub async fn require_one_remains(engine: &Engine, change: Change<'_>) -> Result<
     {
         return Ok(());
     }
-    Err(CommandError::Conflict(
+    Err(CommandError::conflict(
         "this change would leave no active user who can administer roles and users (holding \
          role.*:update.scopes, role.*:update.assignments and user:update); give that access to \
          another active user first"

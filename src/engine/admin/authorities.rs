@@ -405,9 +405,7 @@ pub async fn delete(engine: &Engine, actor: &Actor, id: &str) -> Result<(), Comm
         .await
         .map_err(|e| match e {
             StoreError::NotFound => CommandError::not_found(format!("no authority '{id}'")),
-            StoreError::Reference(_) => {
-                CommandError::Conflict("authority has credentials".to_owned())
-            }
+            StoreError::Reference(_) => CommandError::conflict("authority has credentials"),
             e => e.into(),
         })?;
     engine.saml_metadata.forget(id);

@@ -229,7 +229,7 @@ pub async fn delete(engine: &Engine, actor: &Actor, id: &str) -> Result<Credenti
         .list_credentials_of_user(&credential.user_id)
         .await?;
     if all.iter().all(|c| c.id == credential.id) {
-        return Err(CommandError::Conflict(
+        return Err(CommandError::conflict(
             "this is the user's last credential; they could not sign in without it".to_owned(),
         ));
     }

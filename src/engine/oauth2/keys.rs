@@ -615,10 +615,12 @@ pub async fn ensure_active_in(store: &dyn Store, alg: SigningAlg) -> Result<Sign
             tracing::info!(kid = %key.kid, alg = %key.alg, "created the first signing key");
             Ok(key)
         }
-        Err(StoreError::Conflict(_)) => store
-            .active_signing_key(alg)
-            .await?
-            .ok_or_else(|| KeyError::Store(StoreError::Conflict("signing key race".to_owned()))),
+        Err(StoreError::Conflict(_)) => store.active_signing_key(alg).await?.ok_or_else(|| {
+            KeyError::Store(StoreError::Conflict(
+                crate::store::Conflict::on(crate::store::UniqueKey::ActiveSigningKey)
+                    .saying("signing key race"),
+            ))
+        }),
         Err(e) => Err(e.into()),
     }
 }

@@ -181,6 +181,18 @@ impl ApiError {
         )))
     }
 
+    /// 409 naming what clashed, and the field it is about when there is one (`errors[0].field`).
+    pub fn conflict_on(field: Option<&str>, message: &str) -> Self {
+        let mut error = Self::conflict(message);
+        if let (Some(field), Self::Conflict(problem)) = (field, &mut error) {
+            problem.errors.push(FieldError {
+                field: field.to_owned(),
+                message: message.to_owned(),
+            });
+        }
+        error
+    }
+
     /// 500 with an opaque body; `cause` goes to the log only.
     pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
         tracing::error!(error = %ErrorChain(cause), "internal error");
@@ -222,7 +234,7 @@ impl From<StoreError> for ApiError {
         match &error {
             StoreError::NotFound => Self::not_found("no such resource"),
             // The store's messages name the clashing or missing thing and never carry driver text.
-            StoreError::Conflict(what) => Self::conflict(what.clone()),
+            StoreError::Conflict(clash) => Self::conflict_on(clash.key.field(), &clash.message),
             StoreError::Reference(what) => Self::invalid(what.clone()),
             StoreError::InvalidValue(why) => Self::invalid(why.clone()),
             StoreError::Unavailable(_) => Self::unavailable(&error),
@@ -245,7 +257,7 @@ impl From<CommandError> for ApiError {
             CommandError::Forbidden(missing) => Self::forbidden(missing),
             CommandError::Refused(reason) => Self::refused(reason),
             CommandError::NotFound(what) => Self::not_found(what),
-            CommandError::Conflict(what) => Self::conflict(what),
+            CommandError::Conflict { field, message } => Self::conflict_on(field, &message),
             CommandError::Store(error) => error.into(),
             CommandError::Internal(cause) => Self::internal(&*cause),
         }

@@ -115,7 +115,7 @@ fn map_err(err: sqlx::Error) -> StoreError {
             sqlx::error::ErrorKind::UniqueViolation => {
                 let table = db.table().unwrap_or_default();
                 let constraint = db.constraint().unwrap_or_default();
-                StoreError::Conflict(super::conflict_message(table, constraint))
+                StoreError::Conflict(super::Conflict::on(super::UniqueKey::of(table, constraint)))
             }
             // The constraint name says which key, not which value; callers that know refine this.
             sqlx::error::ErrorKind::ForeignKeyViolation => {

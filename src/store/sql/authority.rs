@@ -65,9 +65,9 @@ impl AuthorityStore for Backend {
         .execute(&mut *self.conn().await?)
         .await
         .map_err(|e| match map_err(e) {
-            StoreError::Conflict(_) => {
-                StoreError::Conflict(format!("authority '{}' already exists", authority.id))
-            }
+            StoreError::Conflict(c) => StoreError::Conflict(
+                c.saying(format!("authority '{}' already exists", authority.id)),
+            ),
             other => other,
         })?;
         Ok(Authority {

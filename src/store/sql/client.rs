@@ -158,8 +158,8 @@ impl ClientStore for Backend {
             .execute(&mut *tx)
             .await
             .map_err(|e| match map_err(e) {
-                StoreError::Conflict(_) => {
-                    StoreError::Conflict(format!("client '{}' already exists", client.id))
+                StoreError::Conflict(c) => {
+                    StoreError::Conflict(c.saying(format!("client '{}' already exists", client.id)))
                 }
                 other => other,
             })?;

@@ -66,9 +66,9 @@ impl EmailTokenStore for Backend {
         .map_err(map_err);
         if let Err(err) = inserted {
             let err = match err {
-                StoreError::Conflict(_) => {
-                    StoreError::Conflict("email token hash already exists".to_owned())
-                }
+                StoreError::Conflict(_) => StoreError::Conflict(crate::store::Conflict::on(
+                    crate::store::UniqueKey::EmailTokenHash,
+                )),
                 other => other,
             };
             let user = token.user_id.as_deref().unwrap_or_default();

@@ -176,8 +176,8 @@ impl RoleStore for Backend {
         .execute(&mut *tx)
         .await
         .map_err(|e| match map_err(e) {
-            StoreError::Conflict(_) => {
-                StoreError::Conflict(format!("role '{}' already exists", role.id))
+            StoreError::Conflict(c) => {
+                StoreError::Conflict(c.saying(format!("role '{}' already exists", role.id)))
             }
             other => other,
         })?;

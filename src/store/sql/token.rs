@@ -319,8 +319,8 @@ impl TokenStore for Backend {
         .map_err(map_err);
         match inserted {
             Ok(_) => Ok(()),
-            Err(StoreError::Conflict(_)) => Err(StoreError::Conflict(
-                "authorization code hash already exists".to_owned(),
+            Err(StoreError::Conflict(c)) => Err(StoreError::Conflict(
+                c.saying("authorization code hash already exists"),
             )),
             Err(err @ StoreError::Reference(_)) => {
                 let grant_exists: i64 =

@@ -142,7 +142,7 @@ fn map_err(err: sqlx::Error) -> StoreError {
                     // "UNIQUE constraint failed: table.col, table.col"
                     let cols = message.rsplit(": ").next().unwrap_or_default();
                     let table = cols.split('.').next().unwrap_or_default();
-                    StoreError::Conflict(super::conflict_message(table, cols))
+                    StoreError::Conflict(super::Conflict::on(super::UniqueKey::of(table, cols)))
                 }
                 // SQLite does not say which foreign key failed; callers that know refine this.
                 sqlx::error::ErrorKind::ForeignKeyViolation => {

@@ -535,7 +535,7 @@ pub async fn set_password(
         Err(CommandError::Invalid { message, .. }) => {
             return password_problem(&state, req, &me, &capitalize(&message)).await;
         }
-        Err(CommandError::Conflict(_)) => {
+        Err(CommandError::Conflict { .. }) => {
             return password_problem(
                 &state,
                 req,
@@ -566,7 +566,7 @@ pub async fn remove_credential(
     // Only one's own credentials are on this page; anyone else's id is "not found".
     match credentials::delete_own(&state, &actor, &id).await {
         Ok(_) => {}
-        Err(CommandError::Conflict(_)) => {
+        Err(CommandError::Conflict { .. }) => {
             let messages = Messages {
                 credentials_error: Some(
                     "This is your only way to sign in, so it cannot be removed. Add another first."

@@ -95,7 +95,9 @@ impl From<CommandError> for PageError {
             CommandError::Invalid { .. } => {
                 Self::new(StatusCode::BAD_REQUEST, "Not accepted", &error.to_string())
             }
-            CommandError::Conflict(what) => Self::new(StatusCode::CONFLICT, "Not possible", &what),
+            CommandError::Conflict { message, .. } => {
+                Self::new(StatusCode::CONFLICT, "Not possible", &message)
+            }
             CommandError::Store(error) => error.into(),
             CommandError::Internal(cause) => Self::internal(&*cause),
         }
