@@ -4,7 +4,7 @@
 //! one for an authority's `strategy`, to validate and redact its `details` and to run its flows.
 //! Every strategy has its crate, so the admin API validates no `details` of its own.
 
-use authx_strategy_core::Strategy as StrategyImpl;
+use authx_strategy_core::DetailsRules;
 use authx_strategy_email::EmailStrategy;
 use authx_strategy_google::GoogleStrategy;
 use authx_strategy_password::PasswordStrategy;
@@ -18,7 +18,7 @@ static GOOGLE: GoogleStrategy = GoogleStrategy;
 static SAML: SamlStrategy = SamlStrategy;
 
 /// The implementation of `strategy`.
-pub fn strategy(strategy: Strategy) -> &'static dyn StrategyImpl {
+pub fn strategy(strategy: Strategy) -> &'static dyn DetailsRules {
     match strategy {
         Strategy::Password => &PASSWORD,
         Strategy::Email => &EMAIL,

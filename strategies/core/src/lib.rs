@@ -6,7 +6,7 @@
 //! credential, account linking, match by verified email, or user creation). Strategies never touch
 //! the server's store or sessions; they depend only on this crate.
 //!
-//! The [`Strategy`] trait covers what the server does for every strategy alike: validating and
+//! The [`DetailsRules`] trait covers what the server does for every strategy alike: validating and
 //! normalising the strategy-specific `details` object of an authority (the admin API stores it),
 //! and redacting write-only secrets from it before it is shown. The interactive flows (checking a
 //! password, issuing and redeeming an email link, the OIDC or SAML round trip) differ too much to
@@ -142,7 +142,7 @@ impl StrategyError {
 ///
 /// Interactive flows (password check, email links, OIDC and SAML round trips) are not part of this
 /// trait: each strategy crate exposes them as its own API.
-pub trait Strategy: Send + Sync {
+pub trait DetailsRules: Send + Sync {
     /// The strategy's name as stored in `authorities.strategy`: `password`, `email`, `google`,
     /// `saml`.
     fn strategy(&self) -> &'static str;
@@ -160,7 +160,7 @@ pub trait Strategy: Send + Sync {
     fn redact_details(&self, details: &serde_json::Value) -> serde_json::Value;
 }
 
-/// Helpers for implementing [`Strategy::validate_details`].
+/// Helpers for implementing [`DetailsRules::validate_details`].
 pub mod details {
     use serde_json::{Map, Value};
 

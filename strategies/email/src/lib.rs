@@ -6,7 +6,7 @@
 //! [`message`] renders the mail for each [`Purpose`] (plain text and HTML), and [`mailer`] sends it
 //! over SMTP with lettre — or, for development, writes it to a directory or the log.
 //!
-//! The interactive flow is this crate's own API rather than part of [`Strategy`]: the server makes a
+//! The interactive flow is this crate's own API rather than part of [`DetailsRules`]: the server makes a
 //! token with [`new_token`], stores its hash with the purpose and expiry in `email_tokens`, sends
 //! [`render`]'s message with [`Mailer::send`], and redeems the link by looking up
 //! [`hash_token`] of the presented token (single use, unexpired), answering
@@ -20,7 +20,7 @@ pub mod token;
 use std::fmt;
 use std::time::Duration;
 
-use authx_strategy_core::{Strategy, StrategyError, details};
+use authx_strategy_core::{DetailsRules, StrategyError, details};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -35,7 +35,7 @@ pub const MIN_TOKEN_TTL_SECS: u64 = 60;
 /// Longest configurable token life (one day).
 pub const MAX_TOKEN_TTL_SECS: u64 = 86_400;
 
-/// The email strategy's implementation of [`Strategy`].
+/// The email strategy's implementation of [`DetailsRules`].
 ///
 /// Details: `{}` or `{ "token_ttl_secs": 60..=86400 }`; validation fills in the default (900).
 #[derive(Clone, Copy, Debug, Default)]
@@ -56,7 +56,7 @@ impl EmailStrategy {
     }
 }
 
-impl Strategy for EmailStrategy {
+impl DetailsRules for EmailStrategy {
     fn strategy(&self) -> &'static str {
         Self::NAME
     }
@@ -137,7 +137,7 @@ mod tests {
 
     #[test]
     fn details() {
-        let s: Box<dyn Strategy> = Box::new(EmailStrategy);
+        let s: Box<dyn DetailsRules> = Box::new(EmailStrategy);
         assert_eq!(s.strategy(), "email");
         assert_eq!(
             s.validate_details(&json!({})).unwrap(),

@@ -182,7 +182,7 @@ pub fn redact(details: &Value) -> Value {
 /// The secret is write-only, so a PATCH usually omits it (or echoes the `client_secret_set`
 /// marker it was shown). Call this with the stored details (`old`) and the submitted ones
 /// (`new`), then pass the result to [`GoogleDetails::from_details`] (or
-/// [`authx_strategy_core::Strategy::validate_details`]):
+/// [`authx_strategy_core::DetailsRules::validate_details`]):
 ///
 /// - `client_secret_set` is dropped from `new` (it is only an output marker);
 /// - if `new` has a `client_secret`, it wins (a rotation);

@@ -39,7 +39,7 @@ mod id_token;
 mod identity;
 mod jwks;
 
-use authx_strategy_core::{Strategy, StrategyError};
+use authx_strategy_core::{DetailsRules, StrategyError};
 use serde_json::Value;
 
 pub use authx_strategy_core::UpstreamIdentity;
@@ -52,7 +52,7 @@ pub use flow::{
 };
 pub use id_token::ALLOWED_ALGORITHMS;
 
-/// The `google` strategy's implementation of [`Strategy`]: validation and redaction of an
+/// The `google` strategy's implementation of [`DetailsRules`]: validation and redaction of an
 /// authority's details. The login itself is [`OidcClient`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct GoogleStrategy;
@@ -62,7 +62,7 @@ impl GoogleStrategy {
     pub const NAME: &'static str = "google";
 }
 
-impl Strategy for GoogleStrategy {
+impl DetailsRules for GoogleStrategy {
     fn strategy(&self) -> &'static str {
         Self::NAME
     }

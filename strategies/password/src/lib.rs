@@ -7,12 +7,12 @@
 //! `false`. The caller maps `false` to [`StrategyError::InvalidCredentials`], whose one message
 //! covers both cases.
 //!
-//! The interactive flow is this crate's own API rather than part of [`Strategy`]: the server looks
+//! The interactive flow is this crate's own API rather than part of [`DetailsRules`]: the server looks
 //! the credential up by identifier (email address or username), calls [`verify_password`] with the
 //! stored hash or `None`, and applies its attempt limits. [`check_policy`] guards new passwords
 //! (set, change, reset).
 
-use authx_strategy_core::{Strategy, StrategyError, details};
+use authx_strategy_core::{DetailsRules, StrategyError, details};
 use serde_json::{Map, Value};
 
 /// The longest password bcrypt can take, in bytes; longer input would be silently truncated.
@@ -22,7 +22,7 @@ pub const MAX_PASSWORD_BYTES: usize = 72;
 /// answering "wrong" costs the same bcrypt work as for a real account at the default cost.
 const DUMMY_HASH: &str = "$2b$12$ywwRWOx62qm7FjbtLA3Bs.BH9n7mf6UV5l0c5C4kWc8Zp.Yvdws3K";
 
-/// The password strategy's implementation of [`Strategy`].
+/// The password strategy's implementation of [`DetailsRules`].
 ///
 /// Details: `{}` or `{ "min_length": 1..=72 }`. An absent `min_length` means the server-wide
 /// default (`password.min_length`) applies, so it is not filled in by validation; use
@@ -45,7 +45,7 @@ impl PasswordStrategy {
     }
 }
 
-impl Strategy for PasswordStrategy {
+impl DetailsRules for PasswordStrategy {
     fn strategy(&self) -> &'static str {
         Self::NAME
     }

@@ -13,7 +13,7 @@
 //! A transient `name_id_format` is refused: a transient NameID changes at every login, so it
 //! cannot be the stable `authority_user_id` a credential is keyed on.
 
-use authx_strategy_core::{Strategy, StrategyError, details};
+use authx_strategy_core::{DetailsRules, StrategyError, details};
 use serde_json::{Map, Value};
 
 use crate::metadata::{IdentityProvider, MAX_METADATA_BYTES, is_acceptable_url};
@@ -269,7 +269,7 @@ fn role_ids(map: &Map<String, Value>) -> Result<Vec<String>, StrategyError> {
         .collect()
 }
 
-/// The SAML strategy's implementation of [`Strategy`]: details validation and redaction.
+/// The SAML strategy's implementation of [`DetailsRules`]: details validation and redaction.
 ///
 /// The login round trip is this crate's own API: [`crate::authn_request`] and
 /// [`crate::verify_response`].
@@ -281,7 +281,7 @@ impl SamlStrategy {
     pub const NAME: &'static str = "saml";
 }
 
-impl Strategy for SamlStrategy {
+impl DetailsRules for SamlStrategy {
     fn strategy(&self) -> &'static str {
         Self::NAME
     }

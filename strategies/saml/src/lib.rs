@@ -9,7 +9,7 @@
 //!
 //! - [`metadata`]: IdP metadata read strictly, refused without an RSA signing certificate;
 //!   bounded fetching.
-//! - [`details`]: the authority's `details` ([`SamlStrategy`] implements [`Strategy`]).
+//! - [`details`]: the authority's `details` ([`SamlStrategy`] implements [`DetailsRules`]).
 //! - [`sp`]: our SP configuration and metadata.
 //! - [`request`]: the AuthnRequest (HTTP-Redirect binding) with a random, server-stored id.
 //! - `precheck` (private): the strict structural check that runs before samael sees a response.
@@ -22,7 +22,7 @@
 //! The server keeps the state: the pending request id bound to the browser (see [`request`]) and
 //! the assertion replay cache (see [`response`]).
 //!
-//! [`Strategy`]: authx_strategy_core::Strategy
+//! [`DetailsRules`]: authx_strategy_core::DetailsRules
 
 pub mod details;
 pub mod error;

@@ -14,7 +14,7 @@ use std::io::ErrorKind;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use authx_strategy_core::{Strategy, StrategyError};
+use authx_strategy_core::{DetailsRules, StrategyError};
 use authx_strategy_saml::{
     IdentityProvider, MetadataError, SamlError, SamlStrategy, SpConfig, VerifiedAssertion,
     XmlError, authn_request, unverified_in_response_to, verify_response,

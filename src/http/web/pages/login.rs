@@ -7,7 +7,7 @@
 //!
 //! A password login answers the same page, with the same status (401) and the same message, for
 //! every failure; a blocked identifier or IP answers 429 with `Retry-After`. The decision is
-//! [`crate::engine::login::password`]'s.
+//! [`crate::engine::password_login::password`]'s.
 
 use maud::html;
 use poem::http::StatusCode;
@@ -19,7 +19,7 @@ use crate::domain::authority::{Authority, Strategy};
 use crate::domain::now;
 use crate::domain::user::User;
 use crate::engine::Engine;
-use crate::engine::login::{self, PasswordAttempt, PasswordOutcome};
+use crate::engine::password_login::{PasswordAttempt, PasswordOutcome};
 use crate::http::client_ip;
 use crate::http::web::csp::allow_form_target;
 use crate::http::web::csrf::csrf_token;
@@ -67,7 +67,7 @@ pub async fn render_login(
     error: Option<&str>,
     status: StatusCode,
 ) -> Result<Response, PageError> {
-    let authorities = crate::engine::login::enabled_authorities(state).await?;
+    let authorities = crate::engine::password_login::enabled_authorities(state).await?;
     let (csrf, new_cookie) = csrf_token(req);
     let has = |s: Strategy| authorities.iter().any(|a| a.strategy == s);
     // Only strategies whose round trip authx runs (`/login/<id>` answers for them).
@@ -160,7 +160,7 @@ pub async fn password_login(
         password: fields.get("password").to_owned(),
         previous_session: previous.as_deref(),
     };
-    match login::password(&state, attempt, now()).await? {
+    match crate::engine::password_login::password(&state, attempt, now()).await? {
         PasswordOutcome::NoAuthority => Err(PageError::not_found()),
         PasswordOutcome::Throttled(secs) => Err(PageError::too_many(secs)),
         PasswordOutcome::Failed => {
@@ -180,7 +180,7 @@ pub async fn password_login(
     }
 }
 
-pub use crate::engine::login::password_authority;
+pub use crate::engine::password_login::password_authority;
 
 /// A short label for a user: display name, username, email or id.
 pub fn user_label(user: &User) -> &str {
