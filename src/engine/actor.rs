@@ -288,6 +288,20 @@ impl Actor {
         Err(CommandError::Forbidden(missing))
     }
 
+    /// Records this caller's successful `action` on the `target_type` resource `target_id`.
+    pub async fn audit_success(
+        &self,
+        engine: &Engine,
+        action: &str,
+        target_type: &str,
+        target_id: &str,
+    ) {
+        let event = self
+            .audit_event(action, Outcome::Success)
+            .target(target_type, target_id);
+        crate::engine::audit::record(engine, event).await;
+    }
+
     /// An audit event with this caller as the actor.
     pub fn audit_event(&self, action: &str, outcome: Outcome) -> NewAuditEvent {
         let mut event = self.ctx.event("user", Some(&self.user_id), action);

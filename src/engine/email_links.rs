@@ -250,14 +250,9 @@ pub async fn login_with_link(
             return Ok(LinkLogin::Refused(error.to_string()));
         }
     };
-    let (_session, session_id) =
-        crate::engine::session::start(engine, ctx, previous_session, &user.id, &authority.id, now)
+    let session_id =
+        crate::engine::session::sign_in(engine, ctx, previous_session, &user.id, &authority, now)
             .await?;
-    let mut event = ctx
-        .event("user", Some(&user.id), "login.success")
-        .target("user", &user.id);
-    event.details = json!({ "authority": authority.id, "strategy": "email" });
-    audit::record_unchanged(engine, event).await;
     Ok(LinkLogin::SignedIn {
         session_id,
         return_to: consumed.return_to,

@@ -377,7 +377,7 @@ pub async fn proven_addresses(state: &Engine, user_id: &str) -> Result<Vec<Strin
 }
 
 /// Ids of the authorities of the `email` strategy; one called `email` first.
-async fn email_authorities(state: &Engine) -> Result<Vec<String>, StoreError> {
+pub async fn email_authorities(state: &Engine) -> Result<Vec<String>, StoreError> {
     let mut ids: Vec<String> = state
         .store
         .list_authorities()

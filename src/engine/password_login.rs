@@ -117,12 +117,12 @@ pub async fn password(
     if let Err(error) = rate_limit::reset(engine, &limits[..1]).await {
         tracing::warn!(%error, "could not reset the login limit of an account");
     }
-    let (_session, session_id) = crate::engine::session::start(
+    let session_id = crate::engine::session::sign_in(
         engine,
         ctx,
         attempt.previous_session,
         &user.id,
-        &authority.id,
+        &authority,
         now,
     )
     .await?;
@@ -130,11 +130,6 @@ pub async fn password(
         Ok(()) | Err(StoreError::NotFound) => {}
         Err(error) => tracing::warn!(%error, "could not record a credential's use"),
     }
-    let mut event = ctx
-        .event("user", Some(&user.id), "login.success")
-        .target("user", &user.id);
-    event.details = json!({ "authority": authority.id, "strategy": "password" });
-    audit::record_unchanged(engine, event).await;
     Ok(PasswordOutcome::SignedIn {
         user_id: user.id,
         session_id,
@@ -171,16 +166,7 @@ async fn find_user(engine: &Engine, identifier: &str) -> Result<Option<User>, St
     let Ok(address) = crate::address::normalize(identifier) else {
         return Ok(None);
     };
-    let mut email_authorities: Vec<String> = engine
-        .store
-        .list_authorities()
-        .await?
-        .into_iter()
-        .filter(|a| a.strategy == Strategy::Email)
-        .map(|a| a.id)
-        .collect();
-    email_authorities.sort_by_key(|id| id != "email");
-    for authority_id in email_authorities {
+    for authority_id in crate::engine::identity::email_authorities(engine).await? {
         if let Some(credential) = engine
             .store
             .find_credential(&authority_id, &address)

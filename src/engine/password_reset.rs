@@ -14,7 +14,7 @@
 
 use authx_strategy_email::{Purpose, hash_token, new_token};
 use authx_strategy_password::{PasswordStrategy, check_policy, hash_password};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::domain::authority::{Authority, Strategy};
 use crate::domain::credential::NewCredential;
@@ -166,14 +166,7 @@ pub async fn confirm(
         .await?
     {
         Some(credential) => {
-            let mut details = match credential.details {
-                Value::Object(map) => map,
-                _ => serde_json::Map::new(),
-            };
-            details.insert("hash".to_owned(), Value::from(hash));
-            engine
-                .store
-                .update_credential_details(&credential.id, Value::Object(details))
+            crate::engine::admin::credentials::replace_password_hash(engine, &credential, hash)
                 .await?
                 .id
         }

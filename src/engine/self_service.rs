@@ -160,15 +160,7 @@ pub async fn change_password(
         Err(CommandError::Invalid { message, .. }) => return Ok(PasswordChanged::Refused(message)),
         Err(e) => return Err(e),
     };
-    let mut details = match credential.details.clone() {
-        Value::Object(map) => map,
-        _ => serde_json::Map::new(),
-    };
-    details.insert("hash".to_owned(), Value::String(hash));
-    engine
-        .store
-        .update_credential_details(&credential.id, Value::Object(details))
-        .await?;
+    crate::engine::admin::credentials::replace_password_hash(engine, &credential, hash).await?;
     // Every other session ends; this browser continues with a fresh session id.
     let ended = crate::engine::session::end_all(engine, &user.id).await?;
     let (_session, session_id) = crate::engine::session::start(

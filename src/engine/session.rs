@@ -5,6 +5,7 @@
 //! `session.idle_timeout_secs` without use or `session.absolute_timeout_secs` after login.
 
 use crate::domain::access::Access;
+use crate::domain::authority::Authority;
 use crate::domain::session::{NewSession, Session};
 use crate::domain::user::{User, UserStatus};
 use crate::engine::Engine;
@@ -86,6 +87,28 @@ pub async fn current(state: &Engine, id: &str, now: i64) -> Result<Option<Sessio
         }
     }
     Ok(Some(session))
+}
+
+/// Signs `user_id` in through `authority` at `now`: a new session (the browser's `previous` one
+/// ends first) and the `login.success` event. Returns the session's id, for the cookie.
+pub async fn sign_in(
+    state: &Engine,
+    ctx: &Context,
+    previous: Option<&str>,
+    user_id: &str,
+    authority: &Authority,
+    now: i64,
+) -> Result<String, StoreError> {
+    let (_session, id) = start(state, ctx, previous, user_id, &authority.id, now).await?;
+    let mut event = ctx
+        .event("user", Some(user_id), "login.success")
+        .target("user", user_id);
+    event.details = serde_json::json!({
+        "authority": authority.id,
+        "strategy": authority.strategy.as_str(),
+    });
+    crate::engine::audit::record_unchanged(state, event).await;
+    Ok(id)
 }
 
 /// Who is signed in through `session`: the user and their current access (none when they hold

@@ -227,14 +227,9 @@ pub async fn finish(
             Finished::InUse
         });
     }
-    let (_session, session_id) =
-        crate::engine::session::start(engine, ctx, previous_session, &user.id, &authority.id, now)
+    let session_id =
+        crate::engine::session::sign_in(engine, ctx, previous_session, &user.id, authority, now)
             .await?;
-    let mut event = ctx
-        .event("user", Some(&user.id), "login.success")
-        .target("user", &user.id);
-    event.details = json!({ "authority": authority.id, "strategy": authority.strategy.as_str() });
-    audit::record_unchanged(engine, event).await;
     Ok(Finished::SignedIn { session_id })
 }
 

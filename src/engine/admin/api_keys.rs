@@ -389,12 +389,8 @@ async fn revoke_at(engine: &Engine, actor: &Actor, id: &str, now: i64) -> Result
             StoreError::NotFound => no_key(id),
             e => e.into(),
         })?;
-    crate::engine::audit::record(
-        engine,
-        actor
-            .audit_event("apikey.revoke", Outcome::Success)
-            .target("api_key", id),
-    )
-    .await;
+    actor
+        .audit_success(engine, "apikey.revoke", "api_key", id)
+        .await;
     Ok(())
 }

@@ -22,7 +22,6 @@ use authx_strategy_saml::{IdentityProvider, MetadataSource, SamlDetails};
 
 use crate::domain::Page;
 use crate::domain::access::Access;
-use crate::domain::audit::Outcome;
 use crate::domain::authority::{Authority, AuthorityPatch, NewAuthority, Strategy};
 use crate::domain::id::is_valid_slug;
 use crate::engine::Engine;
@@ -290,13 +289,9 @@ pub async fn create(
     if let Some((source, idp)) = fetched {
         engine.saml_metadata.remember(&authority.id, &source, idp);
     }
-    crate::engine::audit::record(
-        engine,
-        actor
-            .audit_event(ACTION, Outcome::Success)
-            .target("authority", &authority.id),
-    )
-    .await;
+    actor
+        .audit_success(engine, ACTION, "authority", &authority.id)
+        .await;
     Ok(authority)
 }
 
@@ -382,13 +377,7 @@ pub async fn update(
     if let Some((source, idp)) = fetched {
         engine.saml_metadata.remember(id, &source, idp);
     }
-    crate::engine::audit::record(
-        engine,
-        actor
-            .audit_event(ACTION, Outcome::Success)
-            .target("authority", id),
-    )
-    .await;
+    actor.audit_success(engine, ACTION, "authority", id).await;
     Ok(authority)
 }
 
@@ -409,13 +398,7 @@ pub async fn delete(engine: &Engine, actor: &Actor, id: &str) -> Result<(), Comm
             e => e.into(),
         })?;
     engine.saml_metadata.forget(id);
-    crate::engine::audit::record(
-        engine,
-        actor
-            .audit_event(ACTION, Outcome::Success)
-            .target("authority", id),
-    )
-    .await;
+    actor.audit_success(engine, ACTION, "authority", id).await;
     Ok(())
 }
 

@@ -213,13 +213,9 @@ pub async fn create(
             return Err(error.into());
         }
     };
-    crate::engine::audit::record(
-        engine,
-        actor
-            .audit_event(ACTION, Outcome::Success)
-            .target("client", &client.id),
-    )
-    .await;
+    actor
+        .audit_success(engine, ACTION, "client", &client.id)
+        .await;
     let secret = match (issued, first_secret) {
         (Some(secret), Some(metadata)) => Some(IssuedSecret { secret, metadata }),
         _ => None,
@@ -325,13 +321,7 @@ pub async fn update(
             tracing::warn!(%user_id, %error, "could not rename a client's machine user");
         }
     }
-    crate::engine::audit::record(
-        engine,
-        actor
-            .audit_event(ACTION, Outcome::Success)
-            .target("client", id),
-    )
-    .await;
+    actor.audit_success(engine, ACTION, "client", id).await;
     Ok(client)
 }
 
@@ -355,13 +345,7 @@ pub async fn delete(engine: &Engine, actor: &Actor, id: &str) -> Result<(), Comm
             Err(error) => return Err(error.into()),
         }
     }
-    crate::engine::audit::record(
-        engine,
-        actor
-            .audit_event(ACTION, Outcome::Success)
-            .target("client", id),
-    )
-    .await;
+    actor.audit_success(engine, ACTION, "client", id).await;
     Ok(())
 }
 
@@ -400,23 +384,9 @@ pub async fn add_secret(
 ) -> Result<IssuedSecret, CommandError> {
     const ACTION: &str = "client.secret.add";
     let client = may_hold_secret(engine, actor, id, ACTION).await?;
-    let secret = secret::generate(secret::CLIENT_SECRET_PREFIX);
-    let metadata = engine
-        .store
-        .add_client_secret(NewClientSecret {
-            client_id: client.id.clone(),
-            secret_hash: secret::hash(&secret),
-            description: input.description,
-            expires_at: input.expires_in_secs.map(|s| now + s),
-        })
-        .await?;
-    crate::engine::audit::record(
-        engine,
-        actor
-            .audit_event(ACTION, Outcome::Success)
-            .target("client", id),
-    )
-    .await;
+    let (secret, new) = fresh_secret(&client.id, input, now);
+    let metadata = engine.store.add_client_secret(new).await?;
+    actor.audit_success(engine, ACTION, "client", id).await;
     Ok(IssuedSecret { secret, metadata })
 }
 
@@ -432,26 +402,12 @@ pub async fn rotate_secret(
 ) -> Result<IssuedSecret, CommandError> {
     const ACTION: &str = "client.secret.rotate";
     let client = may_hold_secret(engine, actor, id, ACTION).await?;
-    let secret = secret::generate(secret::CLIENT_SECRET_PREFIX);
+    let (secret, new) = fresh_secret(&client.id, input, now);
     let metadata = engine
         .store
-        .rotate_client_secret(
-            NewClientSecret {
-                client_id: client.id.clone(),
-                secret_hash: secret::hash(&secret),
-                description: input.description,
-                expires_at: input.expires_in_secs.map(|s| now + s),
-            },
-            now + grace_secs,
-        )
+        .rotate_client_secret(new, now + grace_secs)
         .await?;
-    crate::engine::audit::record(
-        engine,
-        actor
-            .audit_event(ACTION, Outcome::Success)
-            .target("client", id),
-    )
-    .await;
+    actor.audit_success(engine, ACTION, "client", id).await;
     Ok(IssuedSecret { secret, metadata })
 }
 
@@ -507,6 +463,19 @@ async fn may_hold_secret(
     }
     require_may_act_as(engine, actor, &client.scopes, client.trusted, action).await?;
     Ok(client)
+}
+
+/// A new secret for client `client_id`, living from `now` as `input` says: the value to show once,
+/// and what is stored (its hash).
+fn fresh_secret(client_id: &str, input: SecretInput, now: i64) -> (String, NewClientSecret) {
+    let secret = secret::generate(secret::CLIENT_SECRET_PREFIX);
+    let stored = NewClientSecret {
+        client_id: client_id.to_owned(),
+        secret_hash: secret::hash(&secret),
+        description: input.description,
+        expires_at: input.expires_in_secs.map(|s| now + s),
+    };
+    (secret, stored)
 }
 
 async fn load(engine: &Engine, id: &str) -> Result<Client, CommandError> {

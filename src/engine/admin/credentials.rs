@@ -190,13 +190,9 @@ pub async fn create(
             details,
         })
         .await?;
-    crate::engine::audit::record(
-        engine,
-        actor
-            .audit_event(ACTION, Outcome::Success)
-            .target("credential", &credential.id),
-    )
-    .await;
+    actor
+        .audit_success(engine, ACTION, "credential", &credential.id)
+        .await;
     Ok(credential)
 }
 
@@ -264,6 +260,24 @@ pub async fn delete_own(
         Some(credential) if credential.user_id == actor.user_id => delete(engine, actor, id).await,
         _ => Err(CommandError::not_found(format!("no credential '{id}'"))),
     }
+}
+
+/// Stores `hash` (from [`new_password_hash`]) as the password of `credential`, keeping its other
+/// details.
+pub async fn replace_password_hash(
+    engine: &Engine,
+    credential: &Credential,
+    hash: String,
+) -> Result<Credential, crate::store::StoreError> {
+    let mut details = match credential.details.clone() {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    };
+    details.insert("hash".to_owned(), serde_json::Value::String(hash));
+    engine
+        .store
+        .update_credential_details(&credential.id, serde_json::Value::Object(details))
+        .await
 }
 
 /// The bcrypt hash of `password` as a new password of `user` at `authority`, after the policy:

@@ -124,13 +124,7 @@ pub async fn create(engine: &Engine, actor: &Actor, role: NewRole) -> Result<Rol
         administrators::require_one_remains(engine, Change::Role(&preview)).await?;
     }
     let role = engine.store.create_role(role).await?;
-    audit(
-        engine,
-        actor
-            .audit_event(ACTION, Outcome::Success)
-            .target("role", &role.id),
-    )
-    .await;
+    actor.audit_success(engine, ACTION, "role", &role.id).await;
     Ok(role)
 }
 
@@ -199,13 +193,7 @@ pub async fn update(
         .update_role(id, patch)
         .await
         .map_err(|e| no_role(id, e))?;
-    audit(
-        engine,
-        actor
-            .audit_event(ACTION, Outcome::Success)
-            .target("role", id),
-    )
-    .await;
+    actor.audit_success(engine, ACTION, "role", id).await;
     Ok(role)
 }
 
@@ -226,13 +214,7 @@ pub async fn delete(engine: &Engine, actor: &Actor, id: &str) -> Result<(), Comm
         .delete_role(id)
         .await
         .map_err(|e| no_role(id, e))?;
-    audit(
-        engine,
-        actor
-            .audit_event(ACTION, Outcome::Success)
-            .target("role", id),
-    )
-    .await;
+    actor.audit_success(engine, ACTION, "role", id).await;
     Ok(())
 }
 
@@ -281,7 +263,7 @@ pub async fn add_member(
     let event = actor
         .audit_event(ACTION, Outcome::Success)
         .target("user", user_id);
-    audit(engine, with_role(event, id)).await;
+    crate::engine::audit::record(engine, with_role(event, id)).await;
     Ok(())
 }
 
@@ -330,7 +312,7 @@ pub async fn remove_member(
     let event = actor
         .audit_event(ACTION, Outcome::Success)
         .target("user", user_id);
-    audit(engine, with_role(event, id)).await;
+    crate::engine::audit::record(engine, with_role(event, id)).await;
     Ok(())
 }
 
@@ -339,10 +321,6 @@ fn with_role(mut event: NewAuditEvent, role_id: &str) -> NewAuditEvent {
         details.insert("role_id".to_owned(), role_id.into());
     }
     event
-}
-
-async fn audit(engine: &Engine, event: NewAuditEvent) {
-    crate::engine::audit::record(engine, event).await;
 }
 
 async fn load(engine: &Engine, id: &str) -> Result<Role, CommandError> {

@@ -12,7 +12,6 @@
 //!   address, which relying parties then see with `email_verified: false` until it is proven.
 
 use crate::domain::Page;
-use crate::domain::audit::Outcome;
 use crate::domain::user::{NewUser, User, UserFilter, UserPatch, UserStatus};
 use crate::engine::Engine;
 use crate::engine::actor::Actor;
@@ -47,13 +46,7 @@ pub async fn create(
         .map(normalize_username)
         .transpose()?;
     let user = engine.store.create_user(user).await?;
-    crate::engine::audit::record(
-        engine,
-        actor
-            .audit_event(ACTION, Outcome::Success)
-            .target("user", &user.id),
-    )
-    .await;
+    actor.audit_success(engine, ACTION, "user", &user.id).await;
     Ok(user)
 }
 
@@ -129,7 +122,7 @@ pub async fn update(
         .update_user(id, patch)
         .await
         .map_err(|e| no_user(id, e))?;
-    audit(engine, actor, ACTION, id).await;
+    actor.audit_success(engine, ACTION, "user", id).await;
     Ok(user)
 }
 
@@ -146,7 +139,7 @@ pub async fn delete(engine: &Engine, actor: &Actor, id: &str) -> Result<(), Comm
         .delete_user(id)
         .await
         .map_err(|e| no_user(id, e))?;
-    audit(engine, actor, ACTION, id).await;
+    actor.audit_success(engine, ACTION, "user", id).await;
     Ok(())
 }
 
@@ -156,17 +149,6 @@ fn no_user(id: &str, error: StoreError) -> CommandError {
         StoreError::NotFound => CommandError::not_found(format!("no user '{id}'")),
         e => e.into(),
     }
-}
-
-/// Records the successful `action` on user `id`.
-async fn audit(engine: &Engine, actor: &Actor, action: &str, id: &str) {
-    crate::engine::audit::record(
-        engine,
-        actor
-            .audit_event(action, Outcome::Success)
-            .target("user", id),
-    )
-    .await;
 }
 
 /// An address as stored: normalised, or 400 naming `email`.

@@ -32,7 +32,6 @@ use super::params::Params;
 use super::pkce;
 use super::redirect::find_registered;
 use super::scope::{RequestedScope, check_ceiling, effective, realm_set, to_stored};
-use crate::domain::access::Access;
 use crate::domain::client::{Client, ClientType};
 use crate::domain::session::Session;
 use crate::domain::token::NewAuthorizationCode;
@@ -325,15 +324,9 @@ pub async fn authorize(
         }
         _ => return login_redirect(params),
     };
-    let Some(user) = state.store.get_user(&session.user_id).await? else {
+    let Some((user, access)) = crate::engine::session::holder(state, &session).await? else {
         return login_redirect(params);
     };
-    let access = state
-        .store
-        .access_of_user(&user.id)
-        .await?
-        .map(|a| Access::of_user(&a))
-        .unwrap_or_else(Access::none);
     let client = &request.client;
     let ceiling = realm_set(&client.scopes);
     let offered = effective(&access, request.scope.realm_or(&ceiling), &[&ceiling]);
