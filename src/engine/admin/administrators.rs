@@ -7,6 +7,9 @@
 //! "Can administer roles and users" means holding, deny applied, every pattern of
 //! [`administration`]: changing any role's scopes and members, and updating any user.
 //!
+//! A client's machine user acts only while its client is enabled (client_credentials is its one
+//! way in), so it counts as an administrator only then.
+//!
 //! The check reads the roles and the candidates' memberships as they are, applies the change in
 //! memory and looks for one administrator; it stops at the first. It is not serialised with other
 //! changes: two concurrent changes by two administrators can each pass it. When the installation
@@ -16,7 +19,7 @@
 use crate::domain::Page;
 use crate::domain::access::Access;
 use crate::domain::role::{Role, UserAccess};
-use crate::domain::user::{UserFilter, UserStatus};
+use crate::domain::user::{UserFilter, UserKind, UserStatus};
 use crate::engine::Engine;
 use crate::engine::error::CommandError;
 use crate::scopes::ScopeSet;
@@ -153,6 +156,9 @@ async fn holds(
     let Some(user) = engine.store.get_user(user_id).await? else {
         return Ok(false);
     };
+    if user.kind == UserKind::Machine && !acts_through_an_enabled_client(engine, user_id).await? {
+        return Ok(false);
+    }
     let explicit: Vec<String> = engine
         .store
         .roles_of_user(user_id)
@@ -178,4 +184,29 @@ async fn holds(
     }
     let access = Access::of_user(&raw);
     Ok(admin.iter().all(|s| access.allows(s)))
+}
+
+/// Whether machine user `user_id` belongs to a client that is enabled (and so can obtain tokens).
+async fn acts_through_an_enabled_client(
+    engine: &Engine,
+    user_id: &str,
+) -> Result<bool, StoreError> {
+    let mut after: Option<String> = None;
+    loop {
+        let page = Page {
+            limit: Page::MAX_LIMIT,
+            after: after.clone(),
+        };
+        let clients = engine.store.list_clients(&page).await?;
+        if clients
+            .iter()
+            .any(|c| c.enabled && c.machine_user_id.as_deref() == Some(user_id))
+        {
+            return Ok(true);
+        }
+        if clients.len() < Page::MAX_LIMIT as usize {
+            return Ok(false);
+        }
+        after = clients.last().map(|c| c.id.clone());
+    }
 }

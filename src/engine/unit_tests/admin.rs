@@ -177,3 +177,62 @@ async fn a_client_secret_expires_when_the_time_given_says() {
         "{refused:?}"
     );
 }
+
+#[tokio::test]
+async fn a_disabled_clients_machine_user_is_no_administrator() {
+    let f = fixture().await;
+    // A client whose machine user holds `root`.
+    let input = clients::ClientInput {
+        id: "ops-robot".to_owned(),
+        name: "Ops robot".to_owned(),
+        client_type: ClientType::Confidential,
+        redirect_uris: Vec::new(),
+        post_logout_redirect_uris: Vec::new(),
+        scopes: vec!["**:**:**".to_owned()],
+        trusted: false,
+        enabled: None,
+        id_token_alg: None,
+    };
+    let robot = clients::create(&f.engine, &f.admin, input)
+        .await
+        .unwrap()
+        .client;
+    let machine = robot.machine_user_id.clone().unwrap();
+    roles::add_member(&f.engine, &f.admin, "root", &machine)
+        .await
+        .unwrap();
+    // Switched off, it can no longer act: the human administrator is the last one that can.
+    let off = clients::ClientChange {
+        enabled: Some(false),
+        ..clients::ClientChange::default()
+    };
+    clients::update(&f.engine, &f.admin, "ops-robot", off)
+        .await
+        .unwrap();
+    let disable_self = crate::domain::user::UserPatch {
+        status: Some(UserStatus::Disabled),
+        ..Default::default()
+    };
+    let admin_id = f.admin.user_id.clone();
+    let refused = users::update(&f.engine, &f.admin, &admin_id, disable_self.clone())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, CommandError::Conflict { .. }),
+        "{refused:?}"
+    );
+    let admin = f.engine.store.get_user(&admin_id).await.unwrap().unwrap();
+    assert_eq!(admin.status, UserStatus::Active);
+
+    // Switched back on, the robot administers again, and the human may step down.
+    let on = clients::ClientChange {
+        enabled: Some(true),
+        ..clients::ClientChange::default()
+    };
+    clients::update(&f.engine, &f.admin, "ops-robot", on)
+        .await
+        .unwrap();
+    users::update(&f.engine, &f.admin, &admin_id, disable_self)
+        .await
+        .unwrap();
+}
