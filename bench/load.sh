@@ -4,7 +4,8 @@
 # loopback port, create a trusted confidential client, and drive it with wrk against GET /healthz
 # (the baseline), POST /oauth2/introspect with the API key, Ego's POST /o/check_api_key,
 # POST /oauth2/token (client_credentials, then refresh_token walking rotation chains) and
-# POST /oauth2/introspect with a JWT access token. Prints req/s, p50 and p99 per endpoint and the
+# POST /oauth2/introspect with a JWT access token, and GET /api/v1/me with that token as the Bearer
+# credential. Prints req/s, p50 and p99 per endpoint and the
 # ratio to /healthz: absolute figures on shared machines vary by 2x between runs, ratios much less
 # (TESTING.md).
 #
@@ -223,6 +224,11 @@ bench_backend() {
         --data-urlencode "token=$jwt")"
     [[ "$(json_field active <<<"$answer")" == "True" ]] || die "JWT introspection is not active: $answer"
     run_wrk "$backend" "POST /oauth2/introspect (JWT)" "$base/oauth2/introspect" "$BENCH_DIR/introspect.lua"
+    # The same token as the admin API's Bearer credential (its scope is the client's AuthX:me:read).
+    local me
+    me="$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $jwt" "$base/api/v1/me")"
+    [[ "$me" == 200 ]] || die "GET /api/v1/me with the JWT answered $me"
+    run_wrk "$backend" "GET /api/v1/me (JWT bearer)" "$base/api/v1/me" "$BENCH_DIR/me_bearer.lua"
 
     stop_server
     [[ "$backend" == postgres ]] && drop_pg_db

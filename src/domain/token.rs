@@ -153,3 +153,22 @@ mod tests {
         assert!(!is_oidc_scope("OPENID"));
     }
 }
+
+/// The claims of an access token (built and signed in `engine::oauth2::jwt`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    /// The user (a person, or a client's machine user).
+    pub sub: String,
+    pub aud: String,
+    pub client_id: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: String,
+    /// Space-separated OIDC scopes and realm patterns.
+    pub scope: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+}

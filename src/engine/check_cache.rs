@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::domain::access::Access;
 use crate::domain::client::Client;
+use crate::domain::token::AccessClaims;
 
 /// Entries beyond this are not added until the next expiry sweep, bounding memory whatever
 /// callers send (a flood of unknown keys must not grow the map without limit).
@@ -107,6 +108,10 @@ pub struct CheckCache {
     pub api_keys: TtlCache<Option<ActiveApiKey>>,
     /// Access-token `jti` → what the token allows now (its record, client and user checked).
     pub access_tokens: TtlCache<Option<ResolvedAccessToken>>,
+    /// Access-token hash → its claims, once its signature, `typ`, issuer, audience and `iat`
+    /// verified: a resource server introspecting the same token per request pays the signature
+    /// check once per entry's life. Expiry is still checked on every use.
+    pub verified_access_tokens: TtlCache<AccessClaims>,
 }
 
 impl CheckCache {
@@ -116,6 +121,7 @@ impl CheckCache {
             clients: TtlCache::new(ttl),
             api_keys: TtlCache::new(ttl),
             access_tokens: TtlCache::new(ttl),
+            verified_access_tokens: TtlCache::new(ttl),
         }
     }
 
@@ -124,6 +130,7 @@ impl CheckCache {
         self.clients.clear();
         self.api_keys.clear();
         self.access_tokens.clear();
+        self.verified_access_tokens.clear();
     }
 }
 

@@ -6,8 +6,10 @@
 //! not in the future beyond the clock skew), its `jti` is recorded and not revoked, its client
 //! still exists and is enabled, and its user exists and is active. What it allows is decided from
 //! live data (reference §2.4): the token's realm patterns narrowed to the user's *current* access, deny
-//! applied. The database part of that decision is reused for at most `api_keys.check_cache_ms`
-//! (≤ 1 s) per node, like the API-key check; the signature and the clock are checked every time.
+//! applied. The signature verification and the database part of that decision are each reused for
+//! at most `api_keys.check_cache_ms` (≤ 1 s) per node, like the API-key check (a key retired
+//! through another node shows within that second, through this one at once); expiry is checked
+//! on every use.
 
 use super::jwt::{ACCESS_TOKEN_TYP, AccessClaims};
 use super::keys::KeyError;
@@ -40,20 +42,8 @@ pub async fn verify_access_token(
     if token.len() > 16 * 1024 || token.split('.').count() != 3 {
         return Ok(None);
     }
-    let issuer = state.config.issuer_url();
-    let audience = state.config.access_token_audience();
-    let claims: AccessClaims = match state
-        .keys
-        .verify(token, ACCESS_TOKEN_TYP, &issuer, Some(&audience))
-        .await
-    {
-        Ok(claims) => claims,
-        Err(KeyError::Rejected(_)) => return Ok(None),
-        Err(KeyError::Store(e)) => return Err(e),
-        Err(other) => {
-            tracing::warn!(error = %ErrorChain(&other), "cannot verify an access token");
-            return Ok(None);
-        }
+    let Some(claims) = verified_claims(state, token).await? else {
+        return Ok(None);
     };
     let resolved = match state.checks.access_tokens.get(&claims.jti) {
         Some(resolved) => resolved,
@@ -77,6 +67,37 @@ pub async fn verify_access_token(
         access: r.access,
         claims,
     }))
+}
+
+/// The claims of `token` once its signature and claims verify (`None` when they do not), the
+/// verification reused for at most `api_keys.check_cache_ms`; expiry is checked every time.
+async fn verified_claims(state: &Engine, token: &str) -> Result<Option<AccessClaims>, StoreError> {
+    let hash = crate::secret::hash(token);
+    if let Some(claims) = state.checks.verified_access_tokens.get(&hash) {
+        // As the verification does (no leeway): valid until the second `exp` has passed.
+        return Ok((claims.exp >= now()).then_some(claims));
+    }
+    let issuer = state.config.issuer_url();
+    let audience = state.config.access_token_audience();
+    match state
+        .keys
+        .verify::<AccessClaims>(token, ACCESS_TOKEN_TYP, &issuer, Some(&audience))
+        .await
+    {
+        Ok(claims) => {
+            state
+                .checks
+                .verified_access_tokens
+                .insert(hash, claims.clone());
+            Ok(Some(claims))
+        }
+        Err(KeyError::Rejected(_)) => Ok(None),
+        Err(KeyError::Store(e)) => Err(e),
+        Err(other) => {
+            tracing::warn!(error = %ErrorChain(&other), "cannot verify an access token");
+            Ok(None)
+        }
+    }
 }
 
 /// The database half of the check: the record, the client and the user, now.

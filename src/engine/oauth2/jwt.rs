@@ -11,7 +11,6 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256, Sha512};
 
@@ -25,24 +24,7 @@ pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 /// The `typ` header of ID tokens.
 pub const ID_TOKEN_TYP: &str = "JWT";
 
-/// The claims of an access token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccessClaims {
-    pub iss: String,
-    /// The user (a person, or a client's machine user).
-    pub sub: String,
-    pub aud: String,
-    pub client_id: String,
-    pub exp: i64,
-    pub iat: i64,
-    pub jti: String,
-    /// Space-separated OIDC scopes and realm patterns.
-    pub scope: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub deny: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth_time: Option<i64>,
-}
+pub use crate::domain::token::AccessClaims;
 
 impl AccessClaims {
     /// New claims with a fresh `jti`, valid from `now` for `tokens.access_token_ttl_secs`.

@@ -171,3 +171,58 @@ async fn an_authorization_code_works_once_and_only_before_it_expires() {
         .unwrap_err();
     assert_eq!(replay.code, ErrorCode::InvalidGrant);
 }
+
+#[tokio::test]
+async fn a_verified_token_is_remembered_but_never_past_its_expiry() {
+    use crate::engine::oauth2::bearer::verify_access_token;
+    let f = fixture().await;
+    let client = shop_client(&f.engine, &f.admin).await;
+    let machine = client.machine_user_id.clone().unwrap();
+    grant_role(&f.engine, &f.admin, &machine, &["Shop:orders:*"]).await;
+    let client = authenticated(client);
+    let request = GrantRequest::ClientCredentials {
+        scope: Some("Shop:orders:read"),
+    };
+    // Checked against the clock, so issued now.
+    let now = crate::domain::now();
+    let issued = exchange(&f.engine, &Context::default(), &client, request, now)
+        .await
+        .unwrap();
+    let token = issued.access_token;
+    let active = verify_access_token(&f.engine, &token)
+        .await
+        .unwrap()
+        .unwrap();
+    let key = secret::hash(&token);
+    let remembered = f.engine.checks.verified_access_tokens.get(&key).unwrap();
+    assert_eq!(remembered.jti, active.claims.jti);
+    // A remembered verification whose expiry has passed answers inactive.
+    let mut expired = remembered;
+    expired.exp = now - 1;
+    f.engine
+        .checks
+        .verified_access_tokens
+        .insert(key.clone(), expired);
+    assert!(
+        verify_access_token(&f.engine, &token)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Nothing but a verified token is remembered.
+    let forged = format!("{}x", token);
+    assert!(
+        verify_access_token(&f.engine, &forged)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let forged_key = secret::hash(&forged);
+    assert!(
+        f.engine
+            .checks
+            .verified_access_tokens
+            .get(&forged_key)
+            .is_none()
+    );
+}
