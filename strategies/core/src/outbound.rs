@@ -68,8 +68,14 @@ impl OutboundPolicy {
 
     /// A reqwest client builder whose resolver keeps only the addresses this policy permits.
     /// Callers still apply [`check_url`](Self::check_url) to every URL they request.
+    ///
+    /// Proxies named in the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`) are ignored:
+    /// through a proxy the resolver would only see the proxy's address, and the proxy would
+    /// connect wherever the URL says, loopback and cloud metadata included.
     pub fn client_builder(&self) -> reqwest::ClientBuilder {
-        reqwest::Client::builder().dns_resolver(Arc::new(PolicyResolver(self.clone())))
+        reqwest::Client::builder()
+            .no_proxy()
+            .dns_resolver(Arc::new(PolicyResolver(self.clone())))
     }
 }
 
