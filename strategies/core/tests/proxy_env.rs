@@ -34,8 +34,16 @@ async fn proxy_variables_are_ignored() {
     proxy.set_nonblocking(true).unwrap();
     let address = format!("http://{}", proxy.local_addr().unwrap());
     let mut child = Command::new(std::env::current_exe().unwrap());
-    child.args([TEST, "--exact", "--test-threads=1"]).env(CHILD, "1");
-    for name in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"] {
+    child
+        .args([TEST, "--exact", "--test-threads=1"])
+        .env(CHILD, "1");
+    for name in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+    ] {
         child.env(name, &address);
     }
     child.env_remove("NO_PROXY").env_remove("no_proxy");
