@@ -116,6 +116,17 @@ async fn from_access_token(
     }))
 }
 
+/// What user `user_id` may do now: their roles' scopes and deny patterns (none when they hold no
+/// role, are disabled or are gone).
+pub async fn access_now(state: &Engine, user_id: &str) -> Result<Access, StoreError> {
+    Ok(state
+        .store
+        .access_of_user(user_id)
+        .await?
+        .map(|a| Access::of_user(&a))
+        .unwrap_or_else(Access::none))
+}
+
 impl Actor {
     /// The signed-in user `user_id` acting at the pages, with their whole access now.
     pub async fn for_session(
@@ -123,12 +134,7 @@ impl Actor {
         user_id: &str,
         ctx: &Context,
     ) -> Result<Self, StoreError> {
-        let access = state
-            .store
-            .access_of_user(user_id)
-            .await?
-            .map(|a| Access::of_user(&a))
-            .unwrap_or_else(Access::none);
+        let access = access_now(state, user_id).await?;
         Ok(Self {
             user_id: user_id.to_owned(),
             via: Via::Session,

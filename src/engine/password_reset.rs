@@ -22,7 +22,9 @@ use crate::domain::email_token::{EmailToken, EmailTokenPurpose, NewEmailToken};
 use crate::domain::user::UserStatus;
 use crate::engine::Engine;
 use crate::engine::audit::{self, Context};
-use crate::engine::email_links::{LinkMail, check_send_limits, send_link, token_shape_ok};
+use crate::engine::email_links::{
+    LinkMail, LinkRequest, check_send_limits, send_link, token_shape_ok,
+};
 use crate::engine::error::CommandError;
 use crate::engine::rate_limit::RetryAfter;
 use crate::store::StoreError;
@@ -32,17 +34,17 @@ pub fn min_length(engine: &Engine, authority: &Authority) -> usize {
     PasswordStrategy::min_length(&authority.details, engine.config.password.min_length)
 }
 
-/// Mails a reset link to `address` (normalized) under the rules above; `Err` says how long to
-/// wait after too many sends. Audited as `email.link_requested`.
+/// Mails a reset link to `address` (normalized) under the rules above. Audited as
+/// `email.link_requested`.
 pub async fn request(
     engine: &Engine,
     ctx: &Context,
     ip: &str,
     address: &str,
     now: i64,
-) -> Result<Result<(), RetryAfter>, StoreError> {
-    if let Err(wait) = check_send_limits(engine, ip, address).await {
-        return Ok(Err(wait));
+) -> Result<LinkRequest, StoreError> {
+    if let Err(RetryAfter(secs)) = check_send_limits(engine, ip, address).await {
+        return Ok(LinkRequest::Throttled(secs));
     }
     // The email credential holding the address (any email authority; the one called `email`
     // first), and its active user.
@@ -80,7 +82,7 @@ pub async fn request(
     let mut event = ctx.event("anonymous", None, "email.link_requested");
     event.details = json!({ "purpose": "reset", "sent": sent });
     audit::record(engine, event).await;
-    Ok(Ok(()))
+    Ok(LinkRequest::Answered)
 }
 
 /// A new password chosen through reset link `token`.

@@ -17,7 +17,6 @@ use crate::domain::audit::Outcome;
 use crate::domain::authority::Authority;
 use crate::domain::credential::Credential;
 use crate::domain::grant::{Grant, GrantFilter};
-use crate::domain::session::Session;
 use crate::domain::user::User;
 use crate::engine::Engine;
 use crate::engine::audit::{self, Context};
@@ -95,7 +94,8 @@ pub async fn password_credential(
 pub struct PasswordChange<'a> {
     pub ctx: &'a Context,
     pub user: &'a User,
-    pub session: &'a Session,
+    /// The authority the browser's session signed in through (its fresh session keeps it).
+    pub session_authority_id: &'a str,
     /// The id of this browser's session, replaced by a fresh one.
     pub session_id: Option<&'a str>,
     pub current: String,
@@ -168,7 +168,7 @@ pub async fn change_password(
         ctx,
         change.session_id,
         &user.id,
-        &change.session.authority_id,
+        change.session_authority_id,
         now,
     )
     .await?;

@@ -120,12 +120,7 @@ pub async fn holder(
     let Some(user) = state.store.get_user(&session.user_id).await? else {
         return Ok(None);
     };
-    let access = state
-        .store
-        .access_of_user(&user.id)
-        .await?
-        .map(|a| Access::of_user(&a))
-        .unwrap_or_else(Access::none);
+    let access = crate::engine::actor::access_now(state, &user.id).await?;
     Ok(Some((user, access)))
 }
 

@@ -59,12 +59,7 @@ pub async fn yields_now(
     let Some(grant) = state.store.get_grant(&stored.grant_id).await? else {
         return Ok(None);
     };
-    let access = state
-        .store
-        .access_of_user(&stored.user_id)
-        .await?
-        .map(|o| Access::of_user(&o))
-        .unwrap_or_else(Access::none);
+    let access = crate::engine::actor::access_now(state, &stored.user_id).await?;
     let original_realm = realm_set(&stored.scopes);
     let ceiling = realm_set(client_ceiling);
     let granted = realm_set(&grant.scopes);

@@ -27,6 +27,7 @@ use crate::engine::admin::api_keys::{self, IssueError, IssueRequest, IssuedKey};
 use crate::engine::admin::credentials::{self, NewCredentialInput};
 use crate::engine::audit;
 use crate::engine::error::CommandError;
+use crate::engine::password_login::password_authority;
 use crate::engine::self_service::{self, PasswordChange, PasswordChanged};
 use crate::http::web::csrf::csrf_token;
 use crate::http::web::pages::account_grants;
@@ -34,7 +35,7 @@ use crate::http::web::pages::errors::PageError;
 use crate::http::web::pages::layout::{
     csrf_field, datetime, error_box, html_response, notice_box, page, see_other,
 };
-use crate::http::web::pages::login::{password_authority, user_label};
+use crate::http::web::pages::login::user_label;
 use crate::http::web::pages::signed_in::{LOGIN_REDIRECT, SignedIn, begin, signed_in};
 use crate::http::web::pages::{Fields, audit_event, encode_query_value, upstream};
 use crate::http::web::session::{session_cookie, session_id};
@@ -458,7 +459,7 @@ pub async fn change_password(
     let change = PasswordChange {
         ctx: &ctx,
         user: &me.user,
-        session: &me.session,
+        session_authority_id: &me.session.authority_id,
         session_id: previous.as_deref(),
         current: fields.get("current_password").to_owned(),
         new: fields.get("new_password").to_owned(),

@@ -180,8 +180,6 @@ pub async fn password_login(
     }
 }
 
-pub use crate::engine::password_login::password_authority;
-
 /// A short label for a user: display name, username, email or id.
 pub fn user_label(user: &User) -> &str {
     user.display_name

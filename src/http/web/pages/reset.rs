@@ -19,16 +19,16 @@ use poem::{Request, Response, handler};
 use crate::domain::authority::Authority;
 use crate::domain::now;
 use crate::engine::Engine;
+use crate::engine::email_links::LinkRequest;
 use crate::engine::email_links::token_shape_ok;
+use crate::engine::password_login::password_authority;
 use crate::engine::password_reset::{self, NewPassword, Reset, min_length};
-use crate::engine::rate_limit::RetryAfter;
 use crate::http::client_ip;
 use crate::http::web::csrf::csrf_token;
 use crate::http::web::pages::Fields;
 use crate::http::web::pages::email::{TokenQuery, check_your_email, invalid_link};
 use crate::http::web::pages::errors::PageError;
 use crate::http::web::pages::layout::{csrf_field, error_box, html_response, page};
-use crate::http::web::pages::login::password_authority;
 
 const BACK: (&str, &str) = ("/password/reset", "Ask for a new link");
 
@@ -82,15 +82,13 @@ pub async fn request_reset(
     };
     let ctx = crate::http::context(req);
     let ip = client_ip(req).unwrap_or_else(|| "unknown".to_owned());
-    if let Err(RetryAfter(secs)) =
-        password_reset::request(&state, &ctx, &ip, &address, now()).await?
-    {
-        return Err(PageError::too_many(secs));
+    match password_reset::request(&state, &ctx, &ip, &address, now()).await? {
+        LinkRequest::Throttled(secs) => Err(PageError::too_many(secs)),
+        LinkRequest::NoAuthority | LinkRequest::Answered => Ok(check_your_email(
+            "to reset your password",
+            ("/login", "Back to the sign-in page"),
+        )),
     }
-    Ok(check_your_email(
-        "to reset your password",
-        ("/login", "Back to the sign-in page"),
-    ))
 }
 
 fn confirm_form(
