@@ -3,7 +3,7 @@
 //! An authority's `details` hold either pasted metadata (`idp_metadata_xml`) or its URL
 //! (`idp_metadata_url`). Either way the certificates that may sign responses come only from that
 //! metadata, read by `IdentityProvider::from_metadata_xml`, which refuses metadata without a
-//! signing certificate (samael would otherwise skip signature verification). The admin API
+//! signing certificate (a response could then be checked against nothing). The admin API
 //! refuses to save an enabled authority whose metadata fails that ([`MetadataCache::fetch`] for a
 //! URL); logins get it from this per-node cache, keyed by authority **and** source, so a changed
 //! URL or pasted document is used at once, on every node.

@@ -26,7 +26,8 @@ line of stdout. Config keys (all optional except the SP's identity):
 
 Endpoints:
 
-    GET  /metadata      the IdP's metadata (entity id, HTTP-Redirect SSO location, signing cert)
+    GET  /metadata      the IdP's metadata (entity id, HTTP-Redirect SSO location, signing cert);
+                        /metadata?key=ec the same with the P-256 certificate instead
     GET  /sso/redirect?SAMLRequest=...&RelayState=...
                         HTTP-Redirect binding: pysaml2 decodes and parses the AuthnRequest, the
                         configured user is "logged in", and the answer is an HTML page whose form
@@ -52,8 +53,9 @@ Endpoints:
         attributes       {"name": ["value", ...]} (default the user's)
         friendly_names   {"name": "FriendlyName"} for some of those attributes
         sign_response, sign_assertion   booleans (default false, true)
-        key              "default" or "other": "other" signs with a second key the metadata
-                         does not list
+        key              "default", "other" or "ec": "other" signs with a second RSA key the
+                         metadata does not list; "ec" signs with a P-256 key (ECDSA-SHA256),
+                         listed only in the metadata at /metadata?key=ec
         algorithm        "sha256" (default) or "sha1" (rsa-sha1 signature and sha1 digest)
 
 Attributes are emitted literally (Name as given, NameFormat basic, no pysaml2 name mapping), the
@@ -79,7 +81,7 @@ warnings.filterwarnings("ignore", message=".*CFB.*")
 
 from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec, rsa  # noqa: E402
 from cryptography.x509.oid import NameOID  # noqa: E402
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, saml  # noqa: E402
 from saml2.config import IdPConfig  # noqa: E402
@@ -90,6 +92,7 @@ from saml2.sigver import pre_signature_part, signed_instance_factory  # noqa: E4
 from saml2.xmldsig import (  # noqa: E402
     DIGEST_SHA1,
     DIGEST_SHA256,
+    SIG_ECDSA_SHA256,
     SIG_RSA_SHA1,
     SIG_RSA_SHA256,
 )
@@ -102,9 +105,13 @@ ALGORITHMS = {
 }
 
 
-def make_key_pair(directory, name):
-    """A fresh RSA-2048 key and a self-signed certificate (SAML metadata pins the key itself)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+def make_key_pair(directory, name, curve=None):
+    """A fresh RSA-2048 key (or an EC key on `curve`) and a self-signed certificate (SAML metadata
+    pins the key itself)."""
+    if curve is None:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    else:
+        key = ec.generate_private_key(curve)
     now = datetime.datetime.now(datetime.timezone.utc)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"authx test {name}")])
     cert = (
@@ -164,6 +171,8 @@ class Idp:
         other_key, other_cert = make_key_pair(workdir, "other")
         self.server = self._server(sp_metadata, key_file, cert_file)
         self.other = self._server(sp_metadata, other_key, other_cert)
+        ec_key, ec_cert = make_key_pair(workdir, "ec", ec.SECP256R1())
+        self.ec = self._server(sp_metadata, ec_key, ec_cert)
         self.sp_entity_id = next(iter(self.server.metadata.service_providers()))
         self.acs_url = self.server.metadata.assertion_consumer_service(
             self.sp_entity_id, BINDING_HTTP_POST
@@ -205,8 +214,9 @@ class Idp:
         )
         return Server(config=conf)
 
-    def metadata(self):
-        return create_metadata_string(None, config=self.server.config, sign=False)
+    def metadata(self, key=None):
+        server = self.ec if key == "ec" else self.server
+        return create_metadata_string(None, config=server.config, sign=False)
 
     def mint(self, opts):
         """A response built by pysaml2, altered as `opts` asks, then signed by xmlsec1."""
@@ -281,8 +291,10 @@ class Idp:
         else:
             assertion.attribute_statement = []
 
-        signer = self.other if opts.get("key") == "other" else self.server
+        signer = {"other": self.other, "ec": self.ec}.get(opts.get("key"), self.server)
         sign_alg, digest_alg = ALGORITHMS[opts.get("algorithm", "sha256")]
+        if opts.get("key") == "ec":
+            sign_alg = SIG_ECDSA_SHA256
         to_sign = []
         # The assertion is signed first so that a response signature covers the signed assertion.
         if opts.get("sign_assertion", True):
@@ -363,7 +375,8 @@ def make_handler(idp):
             query = parse_qs(url.query)
             try:
                 if url.path == "/metadata":
-                    self._send(200, "application/samlmetadata+xml", idp.metadata())
+                    key = query.get("key", [None])[0]
+                    self._send(200, "application/samlmetadata+xml", idp.metadata(key))
                 elif url.path == "/sso/redirect":
                     saml_request = query.get("SAMLRequest", [None])[0]
                     if not saml_request:

@@ -1,7 +1,7 @@
 //! Why a SAML response was refused.
 //!
 //! [`SamlError`] is detailed on purpose: its `Display` names the failed check and may contain
-//! ids, URLs, timestamps and samael's own error text, which belong in logs, not in front of the
+//! ids, URLs, timestamps and the verifier's own error text, which belong in logs, not in front of the
 //! person logging in. The server shows one generic page ([`SamlError::USER_MESSAGE`], or
 //! the [`StrategyError`] this converts into) and records [`SamlError::reason`], a short stable
 //! code, in the audit log.
@@ -49,7 +49,7 @@ pub enum SamlError {
     /// A `CanonicalizationMethod` other than exclusive C14N without comments.
     #[error("canonicalization method refused: {0}")]
     Canonicalization(String),
-    /// A `SignatureMethod` other than RSA-SHA256.
+    /// A `SignatureMethod` other than RSA-SHA256 or ECDSA-SHA256.
     #[error("signature algorithm refused: {0}")]
     SignatureAlgorithm(String),
     /// A `DigestMethod` other than SHA-256.
@@ -58,20 +58,9 @@ pub enum SamlError {
     /// Neither the Response nor the Assertion carries a signature.
     #[error("neither the response nor the assertion is signed")]
     Unsigned,
-    /// xmlsec/samael did not verify a signature against the IdP's certificates.
+    /// A signature did not verify against the IdP's certificates, or covers the wrong element.
     #[error("signature verification failed: {0}")]
     SignatureInvalid(String),
-    /// samael refused the response for a reason not mapped to a more specific variant.
-    #[error("samael refused the response: {0}")]
-    Rejected(String),
-    /// The assertion samael returned is not the single Assertion the pre-checker saw.
-    #[error("the verified assertion {verified} is not the response's assertion {expected}")]
-    AssertionMismatch {
-        /// ID of the Assertion in the message.
-        expected: String,
-        /// ID of the assertion samael returned.
-        verified: String,
-    },
     /// The top-level StatusCode is not Success (e.g. the person cancelled at the IdP).
     #[error("SAML status is not Success: {0}")]
     Status(String),
@@ -202,8 +191,6 @@ impl SamlError {
             SamlError::DigestAlgorithm(_) => "digest_algorithm",
             SamlError::Unsigned => "unsigned",
             SamlError::SignatureInvalid(_) => "signature_invalid",
-            SamlError::Rejected(_) => "rejected",
-            SamlError::AssertionMismatch { .. } => "assertion_mismatch",
             SamlError::Status(_) => "status_not_success",
             SamlError::Issuer { .. } => "issuer_mismatch",
             SamlError::AudienceMissing => "audience_missing",
@@ -242,11 +229,11 @@ mod tests {
 
     #[test]
     fn user_facing_text_hides_detail() {
-        let error = SamlError::Rejected("id-123 at https://idp.example/x".into());
+        let error = SamlError::SignatureInvalid("id-123 at https://idp.example/x".into());
         let shown = StrategyError::from(error.clone()).to_string();
         assert!(!shown.contains("id-123"), "{shown}");
         assert!(!shown.contains("https://"), "{shown}");
-        assert_eq!(error.reason(), "rejected");
+        assert_eq!(error.reason(), "signature_invalid");
         assert!(error.to_string().contains("id-123"));
     }
 }

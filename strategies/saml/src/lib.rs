@@ -1,20 +1,22 @@
 //! The SAML 2.0 service-provider strategy (reference §3): OneLogin and any SAML 2.0 identity provider.
 //!
-//! samael 0.0.22 does the SAML and XML-signature work, but it is **not safe on its own**: it hands
-//! every `ds:Signature` of the posted XML to xmlsec, which dereferences Reference URIs and runs
-//! transforms (XSLT, XPath, remote fetches) *before* checking any signature; with no signing
-//! certificate in the IdP metadata it skips verification; it accepts a missing or OR-ed
-//! AudienceRestriction, a future IssueInstant, a missing NameID, and malformed XML in libxml2's
-//! recover mode. This crate wraps it so that none of that is reachable:
+//! The SAML documents are read and written here, with one strict parser, and XML signatures are
+//! verified in pure Rust with bergshamra, so the crate links no C library. A general
+//! XML-signature verifier is not safe on its own: it dereferences Reference URIs and runs
+//! transforms before it checks anything, and it says only that *something* is signed. So:
 //!
-//! - [`metadata`]: IdP metadata read strictly, refused without an RSA signing certificate;
+//! - [`metadata`]: IdP metadata read strictly, refused without an RSA or EC signing certificate;
 //!   bounded fetching.
 //! - [`details`]: the authority's `details` ([`SamlStrategy`] implements [`DetailsRules`]).
 //! - [`sp`]: our SP configuration and metadata.
 //! - [`request`]: the AuthnRequest (HTTP-Redirect binding) with a random, server-stored id.
-//! - `precheck` (private): the strict structural check that runs before samael sees a response.
-//! - [`response`]: [`verify_response`] — pre-check, samael's signature verification against the
-//!   metadata certificates only, then our own checks on the assertion samael returns; and
+//! - `precheck` (private): the strict structural check that runs before anything else reads a
+//!   response.
+//! - `signature` (private): every signature verified against the metadata keys only, and what
+//!   each one covers checked.
+//! - `assertion` (private): the Assertion's parts, read from the pre-checked document.
+//! - [`response`]: [`verify_response`] — pre-check, signatures, then our own checks on the
+//!   signed assertion; and
 //!   [`unverified_in_response_to`], the pre-checked but untrusted key to find the pending request by.
 //! - [`error`]: [`SamlError`], detailed for logs, with short [`SamlError::reason`] codes for audit
 //!   and one generic message for people.
@@ -24,12 +26,14 @@
 //!
 //! [`DetailsRules`]: authx_strategy_core::DetailsRules
 
+mod assertion;
 pub mod details;
 pub mod error;
 pub mod metadata;
 mod precheck;
 pub mod request;
 pub mod response;
+mod signature;
 pub mod sp;
 #[cfg(test)]
 mod test_support;

@@ -4,17 +4,17 @@
 //! HTTP-Redirect single sign-on URL, and the certificates whose keys may sign responses. It is
 //! built only by [`IdentityProvider::from_metadata_xml`], which parses the metadata with the
 //! strict parser of the private `xml` module (no DOCTYPE, no entities, no processing instructions) and
-//! refuses metadata that yields **no usable signing certificate**: samael skips signature
-//! verification altogether when the IdP metadata has none, so such metadata must never be
-//! accepted. Every refresh of fetched metadata goes through the same function, so the check is
+//! refuses metadata that yields **no usable signing certificate**: a response could then be
+//! checked against nothing, so such metadata is never accepted. Every refresh of fetched metadata goes through the same function, so the check is
 //! repeated each time.
 //!
 //! Only what we use is read, and only from `md:` elements in the metadata namespace:
 //! `EntityDescriptor@entityID`, `IDPSSODescriptor` (SAML 2.0 protocol) →
 //! `SingleSignOnService[Binding=HTTP-Redirect]@Location` (https, or http on a loopback host),
 //! and `KeyDescriptor` with `use="signing"` or no `use` → `ds:KeyInfo/ds:X509Data/
-//! ds:X509Certificate`. Certificates must parse as X.509 with an RSA key (we accept RSA-SHA256
-//! signatures only); others are skipped. Their validity dates are ignored, as is usual for SAML
+//! ds:X509Certificate`. Certificates must parse as X.509 with an RSA or EC (P-256, P-384) key,
+//! read by the same parser the signature verifier uses (we accept RSA-SHA256 and ECDSA-SHA256
+//! signatures); others are skipped. Their validity dates are ignored, as is usual for SAML
 //! metadata, where the certificate is only a container for the pinned key. `validUntil` and
 //! metadata signatures are not evaluated: the metadata is trusted because an administrator
 //! configured it (pasted it, or named its https URL).
@@ -56,8 +56,8 @@ pub enum MetadataError {
     /// No HTTP-Redirect SingleSignOnService, or its Location is not an acceptable URL.
     #[error("metadata has no usable HTTP-Redirect SingleSignOnService: {0}")]
     SsoService(String),
-    /// No signing certificate with an RSA key: samael would skip verification, so we refuse.
-    #[error("metadata has no signing certificate (an X.509 certificate with an RSA key)")]
+    /// No signing certificate with a key we verify with: nothing could check a response.
+    #[error("metadata has no signing certificate (an X.509 certificate with an RSA or EC key)")]
     NoSigningCertificate,
     /// A certificate element that does not decode or parse.
     #[error("metadata certificate is invalid: {0}")]
@@ -72,7 +72,7 @@ pub enum MetadataError {
 
 /// What we trust about one SAML identity provider, read from its metadata.
 ///
-/// Invariant: at least one signing certificate (DER, RSA key).
+/// Invariant: at least one signing certificate (DER, RSA or EC key).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IdentityProvider {
     entity_id: String,
@@ -152,7 +152,7 @@ impl IdentityProvider {
                 .filter(|n| is(*n, NS_DSIG, "X509Certificate"))
             {
                 let der = decode_certificate(certificate.text().unwrap_or_default())?;
-                if has_rsa_key(&der)? && !signing_certificates.contains(&der) {
+                if has_signing_key(&der)? && !signing_certificates.contains(&der) {
                     signing_certificates.push(der);
                 }
             }
@@ -182,57 +182,6 @@ impl IdentityProvider {
     pub fn signing_certificates(&self) -> &[Vec<u8>] {
         &self.signing_certificates
     }
-
-    /// The IdP as samael wants it: an entity descriptor holding only what we read (entity id,
-    /// redirect SSO, signing certificates), so samael verifies against exactly these keys.
-    pub(crate) fn to_samael(&self) -> samael::metadata::EntityDescriptor {
-        use samael::key_info::{KeyInfo, X509Data};
-        use samael::metadata::{Endpoint, EntityDescriptor, IdpSsoDescriptor, KeyDescriptor};
-
-        let key_descriptors = self
-            .signing_certificates
-            .iter()
-            .map(|der| KeyDescriptor {
-                key_use: Some("signing".to_owned()),
-                key_info: KeyInfo {
-                    id: None,
-                    x509_data: Some(X509Data {
-                        certificates: vec![base64::engine::general_purpose::STANDARD.encode(der)],
-                    }),
-                },
-                encryption_methods: None,
-            })
-            .collect();
-        EntityDescriptor {
-            entity_id: Some(self.entity_id.clone()),
-            idp_sso_descriptors: Some(vec![IdpSsoDescriptor {
-                id: None,
-                valid_until: None,
-                cache_duration: None,
-                protocol_support_enumeration: Some(NS_PROTOCOL.to_owned()),
-                error_url: None,
-                signature: None,
-                key_descriptors,
-                organization: None,
-                contact_people: Vec::new(),
-                artifact_resolution_service: Vec::new(),
-                single_logout_services: Vec::new(),
-                manage_name_id_services: Vec::new(),
-                name_id_formats: Vec::new(),
-                want_authn_requests_signed: None,
-                single_sign_on_services: vec![Endpoint {
-                    binding: BINDING_HTTP_REDIRECT.to_owned(),
-                    location: self.sso_redirect_url.clone(),
-                    response_location: None,
-                }],
-                name_id_mapping_services: Vec::new(),
-                assertion_id_request_services: Vec::new(),
-                attribute_profiles: Vec::new(),
-                attributes: Vec::new(),
-            }]),
-            ..EntityDescriptor::default()
-        }
-    }
 }
 
 /// The SAML 2.0 `IDPSSODescriptor` children of an entity.
@@ -255,14 +204,15 @@ fn decode_certificate(text: &str) -> Result<Vec<u8>, MetadataError> {
         .map_err(|_| MetadataError::Certificate("X509Certificate is not base64".into()))
 }
 
-/// Whether a DER certificate parses and carries an RSA public key.
-fn has_rsa_key(der: &[u8]) -> Result<bool, MetadataError> {
-    let certificate = openssl::x509::X509::from_der(der)
+/// Whether a DER certificate parses and carries a key we verify signatures with (RSA, or EC on
+/// P-256 or P-384), read by the verifier's own loader so both agree on what the key is.
+fn has_signing_key(der: &[u8]) -> Result<bool, MetadataError> {
+    let key = bergshamra::keys::loader::load_x509_cert_der(der)
         .map_err(|_| MetadataError::Certificate("X509Certificate is not DER X.509".into()))?;
-    let key = certificate
-        .public_key()
-        .map_err(|_| MetadataError::Certificate("the certificate's key does not parse".into()))?;
-    Ok(key.id() == openssl::pkey::Id::RSA)
+    Ok(matches!(
+        key.algorithm_name(),
+        "RSA" | "EC-P256" | "EC-P384"
+    ))
 }
 
 /// Whether `url` is an absolute https URL, or http on a loopback host (for local test IdPs),

@@ -1,46 +1,53 @@
-//! The strict check of a SAML Response **before samael (and so xmlsec) sees it**.
+//! The strict check of a SAML Response **before any verifier sees it**.
 //!
-//! samael hands every `ds:Signature` in the document to xmlsec, and xmlsec dereferences each
-//! Reference URI and runs its transforms *before* it checks any signature: an unauthenticated
-//! POST could make the server fetch an attacker's URL, run attacker XSLT, or read
-//! `file:///dev/zero` forever. So nothing reaches samael unless this module accepted it. The
-//! rules, each one refusing the whole message:
+//! An XML-signature verifier dereferences each Reference URI and runs its transforms *before* it
+//! can check the signature: with a general-purpose verifier (xmlsec once, bergshamra now) an
+//! unauthenticated POST could ask the server to fetch an attacker's URL, run attacker XSLT, or
+//! read `file:///dev/zero` forever. So nothing reaches the verifier unless this module accepted
+//! it, and the verifier then only has to handle the one shape we allow. The rules, each one
+//! refusing the whole message:
 //!
 //! - the document passes the strict parser ([`crate::xml`], message profile: no DOCTYPE or
 //!   entities, no PIs, no comments, no CDATA, UTF-8, bounded);
 //! - the root is `samlp:Response`, Version 2.0, with a top-level StatusCode of Success;
-//! - every attribute named `ID` is un-namespaced, an NCName, and unique in the document (samael
-//!   registers exactly these attributes as IDs for xmlsec; duplicates would make a Reference
+//! - every attribute named `ID` (or `Id`, `id`, `AssertionID`) is un-namespaced, an NCName, and unique in the document (the
+//!   verifier resolves `#id` references by these attributes; duplicates would make a Reference
 //!   ambiguous);
 //! - nothing encrypted (`EncryptedAssertion`, `EncryptedID`, `EncryptedAttribute`, any `xenc:`),
 //!   no XInclude elements;
 //! - exactly one `saml:Assertion` in the whole document, a direct child of the Response, and the
 //!   Response and Assertion contain only the elements SAML defines for them, each as often as
 //!   allowed (one Issuer, one Subject with exactly one NameID, at most one Conditions holding
-//!   only audience, one-time-use and proxy restrictions, no Advice): samael reads these with a
-//!   different parser, and one copy of each leaves nothing to disagree about;
+//!   only audience, one-time-use and proxy restrictions, no Advice): one copy of each leaves nothing
+//!   to disagree about between what is checked and what is read;
 //! - `ds:Signature` appears only as a direct child of the Response or of the Assertion (at most
 //!   one each), and each has exactly: one `SignedInfo` with exclusive C14N (without comments),
-//!   RSA-SHA256, and exactly one `Reference` whose URI is `#` + the ID of the signature's parent,
+//!   RSA-SHA256 or ECDSA-SHA256, and exactly one `Reference` whose URI is `#` + the ID of the signature's parent,
 //!   whose transforms are only enveloped-signature and exclusive C14N and whose digest is SHA-256;
 //!   a `SignatureValue`; an optional `KeyInfo` holding only `X509Data`, `KeyName` or `KeyValue`
 //!   (no `RetrievalMethod`, no URI anywhere); no `ds:Object`;
 //! - at least one signature (Response or Assertion).
 //!
-//! What passes is handed to samael unchanged (the very same string), so the checked document
-//! and the verified one are the same bytes.
+//! What passes is handed to the verifier unchanged (the very same string), and the assertion is
+//! read from the document checked here (the private `assertion` module), so the checked, the
+//! verified and the read document are the same bytes.
 
 use std::collections::HashSet;
 
 use roxmltree::{Document, Node};
 
 use crate::SamlError;
+use crate::assertion::Assertion;
 use crate::xml::{
     self, EXC_C14N, NS_ASSERTION, NS_DSIG, NS_PROTOCOL, NS_XENC, Profile, element_children, is,
 };
 
-/// The only SignatureMethod accepted.
-pub(crate) const RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
+/// The SignatureMethods accepted: RSA-SHA256, which every IdP offers, and ECDSA-SHA256 for IdPs
+/// with EC keys.
+pub(crate) const SIGNATURE_METHODS: [&str; 2] = [
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+];
 /// The only DigestMethod accepted.
 pub(crate) const SHA256: &str = "http://www.w3.org/2001/04/xmlenc#sha256";
 /// The enveloped-signature transform.
@@ -51,11 +58,13 @@ const NS_XINCLUDE: &str = "http://www.w3.org/2001/XInclude";
 pub(crate) const STATUS_SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 
 /// What the pre-check learnt about an accepted message. Nothing here is verified yet: it is used
-/// to refuse, and to check that samael verified the one Assertion seen here.
+/// to refuse, and to check that the verified signatures cover the one Assertion seen here.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Prechecked {
     /// The single Assertion's ID.
     pub assertion_id: String,
+    /// The single Assertion, read from this same document.
+    pub assertion: Assertion,
     /// Whether the Response carries a signature.
     pub response_signed: bool,
     /// Response `Destination`.
@@ -177,6 +186,7 @@ pub(crate) fn precheck(text: &str) -> Result<Prechecked, SamlError> {
         .find(|c| is(**c, NS_ASSERTION, "Issuer"))
         .map(|c| c.text().unwrap_or_default().trim().to_owned());
     Ok(Prechecked {
+        assertion: crate::assertion::read(assertion)?,
         assertion_id,
         response_signed,
         destination: response.attribute("Destination").map(str::to_owned),
@@ -202,13 +212,20 @@ fn signature_structure(message: impl Into<String>) -> SamlError {
     SamlError::SignatureStructure(message.into())
 }
 
-/// Every `ID` attribute: no namespace, an NCName, unique.
+/// The attribute names the verifier resolves `#id` references by.
+const ID_ATTRIBUTES: [&str; 4] = ["ID", "Id", "id", "AssertionID"];
+
+/// Every ID attribute (any of [`ID_ATTRIBUTES`]): no namespace, an NCName, unique across all of
+/// them, so a reference can resolve to one element only.
 fn check_ids(document: &Document<'_>) -> Result<(), SamlError> {
     let mut seen = HashSet::new();
     for element in document.descendants().filter(Node::is_element) {
-        for attribute in element.attributes().filter(|a| a.name() == "ID") {
+        for attribute in element
+            .attributes()
+            .filter(|a| ID_ATTRIBUTES.contains(&a.name()))
+        {
             if attribute.namespace().is_some() {
-                // libxml2's lookup by name ignores namespaces: `x:ID` would count as an ID.
+                // A lookup by local name ignores namespaces: `x:ID` could count as an ID.
                 return Err(SamlError::Ids("a namespaced ID attribute".into()));
             }
             if !is_ncname(attribute.value()) {
@@ -410,7 +427,7 @@ fn check_signed_info(signed_info: Node<'_, '_>, target_id: &str) -> Result<(), S
     let method = children[1];
     only_attributes(method, &["Algorithm"])?;
     let algorithm = method.attribute("Algorithm").unwrap_or_default();
-    if algorithm != RSA_SHA256 {
+    if !SIGNATURE_METHODS.contains(&algorithm) {
         return Err(SamlError::SignatureAlgorithm(algorithm.to_owned()));
     }
     no_element_children(method, "SignatureMethod")?;
@@ -452,7 +469,7 @@ fn check_reference(reference: Node<'_, '_>, target_id: &str) -> Result<(), SamlE
     only_attributes(digest_value, &[])
 }
 
-/// Only enveloped-signature and exclusive C14N, each at most once. Checked before samael, so an
+/// Only enveloped-signature and exclusive C14N, each at most once. Checked before the verifier, so an
 /// XSLT, XPath or base64 transform is never run.
 fn check_transforms(transforms: Node<'_, '_>) -> Result<(), SamlError> {
     only_attributes(transforms, &[])?;
@@ -499,8 +516,8 @@ fn check_c14n_parameters(node: Node<'_, '_>) -> Result<(), SamlError> {
     }
 }
 
-/// KeyInfo is ignored by verification (samael gives xmlsec the metadata key), but xmlsec could
-/// still follow a RetrievalMethod: allow only inline key material.
+/// KeyInfo never supplies a key (only the metadata's keys are loaded), but a verifier could still
+/// follow a RetrievalMethod: allow only inline key material.
 fn check_key_info(key_info: Node<'_, '_>) -> Result<(), SamlError> {
     only_attributes(key_info, &["Id"])?;
     let children =

@@ -1,9 +1,9 @@
 //! SP-initiated login: the AuthnRequest, sent with the HTTP-Redirect binding.
 //!
-//! [`authn_request`] builds the request with samael (Issuer = our entity id,
-//! AssertionConsumerServiceURL = our ACS URL, ProtocolBinding = HTTP-POST, the configured NameID
-//! format) and encodes it for the redirect binding (raw DEFLATE, base64, URL query). samael's own
-//! request id has only 32 random bits, so it is replaced by 128 bits from OpenSSL's CSPRNG.
+//! [`authn_request`] writes the request (Issuer = our entity id, Destination = the IdP's SSO URL,
+//! AssertionConsumerServiceURL = our ACS URL, ProtocolBinding = HTTP-POST, a NameIDPolicy with
+//! the configured format) and encodes it for the redirect binding (raw DEFLATE, base64, URL
+//! query, SAML bindings §3.4.4.1). Its id carries 128 random bits from the operating system.
 //!
 //! The server must store the returned `request_id` **server-side, bound to the browser** that
 //! started the login (e.g. in a pending-login row keyed by a random value in an HttpOnly cookie)
@@ -12,11 +12,17 @@
 //! `relay_state` is sent back verbatim by the IdP: it must be an opaque value (at most 80 bytes,
 //! as the binding requires), never a URL to redirect to unchecked.
 
-use chrono::Utc;
+use std::io::Write as _;
+
+use base64::Engine as _;
+use chrono::{DateTime, SecondsFormat, Utc};
+use flate2::Compression;
+use flate2::write::DeflateEncoder;
 
 use crate::SamlError;
 use crate::metadata::IdentityProvider;
-use crate::sp::SpConfig;
+use crate::sp::{HTTP_POST_BINDING, SpConfig};
+use crate::xml::{NS_ASSERTION, NS_PROTOCOL, escape};
 
 /// The longest RelayState the HTTP-Redirect binding allows, in bytes.
 pub const MAX_RELAY_STATE_BYTES: usize = 80;
@@ -42,34 +48,65 @@ pub fn authn_request(
             "RelayState longer than {MAX_RELAY_STATE_BYTES} bytes"
         )));
     }
-    let provider = samael::service_provider::ServiceProvider {
-        entity_id: Some(sp.entity_id.clone()),
-        acs_url: Some(sp.acs_url.clone()),
-        metadata_url: sp.metadata_url.clone(),
-        slo_url: None,
-        authn_name_id_format: sp.name_id_format.clone(),
-        idp_metadata: idp.to_samael(),
-        ..samael::service_provider::ServiceProvider::default()
-    };
-    let mut request = provider
-        .make_authentication_request(idp.sso_redirect_url())
-        .map_err(|e| SamlError::Internal(format!("building the AuthnRequest: {e}")))?;
-    request.id = new_request_id()?;
-    request.issue_instant = Utc::now();
-    let url = request
-        .redirect(relay_state)
-        .map_err(|e| SamlError::Internal(format!("encoding the AuthnRequest: {e}")))?
-        .ok_or_else(|| SamlError::Internal("the AuthnRequest has no destination".into()))?;
+    let request_id = new_request_id()?;
+    let xml = request_xml(sp, idp, &request_id, Utc::now());
+    let mut deflated = DeflateEncoder::new(Vec::new(), Compression::default());
+    deflated
+        .write_all(xml.as_bytes())
+        .map_err(|e| SamlError::Internal(format!("deflating the AuthnRequest: {e}")))?;
+    let deflated = deflated
+        .finish()
+        .map_err(|e| SamlError::Internal(format!("deflating the AuthnRequest: {e}")))?;
+    let mut url = reqwest::Url::parse(idp.sso_redirect_url())
+        .map_err(|e| SamlError::Internal(format!("the IdP's SSO URL: {e}")))?;
+    {
+        let mut query = url.query_pairs_mut();
+        query.append_pair(
+            "SAMLRequest",
+            &base64::engine::general_purpose::STANDARD.encode(deflated),
+        );
+        if !relay_state.is_empty() {
+            query.append_pair("RelayState", relay_state);
+        }
+    }
     Ok(AuthnRedirect {
         url: url.to_string(),
-        request_id: request.id,
+        request_id,
     })
 }
 
-/// `_` + 32 hex digits (128 random bits): an NCName, as SAML IDs must be.
+/// The AuthnRequest document (see the module documentation).
+fn request_xml(
+    sp: &SpConfig,
+    idp: &IdentityProvider,
+    request_id: &str,
+    now: DateTime<Utc>,
+) -> String {
+    let name_id_policy = match &sp.name_id_format {
+        Some(format) => format!(
+            "<samlp:NameIDPolicy Format=\"{}\" AllowCreate=\"true\"/>",
+            escape(format)
+        ),
+        None => "<samlp:NameIDPolicy AllowCreate=\"true\"/>".to_owned(),
+    };
+    format!(
+        "<samlp:AuthnRequest xmlns:samlp=\"{NS_PROTOCOL}\" xmlns:saml=\"{NS_ASSERTION}\" \
+         ID=\"{id}\" Version=\"2.0\" IssueInstant=\"{instant}\" Destination=\"{destination}\" \
+         AssertionConsumerServiceURL=\"{acs}\" ProtocolBinding=\"{HTTP_POST_BINDING}\">\
+         <saml:Issuer>{issuer}</saml:Issuer>{name_id_policy}</samlp:AuthnRequest>",
+        id = escape(request_id),
+        instant = now.to_rfc3339_opts(SecondsFormat::Secs, true),
+        destination = escape(idp.sso_redirect_url()),
+        acs = escape(&sp.acs_url),
+        issuer = escape(&sp.entity_id),
+    )
+}
+
+/// `_` + 32 hex digits (128 random bits from the operating system): an NCName, as SAML IDs
+/// must be.
 fn new_request_id() -> Result<String, SamlError> {
     let mut bytes = [0u8; 16];
-    openssl::rand::rand_bytes(&mut bytes)
+    getrandom::fill(&mut bytes)
         .map_err(|e| SamlError::Internal(format!("random request id: {e}")))?;
     let mut id = String::with_capacity(33);
     id.push('_');
@@ -82,6 +119,38 @@ fn new_request_id() -> Result<String, SamlError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_request_names_us_the_idp_and_the_format() {
+        let idp =
+            IdentityProvider::from_metadata_xml(&crate::test_support::valid_metadata()).unwrap();
+        let sp = SpConfig {
+            authority_id: "a".into(),
+            entity_id: "https://sp.example/<&>".into(),
+            acs_url: "https://sp.example/acs".into(),
+            metadata_url: None,
+            name_id_format: Some("urn:x".into()),
+            email_attribute: None,
+            given_name_attribute: None,
+            family_name_attribute: None,
+            trust_email: false,
+        };
+        let xml = request_xml(&sp, &idp, "_r1", DateTime::from_timestamp(0, 0).unwrap());
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let root = doc.root_element();
+        assert!(crate::xml::is(root, NS_PROTOCOL, "AuthnRequest"));
+        assert_eq!(root.attribute("ID"), Some("_r1"));
+        assert_eq!(root.attribute("IssueInstant"), Some("1970-01-01T00:00:00Z"));
+        assert_eq!(root.attribute("Destination"), Some(idp.sso_redirect_url()));
+        assert_eq!(
+            root.attribute("AssertionConsumerServiceURL"),
+            Some("https://sp.example/acs")
+        );
+        let issuer = root.first_element_child().unwrap();
+        assert_eq!(issuer.text(), Some("https://sp.example/<&>"));
+        let policy = issuer.next_sibling_element().unwrap();
+        assert_eq!(policy.attribute("Format"), Some("urn:x"));
+    }
 
     #[test]
     fn request_ids_are_random_ncnames() {

@@ -1,29 +1,28 @@
 //! Verifying a SAML Response posted to our ACS URL (HTTP-POST binding).
 //!
-//! [`verify_response`] is synchronous and CPU-bound (libxml2 and xmlsec): the server runs it in
-//! `spawn_blocking`. Its order is the point:
+//! [`verify_response`] is synchronous and CPU-bound (parsing and signature arithmetic): the server
+//! runs it in `spawn_blocking`. Its order is the point:
 //!
-//! 1. **Before samael**: the base64 `SAMLResponse` is bounded ([`MAX_SAML_RESPONSE_BYTES`]),
+//! 1. **Before any verifier**: the base64 `SAMLResponse` is bounded ([`MAX_SAML_RESPONSE_BYTES`]),
 //!    decoded strictly, must be UTF-8, and the XML must pass the pre-check (the private
 //!    `precheck` module lists its rules). An unsolicited response is refused here already
 //!    unless the authority allows them and it claims to answer no request.
-//! 2. **samael** verifies the signatures with xmlsec against the IdP metadata's certificates
-//!    only, allowing RSA-SHA256 with SHA-256 digests only, with our entity id and ACS URL set,
-//!    and runs its own checks (issuer, times against the system clock, recipient, destination of
-//!    a signed Response, InResponseTo). It returns the assertion rebuilt from signed content only.
-//! 3. **After samael**, on that returned assertion: its ID is the single Assertion's ID the
-//!    pre-check saw; Issuer is the IdP entity id; Conditions with at least one
-//!    AudienceRestriction, *every one* naming our entity id (samael accepts none and ORs
-//!    several); NotBefore/NotOnOrAfter of the Conditions and of every bearer
-//!    SubjectConfirmationData within the skew (a bearer NotOnOrAfter is required); every bearer
-//!    Recipient is our ACS URL; the Response Destination, if present (required when the
-//!    Response is signed), is our ACS URL; no IssueInstant (Response or Assertion) later than
-//!    now + skew or older than [`MAX_RESPONSE_AGE_SECS`] + skew; a non-empty, non-transient
-//!    NameID in the configured format; InResponseTo equal to the pending request id on the
-//!    Response (if present) and on every bearer confirmation, or absent everywhere for an allowed
-//!    IdP-initiated login.
+//! 2. **Signatures**: every signature verifies (bergshamra, pure Rust) against the IdP
+//!    metadata's keys only, and covers exactly the Response or its one Assertion (the private
+//!    `signature` module), which is the Assertion the pre-check read (the private `assertion`
+//!    module): one parser reads what is checked, what is verified and what is used.
+//! 3. **On that assertion**: Issuer is the IdP entity id (and so is the Response's, if
+//!    present); Conditions with at least one AudienceRestriction, *every one* naming our entity
+//!    id; NotBefore/NotOnOrAfter of the Conditions and of every bearer SubjectConfirmationData
+//!    within the skew (a bearer NotOnOrAfter is required); every bearer Recipient is our ACS URL;
+//!    the Response Destination, if present (required when the Response is signed), is our ACS
+//!    URL; no IssueInstant (Response or Assertion) later than now + skew or older than
+//!    [`MAX_RESPONSE_AGE_SECS`] + skew; a non-empty NameID, in the configured format when one is
+//!    configured (any format otherwise: a transient NameID then makes a new link at each login);
+//!    InResponseTo equal to the pending request id on the Response (if present) and on every
+//!    bearer confirmation, or absent everywhere for an allowed IdP-initiated login.
 //!
-//! Identity and attributes come only from the assertion samael returned: NameID →
+//! Identity and attributes come only from the signed assertion: NameID →
 //! `authority_user_id`; the configured attributes (matched by Name, else FriendlyName; first
 //! non-empty value) → email and names.
 //!
@@ -41,12 +40,9 @@
 
 use authx_strategy_core::{UpstreamIdentity, UpstreamProfile};
 use base64::Engine as _;
-use chrono::{DateTime, Utc};
-use samael::crypto::AllowedSignatureAlgorithm;
-use samael::schema::Assertion;
-use samael::service_provider::{Error as SamaelError, ServiceProvider};
 
 use crate::SamlError;
+use crate::assertion::{Assertion, instant};
 use crate::metadata::IdentityProvider;
 use crate::precheck::{Prechecked, precheck};
 use crate::sp::SpConfig;
@@ -58,7 +54,6 @@ pub const MAX_SAML_RESPONSE_BYTES: usize = 256 * 1024;
 pub const MAX_RESPONSE_AGE_SECS: i64 = 300;
 
 const BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
-const NAMEID_FORMAT_TRANSIENT: &str = crate::details::NAMEID_FORMAT_TRANSIENT;
 const NAMEID_FORMAT_EMAIL: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";
 
 /// A response that passed every check.
@@ -82,7 +77,7 @@ pub struct VerifiedAssertion {
 /// Verifies a posted `SAMLResponse` (see the module documentation for every check and its
 /// order). `expected_request_id` is the pending request id stored for this browser, `None` when
 /// there is none (an IdP-initiated login, accepted only with `allow_idp_initiated`). `now_unix`
-/// is the current time (samael also checks times against the system clock), `skew_secs` the
+/// is the current time, `skew_secs` the
 /// authority's allowed clock skew.
 pub fn verify_response(
     sp: &SpConfig,
@@ -95,7 +90,7 @@ pub fn verify_response(
 ) -> Result<VerifiedAssertion, SamlError> {
     let skew = i64::try_from(skew_secs).unwrap_or(i64::MAX).min(3600);
 
-    // 1. Before samael.
+    // 1. Before any verifier.
     let xml = decode(saml_response_b64)?;
     let xml = xml.strip_prefix('\u{feff}').unwrap_or(&xml);
     let pre = precheck(xml)?;
@@ -111,35 +106,11 @@ pub fn verify_response(
         _ => {}
     }
 
-    // 2. samael: signatures against the metadata certificates only, RSA-SHA256 only.
-    let provider = ServiceProvider {
-        entity_id: Some(sp.entity_id.clone()),
-        acs_url: Some(sp.acs_url.clone()),
-        metadata_url: sp.metadata_url.clone(),
-        slo_url: None,
-        idp_metadata: idp.to_samael(),
-        allow_idp_initiated: expected_request_id.is_none(),
-        max_clock_skew: chrono::Duration::seconds(skew),
-        max_issue_delay: chrono::Duration::seconds(MAX_RESPONSE_AGE_SECS + skew),
-        allowed_signature_algorithms: Some(vec![AllowedSignatureAlgorithm::RsaSha256]),
-        ..ServiceProvider::default()
-    };
-    let expected_ids: Vec<&str> = expected_request_id.into_iter().collect();
-    let possible_ids = expected_request_id.map(|_| expected_ids.as_slice());
-    let assertion = provider
-        .parse_xml_response(xml, possible_ids)
-        .map_err(|e| from_samael(e, sp, idp, expected_request_id, skew))?;
+    // 2. Signatures, in pure Rust, against the metadata certificates only.
+    crate::signature::verify_signatures(xml, &pre, idp.signing_certificates())?;
 
-    // 3. After samael, on the assertion it returned.
-    after_samael(
-        sp,
-        idp,
-        &pre,
-        &assertion,
-        expected_request_id,
-        now_unix,
-        skew,
-    )
+    // 3. The checks on the assertion the signatures cover.
+    check_assertion(sp, idp, &pre, expected_request_id, now_unix, skew)
 }
 
 /// The Response's `InResponseTo`, **not verified**: only the key under which the server finds the
@@ -173,103 +144,19 @@ fn decode(saml_response_b64: &str) -> Result<String, SamlError> {
     String::from_utf8(bytes).map_err(|_| SamlError::Utf8)
 }
 
-/// samael's verdict in our terms. Its text goes only into the detail, never into `reason()`.
-fn from_samael(
-    error: SamaelError,
-    sp: &SpConfig,
-    idp: &IdentityProvider,
-    expected_request_id: Option<&str>,
-    skew: i64,
-) -> SamlError {
-    match error {
-        SamaelError::FailedToValidateSignature
-        | SamaelError::CryptoXmlError(_)
-        | SamaelError::CryptoProviderError(_) => SamlError::SignatureInvalid(error.to_string()),
-        SamaelError::DestinationValidationError {
-            response_destination,
-            ..
-        } => SamlError::Destination {
-            expected: sp.acs_url.clone(),
-            found: response_destination,
-        },
-        // samael reports times as RFC 3339 text with its allowance already applied: undo that
-        // to report the instant from the message, as our own checks do.
-        SamaelError::AssertionExpired { ref time } | SamaelError::ResponseExpired { ref time } => {
-            match shifted(time, -(MAX_RESPONSE_AGE_SECS + skew)) {
-                Some(issue_instant) => SamlError::IssuedTooLongAgo { issue_instant },
-                None => SamlError::Rejected(error.to_string()),
-            }
-        }
-        SamaelError::AssertionConditionExpired { ref time }
-        | SamaelError::AssertionSubjectConfirmationExpired { ref time } => {
-            match shifted(time, -skew) {
-                Some(not_on_or_after) => SamlError::Expired { not_on_or_after },
-                None => SamlError::Rejected(error.to_string()),
-            }
-        }
-        SamaelError::AssertionConditionExpiredBefore { ref time }
-        | SamaelError::AssertionSubjectConfirmationExpiredBefore { ref time } => {
-            match shifted(time, skew) {
-                Some(not_before) => SamlError::NotYetValid { not_before },
-                None => SamlError::Rejected(error.to_string()),
-            }
-        }
-        SamaelError::AssertionIssuerMismatch { issuer, .. }
-        | SamaelError::ResponseIssuerMismatch { issuer, .. } => SamlError::Issuer {
-            expected: idp.entity_id().to_owned(),
-            found: issuer,
-        },
-        SamaelError::AssertionConditionAudienceRestrictionFailed { .. } => SamlError::Audience {
-            expected: sp.entity_id.clone(),
-            found: Vec::new(),
-        },
-        SamaelError::AssertionRecipientMismatch {
-            assertion_recipient,
-            ..
-        } => SamlError::Recipient {
-            expected: sp.acs_url.clone(),
-            found: assertion_recipient,
-        },
-        SamaelError::AssertionInResponseToInvalid { .. }
-        | SamaelError::ResponseInResponseToInvalid { .. } => SamlError::InResponseTo {
-            expected: expected_request_id.unwrap_or_default().to_owned(),
-            found: None,
-        },
-        SamaelError::ResponseBadStatusCode { code } => SamlError::Status(code),
-        SamaelError::AssertionBearerSubjectConfirmationMissing
-        | SamaelError::AssertionSubjectConfirmationMissing => {
-            SamlError::SubjectConfirmation(error.to_string())
-        }
-        SamaelError::EncryptedAssertionsNotYetSupported => SamlError::Encrypted,
-        other => SamlError::Rejected(other.to_string()),
-    }
-}
-
-/// An RFC 3339 time from a samael error, as unix seconds plus `shift`.
-fn shifted(time: &str, shift: i64) -> Option<i64> {
-    parse_instant(time).ok().map(|t| t.saturating_add(shift))
-}
-
-/// The checks after samael (step 3 of the module documentation).
-fn after_samael(
+/// The checks on the signed assertion (step 3 of the module documentation).
+fn check_assertion(
     sp: &SpConfig,
     idp: &IdentityProvider,
     pre: &Prechecked,
-    assertion: &Assertion,
     expected_request_id: Option<&str>,
     now: i64,
     skew: i64,
 ) -> Result<VerifiedAssertion, SamlError> {
-    // The assertion samael verified is the one Assertion of the message.
-    if assertion.id != pre.assertion_id {
-        return Err(SamlError::AssertionMismatch {
-            expected: pre.assertion_id.clone(),
-            verified: assertion.id.clone(),
-        });
-    }
+    let assertion = &pre.assertion;
 
     // Issuer of the Assertion (signed) and, if present, of the Response.
-    let issuer = assertion.issuer.value.as_deref().map(str::trim);
+    let issuer = assertion.issuer.as_deref();
     if issuer != Some(idp.entity_id()) {
         return Err(SamlError::Issuer {
             expected: idp.entity_id().to_owned(),
@@ -290,24 +177,23 @@ fn after_samael(
         .conditions
         .as_ref()
         .ok_or(SamlError::AudienceMissing)?;
-    let restrictions = conditions
+    if conditions.audience_restrictions.is_empty() {
+        return Err(SamlError::AudienceMissing);
+    }
+    if let Some(failed) = conditions
         .audience_restrictions
-        .as_deref()
-        .filter(|r| !r.is_empty())
-        .ok_or(SamlError::AudienceMissing)?;
-    if let Some(failed) = restrictions
         .iter()
-        .find(|r| !r.audience.iter().any(|a| a.trim() == sp.entity_id))
+        .find(|audiences| !audiences.contains(&sp.entity_id))
     {
         return Err(SamlError::Audience {
             expected: sp.entity_id.clone(),
-            found: failed.audience.clone(),
+            found: failed.clone(),
         });
     }
 
     // Times.
-    let issue_instant = assertion.issue_instant.timestamp();
-    let response_issue_instant = parse_instant(&pre.issue_instant)?;
+    let issue_instant = assertion.issue_instant;
+    let response_issue_instant = instant(&pre.issue_instant)?;
     for instant in [issue_instant, response_issue_instant] {
         if instant > now.saturating_add(skew) {
             return Err(SamlError::IssuedInFuture {
@@ -323,11 +209,9 @@ fn after_samael(
     check_window(conditions.not_before, conditions.not_on_or_after, now, skew)?;
 
     // Bearer subject confirmations: all of them must hold.
-    let subject = assertion.subject.as_ref().ok_or(SamlError::NameIdMissing)?;
-    let bearers: Vec<_> = subject
-        .subject_confirmations
+    let bearers: Vec<_> = assertion
+        .confirmations
         .iter()
-        .flatten()
         .filter(|c| c.method.as_deref() == Some(BEARER))
         .collect();
     if bearers.is_empty() {
@@ -335,17 +219,16 @@ fn after_samael(
             "no bearer SubjectConfirmation".into(),
         ));
     }
-    let mut not_on_or_after = conditions.not_on_or_after.map(|t| t.timestamp());
+    let mut not_on_or_after = conditions.not_on_or_after;
     for bearer in &bearers {
-        let data = bearer.subject_confirmation_data.as_ref().ok_or_else(|| {
+        let data = bearer.data.as_ref().ok_or_else(|| {
             SamlError::SubjectConfirmation("a bearer confirmation without data".into())
         })?;
         let expiry = data.not_on_or_after.ok_or_else(|| {
             SamlError::SubjectConfirmation("a bearer confirmation without NotOnOrAfter".into())
         })?;
         check_window(data.not_before, Some(expiry), now, skew)?;
-        not_on_or_after =
-            Some(not_on_or_after.map_or(expiry.timestamp(), |t| t.min(expiry.timestamp())));
+        not_on_or_after = Some(not_on_or_after.map_or(expiry, |t| t.min(expiry)));
         if data.recipient.as_deref() != Some(sp.acs_url.as_str()) {
             return Err(SamlError::Recipient {
                 expected: sp.acs_url.clone(),
@@ -381,18 +264,12 @@ fn after_samael(
     }
 
     // The subject.
-    let name_id = subject.name_id.as_ref().ok_or(SamlError::NameIdMissing)?;
-    let subject_id = name_id.value.trim();
+    let name_id = assertion.name_id.as_ref().ok_or(SamlError::NameIdMissing)?;
+    let subject_id = name_id.value.as_str();
     if subject_id.is_empty() {
         return Err(SamlError::NameIdMissing);
     }
     let format = name_id.format.as_deref();
-    if format == Some(NAMEID_FORMAT_TRANSIENT) {
-        return Err(SamlError::NameIdFormat {
-            found: format.map(str::to_owned),
-            why: "a transient NameID cannot identify a returning user".into(),
-        });
-    }
     if let Some(wanted) = &sp.name_id_format
         && format != Some(wanted.as_str())
     {
@@ -418,29 +295,22 @@ fn after_samael(
 
 /// `NotBefore - skew <= now < NotOnOrAfter + skew`.
 fn check_window(
-    not_before: Option<DateTime<Utc>>,
-    not_on_or_after: Option<DateTime<Utc>>,
+    not_before: Option<i64>,
+    not_on_or_after: Option<i64>,
     now: i64,
     skew: i64,
 ) -> Result<(), SamlError> {
-    if let Some(not_before) = not_before.map(|t| t.timestamp())
+    if let Some(not_before) = not_before
         && now < not_before.saturating_sub(skew)
     {
         return Err(SamlError::NotYetValid { not_before });
     }
-    if let Some(not_on_or_after) = not_on_or_after.map(|t| t.timestamp())
+    if let Some(not_on_or_after) = not_on_or_after
         && now >= not_on_or_after.saturating_add(skew)
     {
         return Err(SamlError::Expired { not_on_or_after });
     }
     Ok(())
-}
-
-/// An xs:dateTime (SAML requires UTC) as unix seconds.
-fn parse_instant(text: &str) -> Result<i64, SamlError> {
-    DateTime::parse_from_rfc3339(text.trim())
-        .map(|t| t.timestamp())
-        .map_err(|_| SamlError::Timestamp(text.to_owned()))
 }
 
 /// The identity from the verified assertion: NameID and the configured attributes.
@@ -492,12 +362,7 @@ fn identity(
 
 /// The first non-empty value of the attribute whose Name (else FriendlyName) is `name`.
 fn attribute(assertion: &Assertion, name: &str) -> Option<String> {
-    let attributes: Vec<_> = assertion
-        .attribute_statements
-        .iter()
-        .flatten()
-        .flat_map(|s| s.attributes.iter())
-        .collect();
+    let attributes = &assertion.attributes;
     let by_name = attributes
         .iter()
         .find(|a| a.name.as_deref() == Some(name))
@@ -509,8 +374,7 @@ fn attribute(assertion: &Assertion, name: &str) -> Option<String> {
     by_name
         .values
         .iter()
-        .filter_map(|v| v.value.as_deref())
-        .map(str::trim)
+        .map(|v| v.trim())
         .find(|v| !v.is_empty())
         .map(str::to_owned)
 }

@@ -8,12 +8,12 @@
 //! `AuthnRequestsSigned="false"`. It lists no key: we do not sign requests and accept no
 //! encrypted assertions, so there is no SP private key to protect.
 
-use samael::metadata::{EntityDescriptor, HTTP_POST_BINDING, IndexedEndpoint, SpSsoDescriptor};
-use samael::traits::ToXml as _;
-
 use crate::SamlError;
 use crate::details::SamlDetails;
-use crate::xml::NS_PROTOCOL;
+use crate::xml::{NS_METADATA, NS_PROTOCOL, escape};
+
+/// The HTTP-POST binding, on which the IdP posts its response to our ACS URL.
+pub(crate) const HTTP_POST_BINDING: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
 
 /// Everything the SAML flows need to know about us for one authority.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,28 +61,22 @@ impl SpConfig {
     }
 }
 
-/// Our SP metadata for `sp` (see the module documentation).
+/// Our SP metadata for `sp` (see the module documentation). Configured values are escaped, so
+/// they stay data whatever an administrator typed.
 pub fn sp_metadata_xml(sp: &SpConfig) -> Result<String, SamlError> {
-    let descriptor = SpSsoDescriptor {
-        protocol_support_enumeration: Some(NS_PROTOCOL.to_owned()),
-        authn_requests_signed: Some(false),
-        want_assertions_signed: Some(true),
-        name_id_formats: sp.name_id_format.clone().map(|format| vec![format]),
-        assertion_consumer_services: vec![IndexedEndpoint {
-            binding: HTTP_POST_BINDING.to_owned(),
-            location: sp.acs_url.clone(),
-            response_location: None,
-            index: 0,
-            is_default: Some(true),
-        }],
-        ..SpSsoDescriptor::default()
-    };
-    let entity = EntityDescriptor {
-        entity_id: Some(sp.entity_id.clone()),
-        sp_sso_descriptors: Some(vec![descriptor]),
-        ..EntityDescriptor::default()
-    };
-    entity
-        .to_string()
-        .map_err(|e| SamlError::Internal(format!("rendering SP metadata: {e}")))
+    let name_id_format = sp
+        .name_id_format
+        .as_deref()
+        .map(|format| format!("<md:NameIDFormat>{}</md:NameIDFormat>", escape(format)))
+        .unwrap_or_default();
+    Ok(format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <md:EntityDescriptor xmlns:md=\"{NS_METADATA}\" entityID=\"{entity_id}\">\
+         <md:SPSSODescriptor protocolSupportEnumeration=\"{NS_PROTOCOL}\" \
+         AuthnRequestsSigned=\"false\" WantAssertionsSigned=\"true\">{name_id_format}\
+         <md:AssertionConsumerService Binding=\"{HTTP_POST_BINDING}\" Location=\"{acs}\" \
+         index=\"0\" isDefault=\"true\"/></md:SPSSODescriptor></md:EntityDescriptor>",
+        entity_id = escape(&sp.entity_id),
+        acs = escape(&sp.acs_url),
+    ))
 }

@@ -2,42 +2,30 @@
 //! and IdP metadata around them.
 
 use base64::Engine as _;
-use openssl::asn1::Asn1Time;
-use openssl::ec::{EcGroup, EcKey};
-use openssl::hash::MessageDigest;
-use openssl::nid::Nid;
-use openssl::pkey::{PKey, Private};
-use openssl::rsa::Rsa;
-use openssl::x509::{X509, X509NameBuilder};
+use rcgen::{CertificateParams, KeyPair, SignatureAlgorithm};
 
-fn self_signed(key: &PKey<Private>) -> String {
-    let mut name = X509NameBuilder::new().unwrap();
-    name.append_entry_by_text("CN", "authx test idp").unwrap();
-    let name = name.build();
-    let mut builder = X509::builder().unwrap();
-    builder.set_version(2).unwrap();
-    builder.set_subject_name(&name).unwrap();
-    builder.set_issuer_name(&name).unwrap();
-    builder.set_pubkey(key).unwrap();
-    builder
-        .set_not_before(&Asn1Time::days_from_now(0).unwrap())
-        .unwrap();
-    builder
-        .set_not_after(&Asn1Time::days_from_now(30).unwrap())
-        .unwrap();
-    builder.sign(key, MessageDigest::sha256()).unwrap();
-    base64::engine::general_purpose::STANDARD.encode(builder.build().to_der().unwrap())
+/// A fresh self-signed certificate for a new key of `algorithm`, base64 DER.
+fn self_signed(algorithm: &'static SignatureAlgorithm) -> String {
+    let key = KeyPair::generate_for(algorithm).unwrap();
+    let params = CertificateParams::new(vec!["authx-test-idp.example".to_owned()]).unwrap();
+    let certificate = params.self_signed(&key).unwrap();
+    base64::engine::general_purpose::STANDARD.encode(certificate.der())
 }
 
 /// A fresh self-signed certificate with an RSA-2048 key, base64 DER.
 pub(crate) fn rsa_certificate() -> String {
-    self_signed(&PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap())
+    self_signed(&rcgen::PKCS_RSA_SHA256)
 }
 
 /// A fresh self-signed certificate with a P-256 key, base64 DER.
 pub(crate) fn ec_certificate() -> String {
-    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
-    self_signed(&PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap())
+    self_signed(&rcgen::PKCS_ECDSA_P256_SHA256)
+}
+
+/// A fresh self-signed certificate with an Ed25519 key (which SAML IdPs do not sign with),
+/// base64 DER.
+pub(crate) fn ed25519_certificate() -> String {
+    self_signed(&rcgen::PKCS_ED25519)
 }
 
 /// One `md:KeyDescriptor` (`use` omitted when `None`) holding `certificate`, line-wrapped the way

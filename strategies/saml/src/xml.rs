@@ -11,18 +11,18 @@
 //! - no document type declaration at all (so no internal or external entities: only the five
 //!   predefined entities and character references can appear), checked on the raw text *before*
 //!   parsing, because `roxmltree` accepts an empty `<!DOCTYPE x>`;
-//! - an XML declaration, if any, says version 1.0 and (if it names one) encoding UTF-8 — libxml2,
-//!   which samael uses afterwards, would otherwise re-decode the bytes in the declared encoding
-//!   and see a different document than the one checked here;
+//! - an XML declaration, if any, says version 1.0 and (if it names one) encoding UTF-8 — a parser
+//!   used afterwards could otherwise re-decode the bytes in the declared encoding and see a
+//!   different document than the one checked here;
 //! - no processing instructions anywhere;
 //! - for SAML messages ([`Profile::Message`]): no comments and no CDATA sections. Exclusive C14N
 //!   drops comments before digesting, so a comment inside a signed value (`user@evil.com<!---->.x`)
-//!   changes what a text reader sees without breaking the signature; CDATA is refused so the three
-//!   parsers involved (this one, libxml2, samael's quick-xml) cannot disagree on text content.
-//!   Metadata never reaches libxml2 or xmlsec, so comments and CDATA are tolerated there
-//!   (real metadata files often carry comments);
-//! - no `xml:id` attributes (libxml2 registers them as IDs on its own, which would let a
-//!   signature Reference resolve to an element the pre-checker did not consider);
+//!   changes what a text reader sees without breaking the signature; CDATA is refused so the
+//!   two parsers involved (this one and the verifier's uppsala) cannot disagree on
+//!   text content. Metadata never reaches the verifier, so comments and CDATA are tolerated
+//!   there (real metadata files often carry comments);
+//! - no `xml:id` attributes (XML parsers may register them as IDs on their own, which would let
+//!   a signature Reference resolve to an element the pre-checker did not consider);
 //! - bounded size in nodes and nesting depth.
 
 use roxmltree::{Document, Node, NodeType, ParsingOptions};
@@ -45,7 +45,7 @@ const NS_XML: &str = "http://www.w3.org/XML/1998/namespace";
 /// Which kind of document is parsed: the rules differ only in comments and CDATA.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Profile {
-    /// A SAML protocol message that will be handed to samael/xmlsec.
+    /// A SAML protocol message that will be handed to the signature verifier.
     Message,
     /// IdP metadata, read only by us.
     Metadata,
@@ -214,6 +214,23 @@ pub(crate) fn element_children<'a, 'i>(node: Node<'a, 'i>) -> Option<Vec<Node<'a
     Some(out)
 }
 
+/// `text` escaped for an XML attribute value or text content (the five predefined entities), so
+/// the documents we write (requests, our metadata) carry configured values as data only.
+pub(crate) fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&apos;"),
+            other => escaped.push(other),
+        }
+    }
+    escaped
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,5 +329,14 @@ mod tests {
         assert_eq!(element_children(doc.root_element()).unwrap().len(), 2);
         let doc = parse("<a><b/>x</a>", Profile::Message).unwrap();
         assert!(element_children(doc.root_element()).is_none());
+    }
+
+    #[test]
+    fn escape_keeps_values_as_data() {
+        let value = r#"a"b'<c>&d"#;
+        let document = format!("<x v=\"{}\">{}</x>", escape(value), escape(value));
+        let doc = parse(&document, Profile::Message).unwrap();
+        assert_eq!(doc.root_element().attribute("v"), Some(value));
+        assert_eq!(doc.root_element().text(), Some(value));
     }
 }

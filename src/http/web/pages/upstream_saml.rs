@@ -17,7 +17,7 @@
 //!   pre-check, and only as a lookup key — to take the pending row back with
 //!   `upstream::take_pending_by_request` (deleting it: the cross-site POST carries no SameSite=Lax
 //!   cookie, and when the cookie does come it must name that row); a posted RelayState must be
-//!   the row's; `verify_response` runs in `spawn_blocking` (libxml2 and xmlsec are CPU-bound)
+//!   the row's; `verify_response` runs in `spawn_blocking` (parsing and signature checks are CPU-bound)
 //!   against that request id, the IdP's metadata and the authority's clock skew; the assertion id
 //!   is recorded until it could no longer be accepted (`record_saml_assertion`, which refuses a
 //!   second delivery); and the verified identity is kept for a moment under the attempt's own
@@ -49,7 +49,7 @@
 //! the framework's own for an attempt that cannot be found; a "not available" page, status 503,
 //! when the IdP's metadata cannot be used) and a `login.failure` audit event with a reason code
 //! (`SamlError::reason()`, `no_pending_login`, `assertion_replay`, `relay_state_mismatch`,
-//! `idp_metadata_*`, …). samael's and xmlsec's own text goes to the log only.
+//! `idp_metadata_*`, …). The verifier's own text goes to the log only.
 
 use std::sync::Arc;
 

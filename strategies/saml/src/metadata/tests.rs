@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::test_support::{
-    ec_certificate, key_descriptor, metadata, rsa_certificate, valid_metadata,
+    ec_certificate, ed25519_certificate, key_descriptor, metadata, rsa_certificate, valid_metadata,
 };
 
 const REDIRECT: &str = "https://idp.example/sso/redirect";
@@ -24,24 +24,6 @@ fn reads_entity_id_redirect_location_and_certificate() {
     assert_eq!(
         IdentityProvider::from_metadata_xml(&format!("\u{feff}{xml}")).unwrap(),
         idp
-    );
-}
-
-#[test]
-fn samael_sees_exactly_our_certificates() {
-    let idp = IdentityProvider::from_metadata_xml(&valid_metadata()).unwrap();
-    let provider = samael::service_provider::ServiceProvider {
-        idp_metadata: idp.to_samael(),
-        ..Default::default()
-    };
-    let certificates = provider.idp_signing_certs().unwrap().unwrap();
-    assert_eq!(certificates.len(), 1);
-    assert_eq!(certificates[0].der_data(), idp.signing_certificates()[0]);
-    assert_eq!(
-        provider
-            .sso_binding_location(BINDING_HTTP_REDIRECT)
-            .as_deref(),
-        Some(REDIRECT)
     );
 }
 
@@ -85,23 +67,23 @@ fn refuses_metadata_without_a_usable_signing_certificate() {
         IdentityProvider::from_metadata_xml(&metadata("", REDIRECT)),
         Err(MetadataError::NoSigningCertificate)
     );
-    // EC keys are skipped (we accept RSA-SHA256 only); an RSA key next to one is used.
-    let ec = key_descriptor(Some("signing"), &ec_certificate());
+    // Ed25519 keys are skipped (we accept RSA-SHA256 and ECDSA-SHA256); an RSA or EC key next
+    // to one is used.
+    let ed25519 = key_descriptor(Some("signing"), &ed25519_certificate());
     assert_eq!(
-        IdentityProvider::from_metadata_xml(&metadata(&ec, REDIRECT)),
+        IdentityProvider::from_metadata_xml(&metadata(&ed25519, REDIRECT)),
         Err(MetadataError::NoSigningCertificate)
     );
-    let both = format!(
-        "{ec}{}",
-        key_descriptor(Some("signing"), &rsa_certificate())
-    );
-    assert_eq!(
-        IdentityProvider::from_metadata_xml(&metadata(&both, REDIRECT))
-            .unwrap()
-            .signing_certificates()
-            .len(),
-        1
-    );
+    for usable in [rsa_certificate(), ec_certificate()] {
+        let both = format!("{ed25519}{}", key_descriptor(Some("signing"), &usable));
+        assert_eq!(
+            IdentityProvider::from_metadata_xml(&metadata(&both, REDIRECT))
+                .unwrap()
+                .signing_certificates()
+                .len(),
+            1
+        );
+    }
     // An X509Certificate outside ds:KeyInfo/ds:X509Data does not count.
     let misplaced = format!(
         "<md:KeyDescriptor use=\"signing\"><ds:X509Certificate>{}</ds:X509Certificate></md:KeyDescriptor>",

@@ -198,7 +198,11 @@ fn refuses_signature_wrapping_shapes() {
         "<samlp:Status>",
         &format!("<samlp:Extensions>{original}</samlp:Extensions><samlp:Status>"),
     );
-    assert!(matches!(precheck(&wrapped), Err(SamlError::Structure(_))));
+    // (The copied signature's Id repeats, which alone refuses it too.)
+    assert!(matches!(
+        precheck(&wrapped),
+        Err(SamlError::Structure(_) | SamlError::Ids(_))
+    ));
 
     // Only the wrapped original left: one assertion, but not where it belongs.
     let moved = format!("{}{}", &xml[..start], &xml[end..]).replace(
@@ -210,6 +214,23 @@ fn refuses_signature_wrapping_shapes() {
     // An unknown element in the Response (e.g. a wrapper).
     let wrapper = with("<samlp:Status>", "<evil xmlns=\"urn:x\"/><samlp:Status>");
     assert!(matches!(precheck(&wrapper), Err(SamlError::Structure(_))));
+}
+
+#[test]
+fn every_id_attribute_the_verifier_resolves_is_unique() {
+    // `Id`, `id` and `AssertionID` resolve `#…` references too: one equal to the Assertion's ID
+    // would make `#a1` ambiguous.
+    for name in ["Id", "id", "AssertionID"] {
+        let xml = with(
+            "<saml:AuthnStatement ",
+            &format!("<saml:AuthnStatement {name}=\"a1\" "),
+        );
+        assert!(
+            matches!(precheck(&xml), Err(SamlError::Ids(_))),
+            "{name}: {:?}",
+            precheck(&xml)
+        );
+    }
 }
 
 #[test]
@@ -236,6 +257,18 @@ fn refuses_misplaced_or_doubled_signatures() {
     let doubled = signed(true, true).replace(
         "<samlp:Status>",
         &format!("{}<samlp:Status>", signature("r1")),
+    );
+    assert!(matches!(
+        precheck(&doubled),
+        Err(SamlError::Structure(_) | SamlError::Ids(_))
+    ));
+    // With distinct Ids the count alone refuses it.
+    let doubled = signed(true, true).replace(
+        "<samlp:Status>",
+        &format!(
+            "{}<samlp:Status>",
+            signature("r1").replace("Id=\"s-r1\"", "Id=\"s-r2\"")
+        ),
     );
     assert!(matches!(precheck(&doubled), Err(SamlError::Structure(_))));
 }

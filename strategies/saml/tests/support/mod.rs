@@ -223,3 +223,78 @@ pub fn attribute(xml: &str, local: &str, name: &str) -> String {
     let value_end = value_start + tag[value_start..].find('"').unwrap();
     tag[value_start..value_end].to_owned()
 }
+
+/// What Debian's `xmlsec1 --verify` says about every signature in `xml`, with `provider`'s
+/// metadata certificates as the only keys: `true` when each signature verified. xmlsec1 checks
+/// one signature per run, so it runs once for the Response's and once for the Assertion's. It
+/// is the independent second opinion the SAML tests compare authx's verdict with.
+pub fn xmlsec1_verifies(xml: &str, provider: &IdentityProvider) -> bool {
+    static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let directory =
+        std::env::temp_dir().join(format!("authx-xmlsec1-{}-{run}", std::process::id()));
+    std::fs::create_dir_all(&directory).unwrap();
+    let document = directory.join("response.xml");
+    std::fs::write(&document, xml).unwrap();
+    let mut keys = Vec::new();
+    for (i, der) in provider.signing_certificates().iter().enumerate() {
+        let path = directory.join(format!("cert{i}.der"));
+        std::fs::write(&path, der).unwrap();
+        keys.push(path);
+    }
+    let signatures = [
+        (
+            "/*[local-name()='Response']/*[local-name()='Signature']",
+            "Response",
+        ),
+        (
+            "/*[local-name()='Response']/*[local-name()='Assertion']/*[local-name()='Signature']",
+            "Assertion",
+        ),
+    ];
+    let mut verified = 0;
+    let mut verdict = true;
+    for (xpath, parent) in signatures {
+        if !signature_under(xml, parent) {
+            continue;
+        }
+        let mut command = Command::new("xmlsec1");
+        command
+            .arg("--verify")
+            .args(["--enabled-reference-uris", "same-doc"])
+            .args([
+                "--id-attr:ID",
+                "urn:oasis:names:tc:SAML:2.0:protocol:Response",
+            ])
+            .args([
+                "--id-attr:ID",
+                "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
+            ])
+            .args(["--node-xpath", xpath]);
+        for key in &keys {
+            command.arg("--pubkey-cert-der").arg(key);
+        }
+        let output = command.arg(&document).output().expect("running xmlsec1");
+        verified += 1;
+        verdict &= output.status.success();
+    }
+    std::fs::remove_dir_all(&directory).unwrap();
+    verified > 0 && verdict
+}
+
+/// Whether an element `parent` at the top of the Response (the root itself, or a child of it)
+/// holds a `Signature` child.
+fn signature_under(xml: &str, parent: &str) -> bool {
+    let Ok(document) = roxmltree::Document::parse(xml) else {
+        return false;
+    };
+    let root = document.root_element();
+    let has_signature =
+        |node: roxmltree::Node<'_, '_>| node.children().any(|c| c.tag_name().name() == "Signature");
+    if parent == "Response" {
+        return has_signature(root);
+    }
+    root.children()
+        .filter(|c| c.tag_name().name() == parent)
+        .any(has_signature)
+}
