@@ -19,6 +19,7 @@ mod api_users;
 mod bootstrap;
 mod browser;
 mod cli;
+mod example_config;
 mod examples;
 mod intake;
 mod layering;
