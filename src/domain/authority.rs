@@ -15,11 +15,12 @@ pub enum Strategy {
 
 impl Strategy {
     /// The `details` members that hold secrets authx must read back (sealed at rest, never
-    /// shown): google's `client_secret`.
+    /// shown): google's `client_secret`, saml's SP signing key.
     pub fn secret_fields(self) -> &'static [&'static str] {
         match self {
             Self::Google => &["client_secret"],
-            Self::Password | Self::Email | Self::Saml => &[],
+            Self::Saml => authx_strategy_saml::SAML_SECRET_FIELDS,
+            Self::Password | Self::Email => &[],
         }
     }
 

@@ -102,6 +102,19 @@ async fn setup(db: TestDb, extra: Value) -> Option<(TestApp, Idp, Caller)> {
     Some((app, idp, admin))
 }
 
+/// PATCHes `corp`'s details with `patch` as `admin`; the change must be accepted.
+async fn patch_corp(app: &TestApp, admin: &Caller, patch: Value) {
+    let (s, a) = api(
+        app,
+        admin,
+        Method::PATCH,
+        "/api/v1/authorities/corp",
+        Some(json!({ "details": patch })),
+    )
+    .await;
+    assert_eq!(s, 200, "{a}");
+}
+
 async fn start(idp: &Idp, b: &Browser, start: &str) -> String {
     let r = b.get(start).await;
     assert_eq!(r.status(), 303, "GET {start}: {}", r.text().await.unwrap());
@@ -217,7 +230,14 @@ async fn last_reason(app: &TestApp, authority: &str) -> String {
 /// removed, and nothing of the verifier's detail on the page.
 async fn assert_refused(r: reqwest::Response, status: u16, message: &str, back: &str) {
     let html = assert_refused_page(r, status, message, back).await;
-    for detail in ["samael", "xmlsec", "bergshamra", "audience", "InResponseTo", "ada-1001"] {
+    for detail in [
+        "samael",
+        "xmlsec",
+        "bergshamra",
+        "audience",
+        "InResponseTo",
+        "ada-1001",
+    ] {
         assert!(!html.contains(detail), "{detail} shown: {html}");
     }
 }
@@ -378,18 +398,15 @@ async fn sign_in_creates_then_reuses_the_user(db: TestDb) {
     let idp2 = Idp::start(json!({"sp_metadata": sp_metadata, "user": idp_user()}))
         .await
         .unwrap();
-    let (s, a) = api(
+    patch_corp(
         &app,
         &admin,
-        Method::PATCH,
-        "/api/v1/authorities/corp",
-        Some(json!({"details": details(
+        details(
             json!({"idp_metadata_xml": idp2.metadata_xml}),
             json!({"creates_users": true}),
-        )})),
+        ),
     )
     .await;
-    assert_eq!(s, 200, "{a}");
     let b3 = Browser::new(&app);
     let r = sign_in(&app, &idp2, &b3, "/login/corp").await;
     assert_eq!(r.status(), 303, "{}", idp2.stderr());
@@ -417,6 +434,188 @@ async fn sign_in_creates_then_reuses_the_user(db: TestDb) {
     app.stop().await.unwrap();
 }
 on_both_backends!(sign_in_creates_then_reuses_the_user);
+
+/// Our SP metadata for `corp`, as an IdP's administrator downloads it.
+async fn sp_metadata(app: &TestApp) -> String {
+    let r = reqwest::get(app.url("/login/corp/metadata")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    r.text().await.unwrap()
+}
+
+/// The signing certificate in SP metadata `xml`.
+fn sp_certificate(xml: &str) -> String {
+    let start = xml.find("<ds:X509Certificate>").expect("a certificate") + 20;
+    let end = start + xml[start..].find('<').unwrap();
+    xml[start..end].to_owned()
+}
+
+/// An IdP whose metadata says WantAuthnRequestsSigned: authx signs its requests with the
+/// authority's own key, whose certificate is in the SP metadata, and pysaml2 verifies them. The
+/// key is the server's alone: never shown, never accepted as input, replaced on request.
+async fn an_idp_that_wants_signed_requests_gets_them(db: TestDb) {
+    let Some((app, idp, admin)) = setup(db, json!({"creates_users": true})).await else {
+        return;
+    };
+    let (s, a) = api(&app, &admin, Method::GET, "/api/v1/authorities/corp", None).await;
+    assert_eq!(s, 200, "{a}");
+    assert!(a["details"].get("sp_signing_key").is_none(), "{a}");
+    assert_eq!(a["details"]["sign_requests"], false);
+    let (_, listed) = api(&app, &admin, Method::GET, "/api/v1/authorities", None).await;
+    assert!(!listed.to_string().contains("sp_signing_key"), "{listed}");
+    let stored = app
+        .state
+        .store
+        .get_authority("corp")
+        .await
+        .unwrap()
+        .unwrap();
+    let key = stored.details["sp_signing_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(!key.is_empty());
+    let metadata = sp_metadata(&app).await;
+    assert!(
+        metadata.contains("AuthnRequestsSigned=\"false\""),
+        "{metadata}"
+    );
+    let certificate = sp_certificate(&metadata);
+
+    // Nobody sets the key: not on creation, not by a change, not even to the stored value.
+    let another = authx_strategy_saml::SpKey::generate().unwrap();
+    for submitted in [another.as_base64(), key.as_str()] {
+        let (s, p) = api(
+            &app,
+            &admin,
+            Method::PATCH,
+            "/api/v1/authorities/corp",
+            Some(json!({"details": {"sp_signing_key": submitted}})),
+        )
+        .await;
+        assert_eq!(s, 400, "{p}");
+        assert_eq!(p["errors"][0]["field"], "details.sp_signing_key", "{p}");
+    }
+    let (s, p) = api(
+        &app,
+        &admin,
+        Method::POST,
+        "/api/v1/authorities",
+        Some(
+            json!({"id": "corp2", "strategy": "saml", "name": "Corp 2", "enabled": false,
+               "details": details(json!({"idp_metadata_xml": idp.metadata_xml}),
+                                  json!({"sp_signing_key": another.as_base64()}))}),
+        ),
+    )
+    .await;
+    assert_eq!(s, 400, "{p}");
+    assert_eq!(p["errors"][0]["field"], "details.sp_signing_key", "{p}");
+    let kept = app
+        .state
+        .store
+        .get_authority("corp")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.details["sp_signing_key"], key.as_str());
+    assert!(
+        app.state
+            .store
+            .get_authority("corp2")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // The IdP that wants signed requests, configured from our metadata (so from our certificate).
+    let strict = Idp::start(json!({
+        "sp_metadata": metadata, "user": idp_user(), "want_authn_requests_signed": true,
+    }))
+    .await
+    .unwrap();
+    assert!(
+        strict
+            .metadata_xml
+            .contains("WantAuthnRequestsSigned=\"true\""),
+        "{}",
+        strict.metadata_xml
+    );
+    patch_corp(
+        &app,
+        &admin,
+        details(
+            json!({"idp_metadata_xml": strict.metadata_xml}),
+            json!({"creates_users": true}),
+        ),
+    )
+    .await;
+    // A change keeps the key, and so the certificate the IdP holds.
+    assert_eq!(sp_certificate(&sp_metadata(&app).await), certificate);
+    let b = Browser::new(&app);
+    let r = sign_in(&app, &strict, &b, "/login/corp").await;
+    assert_eq!(r.status(), 303, "{}", strict.stderr());
+    assert!(b.page("/account").await.contains("Ada Lovelace"));
+    assert_eq!(strict.requests().await.last().unwrap()["signed"], true);
+
+    // The IdP does check: a request altered on the way, or stripped of its signature, is refused
+    // there; the untouched one still goes through.
+    let b2 = Browser::new(&app);
+    let url = start(&strict, &b2, "/login/corp").await;
+    assert!(
+        url.contains(
+            "&SigAlg=http%3A%2F%2Fwww.w3.org%2F2001%2F04%2Fxmldsig-more%23rsa-sha256&Signature="
+        ),
+        "{url}"
+    );
+    let altered = url.replace("&RelayState=axrs_", "&RelayState=axrs_x");
+    let unsigned = url[..url.find("&SigAlg=").unwrap()].to_owned();
+    for refused in [altered, unsigned] {
+        let r = b2.client.get(&refused).send().await.unwrap();
+        assert_eq!(r.status(), 403, "{refused}: {}", r.text().await.unwrap());
+    }
+    assert_eq!(b2.client.get(&url).send().await.unwrap().status(), 200);
+
+    // `sign_requests` says so in the metadata; an IdP that did not ask still gets a signature.
+    patch_corp(
+        &app,
+        &admin,
+        json!({"sign_requests": true,
+                                "idp_metadata_xml": idp.metadata_xml}),
+    )
+    .await;
+    assert!(
+        sp_metadata(&app)
+            .await
+            .contains("AuthnRequestsSigned=\"true\"")
+    );
+    let b3 = Browser::new(&app);
+    let url = start(&idp, &b3, "/login/corp").await;
+    assert!(url.contains("&Signature="), "{url}");
+
+    // Replacing the key (null): a new certificate, and the IdP still holding the old one
+    // refuses what the new key signs until it is given the new metadata.
+    patch_corp(
+        &app,
+        &admin,
+        json!({"sp_signing_key": null,
+                                "idp_metadata_xml": strict.metadata_xml}),
+    )
+    .await;
+    let replaced = app
+        .state
+        .store
+        .get_authority("corp")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(replaced.details["sp_signing_key"], key.as_str());
+    assert_ne!(sp_certificate(&sp_metadata(&app).await), certificate);
+    let b4 = Browser::new(&app);
+    let url = start(&strict, &b4, "/login/corp").await;
+    let r = b4.client.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 403, "{}", r.text().await.unwrap());
+    app.stop().await.unwrap();
+}
+on_both_backends!(an_idp_that_wants_signed_requests_gets_them);
 
 async fn refusals_create_nothing(db: TestDb) {
     let Some((app, idp, admin)) = setup(db, json!({"creates_users": true})).await else {
@@ -584,18 +783,15 @@ async fn refusals_create_nothing(db: TestDb) {
 
     // With them on: an unsolicited response signs in once (to the account page, whatever the
     // IdP's RelayState says); the same assertion again is a replay.
-    let (s, a) = api(
+    patch_corp(
         &app,
         &admin,
-        Method::PATCH,
-        "/api/v1/authorities/corp",
-        Some(json!({"details": details(
+        details(
             json!({"idp_metadata_xml": idp.metadata_xml}),
             json!({"creates_users": true, "allow_idp_initiated": true}),
-        )})),
+        ),
     )
     .await;
-    assert_eq!(s, 200, "{a}");
     let users = user_count(&app).await;
     let (unsolicited, _) = idp.mint(json!({})).await;
     let b = Browser::new(&app);

@@ -23,6 +23,10 @@ line of stdout. Config keys (all optional except the SP's identity):
     user               {"name_id": "...", "name_id_format": "...", "attributes": {"name": ["v"]}}
                        the person the scripted login always logs in
     sign_response, sign_assertion   what /sso/redirect signs (default: both true)
+    want_authn_requests_signed   true: the metadata says WantAuthnRequestsSigned="true" and
+                       /sso/redirect refuses a request whose redirect-binding signature (SigAlg,
+                       Signature) pysaml2 cannot verify with a signing certificate in the SP
+                       metadata (default false)
 
 Endpoints:
 
@@ -31,9 +35,11 @@ Endpoints:
     GET  /sso/redirect?SAMLRequest=...&RelayState=...
                         HTTP-Redirect binding: pysaml2 decodes and parses the AuthnRequest, the
                         configured user is "logged in", and the answer is an HTML page whose form
-                        auto-posts the signed SAMLResponse and the RelayState to the SP's ACS URL
+                        auto-posts the signed SAMLResponse and the RelayState to the SP's ACS URL;
+                        with want_authn_requests_signed, an unverified request gets a 403
     GET  /requests      JSON list of the AuthnRequests parsed so far (id, issuer, acs_url,
-                        name_id_format, destination, relay_state)
+                        name_id_format, destination, relay_state, signed: whether it came with
+                        SigAlg and Signature)
     POST /mint          test-only: JSON options -> {"saml_response": base64, "xml": text}; a real
                         pysaml2-built, xmlsec1-signed response with the chosen defects:
         in_response_to   str or null (default null: unsolicited)
@@ -87,6 +93,7 @@ from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, saml  # noqa: E402
 from saml2.config import IdPConfig  # noqa: E402
 from saml2.metadata import create_metadata_string  # noqa: E402
 from saml2.saml import NAME_FORMAT_BASIC, NAMEID_FORMAT_PERSISTENT, NameID  # noqa: E402
+from saml2.response import IncorrectlySigned  # noqa: E402
 from saml2.server import Server  # noqa: E402
 from saml2.sigver import pre_signature_part, signed_instance_factory  # noqa: E402
 from saml2.xmldsig import (  # noqa: E402
@@ -160,6 +167,7 @@ def utc(offset_seconds):
 class Idp:
     def __init__(self, config, base_url, workdir):
         self.base_url = base_url
+        self.want_signed = bool(config.get("want_authn_requests_signed", False))
         self.entity_id = config.get("entity_id") or f"{base_url}/metadata"
         if config.get("sp_metadata"):
             sp_metadata = config["sp_metadata"]
@@ -204,6 +212,7 @@ class Idp:
                             "default": {"lifetime": {"minutes": 5}, "attribute_restrictions": None}
                         },
                         "name_id_format": [NAMEID_FORMAT_PERSISTENT],
+                        "want_authn_requests_signed": self.want_signed,
                     }
                 },
                 "key_file": key_file,
@@ -315,10 +324,16 @@ class Idp:
             xml = xml.decode()
         return xml
 
-    def sso_redirect(self, saml_request, relay_state):
-        """Parses the AuthnRequest (redirect binding), logs the configured user in, returns the
-        auto-posting form."""
-        parsed = self.server.parse_authn_request(saml_request, BINDING_HTTP_REDIRECT)
+    def sso_redirect(self, saml_request, relay_state, sigalg=None, signature=None):
+        """Parses the AuthnRequest (redirect binding; pysaml2 checks its signature when the IdP
+        wants signed requests), logs the configured user in, returns the auto-posting form."""
+        parsed = self.server.parse_authn_request(
+            saml_request,
+            BINDING_HTTP_REDIRECT,
+            relay_state=relay_state,
+            sigalg=sigalg,
+            signature=signature,
+        )
         request = parsed.message
         args = self.server.response_args(request, [BINDING_HTTP_POST])
         policy = request.name_id_policy
@@ -332,6 +347,7 @@ class Idp:
                     "protocol_binding": request.protocol_binding,
                     "name_id_format": policy.format if policy is not None else None,
                     "relay_state": relay_state,
+                    "signed": sigalg is not None and signature is not None,
                 }
             )
         xml = self.mint(
@@ -383,7 +399,13 @@ def make_handler(idp):
                         self._send(400, "text/plain", "SAMLRequest missing")
                         return
                     relay_state = query.get("RelayState", [None])[0]
-                    page = idp.sso_redirect(saml_request, relay_state)
+                    sigalg = query.get("SigAlg", [None])[0]
+                    signature = query.get("Signature", [None])[0]
+                    try:
+                        page = idp.sso_redirect(saml_request, relay_state, sigalg, signature)
+                    except IncorrectlySigned as exc:
+                        self._send(403, "text/plain", f"request refused: {exc}")
+                        return
                     self._send(200, "text/html; charset=utf-8", page)
                 elif url.path == "/requests":
                     with idp.lock:

@@ -18,7 +18,7 @@
 
 use serde_json::Value;
 
-use authx_strategy_saml::{IdentityProvider, MetadataSource, SamlDetails};
+use authx_strategy_saml::{IdentityProvider, MetadataSource, SamlDetails, SamlStrategy};
 
 use crate::domain::Page;
 use crate::domain::access::Access;
@@ -256,7 +256,7 @@ pub async fn create(
     let details = input
         .details
         .unwrap_or_else(|| Value::Object(serde_json::Map::new()));
-    let details = validate_details(strategy, &details)?;
+    let details = settle_details(strategy, &details, &details)?;
     require_may_configure(
         engine,
         actor,
@@ -329,7 +329,7 @@ pub async fn update(
             } else {
                 authx_strategy_core::details::merge_patch(&current.details, &patch)
             };
-            Some(validate_details(current.strategy, &merged)?)
+            Some(settle_details(current.strategy, &patch, &merged)?)
         }
         None => None,
     };
@@ -416,12 +416,34 @@ async fn load(engine: &Engine, id: &str) -> Result<Authority, CommandError> {
 pub fn validate_details(strategy: Strategy, details: &Value) -> Result<Value, CommandError> {
     crate::engine::strategies::strategy(strategy)
         .validate_details(details)
-        .map_err(|e| match e {
-            authx_strategy_core::StrategyError::InvalidDetails { field, message } => {
-                CommandError::invalid_field(field, message)
-            }
-            other => CommandError::invalid_field("details", other.to_string()),
-        })
+        .map_err(details_error)
+}
+
+/// The details to store for an authority of `strategy`: `submitted` by an administrator (the
+/// whole object, or a merge patch) and `merged` into what is stored, validated into their normal
+/// form. A `saml` authority's SP signing key is never taken from the administrator (anyone who
+/// knew it could sign requests as our SP), and is generated here when none is stored yet.
+fn settle_details(
+    strategy: Strategy,
+    submitted: &Value,
+    merged: &Value,
+) -> Result<Value, CommandError> {
+    if strategy != Strategy::Saml {
+        return validate_details(strategy, merged);
+    }
+    SamlStrategy::refuse_submitted_key(submitted).map_err(details_error)?;
+    SamlStrategy::with_signing_key(validate_details(strategy, merged)?).map_err(details_error)
+}
+
+/// A strategy's refusal of details, as the command's error.
+fn details_error(error: authx_strategy_core::StrategyError) -> CommandError {
+    match error {
+        authx_strategy_core::StrategyError::InvalidDetails { field, message } => {
+            CommandError::invalid_field(field, message)
+        }
+        authx_strategy_core::StrategyError::Internal(why) => CommandError::Internal(why.into()),
+        other => CommandError::invalid_field("details", other.to_string()),
+    }
 }
 
 /// Checks the upstream an enabled authority with validated `details` will talk to. A `google`

@@ -9,7 +9,9 @@
 //!   bounded fetching.
 //! - [`details`]: the authority's `details` ([`SamlStrategy`] implements [`DetailsRules`]).
 //! - [`sp`]: our SP configuration and metadata.
-//! - [`request`]: the AuthnRequest (HTTP-Redirect binding) with a random, server-stored id.
+//! - [`sp_key`]: our SP signing key and its certificate.
+//! - [`request`]: the AuthnRequest (HTTP-Redirect binding) with a random, server-stored id,
+//!   signed when the IdP wants it.
 //! - `precheck` (private): the strict structural check that runs before anything else reads a
 //!   response.
 //! - `signature` (private): every signature verified against the metadata keys only, and what
@@ -35,14 +37,16 @@ pub mod request;
 pub mod response;
 mod signature;
 pub mod sp;
+pub mod sp_key;
 #[cfg(test)]
 mod test_support;
 mod xml;
 
-pub use details::{MetadataSource, SamlDetails, SamlStrategy};
+pub use details::{MetadataSource, SAML_SECRET_FIELDS, SamlDetails, SamlStrategy};
 pub use error::SamlError;
 pub use metadata::{IdentityProvider, MetadataError, fetch_identity_provider, fetch_metadata};
 pub use request::{AuthnRedirect, authn_request};
 pub use response::{VerifiedAssertion, unverified_in_response_to, verify_response};
 pub use sp::{SpConfig, sp_metadata_xml};
+pub use sp_key::SpKey;
 pub use xml::XmlError;

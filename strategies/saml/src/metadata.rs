@@ -11,7 +11,7 @@
 //! Only what we use is read, and only from `md:` elements in the metadata namespace:
 //! `EntityDescriptor@entityID`, `IDPSSODescriptor` (SAML 2.0 protocol) →
 //! `SingleSignOnService[Binding=HTTP-Redirect]@Location` (https, or http on a loopback host),
-//! and `KeyDescriptor` with `use="signing"` or no `use` → `ds:KeyInfo/ds:X509Data/
+//! `@WantAuthnRequestsSigned`, and `KeyDescriptor` with `use="signing"` or no `use` → `ds:KeyInfo/ds:X509Data/
 //! ds:X509Certificate`. Certificates must parse as X.509 with an RSA or EC (P-256, P-384) key,
 //! read by the same parser the signature verifier uses (we accept RSA-SHA256 and ECDSA-SHA256
 //! signatures); others are skipped. Their validity dates are ignored, as is usual for SAML
@@ -78,6 +78,7 @@ pub struct IdentityProvider {
     entity_id: String,
     sso_redirect_url: String,
     signing_certificates: Vec<Vec<u8>>,
+    wants_signed_requests: bool,
 }
 
 impl IdentityProvider {
@@ -160,11 +161,15 @@ impl IdentityProvider {
         if signing_certificates.is_empty() {
             return Err(MetadataError::NoSigningCertificate);
         }
+        let wants_signed_requests = descriptors
+            .iter()
+            .any(|d| matches!(d.attribute("WantAuthnRequestsSigned"), Some("true" | "1")));
 
         Ok(Self {
             entity_id,
             sso_redirect_url,
             signing_certificates,
+            wants_signed_requests,
         })
     }
 
@@ -176,6 +181,12 @@ impl IdentityProvider {
     /// Where AuthnRequests are sent (HTTP-Redirect binding).
     pub fn sso_redirect_url(&self) -> &str {
         &self.sso_redirect_url
+    }
+
+    /// Whether the IdP's metadata says `WantAuthnRequestsSigned="true"`: it refuses unsigned
+    /// AuthnRequests, so ours are signed.
+    pub fn wants_signed_requests(&self) -> bool {
+        self.wants_signed_requests
     }
 
     /// The DER certificates whose keys may sign responses; never empty.

@@ -67,3 +67,23 @@ pub(crate) fn valid_metadata() -> String {
         "https://idp.example/sso/redirect",
     )
 }
+
+/// An SP at `https://sp.example` with nothing optional set except signing.
+pub(crate) fn sp_config(
+    sign_requests: bool,
+    signing_key: Option<crate::sp_key::SpKey>,
+) -> crate::sp::SpConfig {
+    crate::sp::SpConfig {
+        authority_id: "a".into(),
+        entity_id: "https://sp.example".into(),
+        acs_url: "https://sp.example/acs".into(),
+        metadata_url: None,
+        name_id_format: None,
+        email_attribute: None,
+        given_name_attribute: None,
+        family_name_attribute: None,
+        trust_email: false,
+        sign_requests,
+        signing_key,
+    }
+}

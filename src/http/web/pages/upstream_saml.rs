@@ -5,10 +5,12 @@
 //!
 //! - `GET /login/:id/metadata` ([`metadata`]): our SP metadata, for the IdP's administrator: the
 //!   entity id (`details.sp_entity_id`), the ACS URL [`acs_url`] with the HTTP-POST binding,
-//!   signed assertions wanted. Served for disabled authorities too: the IdP is usually set up
-//!   before the authority is switched on.
+//!   signed assertions wanted, and the certificate of the authority's own request-signing key.
+//!   Served for disabled authorities too: the IdP is usually set up before the authority is
+//!   switched on.
 //! - `GET /login/:id` (`upstream::start_login`, then [`start`]): an AuthnRequest with a fresh
-//!   128-bit id, sent with the HTTP-Redirect binding. The pending row (bound to the browser by
+//!   128-bit id, sent with the HTTP-Redirect binding (signed when the IdP's metadata wants it or
+//!   the authority has `sign_requests`). The pending row (bound to the browser by
 //!   the upstream cookie) keeps the id — hashed as `request_hash`, to find the row by — and a
 //!   random RelayState. RelayState is opaque and never a redirect target: where to go afterwards
 //!   stays in the row.

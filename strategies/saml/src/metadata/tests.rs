@@ -25,6 +25,30 @@ fn reads_entity_id_redirect_location_and_certificate() {
         IdentityProvider::from_metadata_xml(&format!("\u{feff}{xml}")).unwrap(),
         idp
     );
+    assert!(!idp.wants_signed_requests());
+}
+
+#[test]
+fn reads_whether_the_idp_wants_signed_requests() {
+    for (value, wanted) in [
+        ("true", true),
+        ("1", true),
+        ("false", false),
+        ("yes", false),
+    ] {
+        let xml = valid_metadata().replace(
+            "WantAuthnRequestsSigned=\"false\"",
+            &format!("WantAuthnRequestsSigned=\"{value}\""),
+        );
+        let idp = IdentityProvider::from_metadata_xml(&xml).unwrap();
+        assert_eq!(idp.wants_signed_requests(), wanted, "{value}");
+    }
+    let without = valid_metadata().replace("WantAuthnRequestsSigned=\"false\"", "");
+    assert!(
+        !IdentityProvider::from_metadata_xml(&without)
+            .unwrap()
+            .wants_signed_requests()
+    );
 }
 
 #[test]
