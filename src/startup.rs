@@ -151,6 +151,13 @@ impl App {
                 });
             }
         }
+        // Not fatal: without a key an authority still signs people in, unless its IdP wants
+        // signed requests, and the next start or save tries again.
+        match crate::engine::admin::authorities::give_saml_authorities_keys(store.as_ref()).await {
+            Ok(0) => {}
+            Ok(given) => tracing::info!(given, "SAML authorities given their SP signing key"),
+            Err(error) => tracing::warn!(%error, "could not give SAML authorities their keys"),
+        }
         let listener = match tokio::net::TcpListener::bind(config.listen).await {
             Ok(listener) => listener,
             Err(source) => {

@@ -165,3 +165,47 @@ async fn plaintext_is_sealed_and_keys_rotate(db: TestDb) {
     }
 }
 on_both_backends!(plaintext_is_sealed_and_keys_rotate);
+
+/// A SAML authority stored before SP keys existed gets one, sealed, when the server starts, and
+/// its metadata then publishes the certificate.
+async fn an_older_saml_authority_gets_its_key_at_start(db: TestDb) {
+    let store = store_with(&db, SECRETS_KEY, &[]).await;
+    let details = json!({"idp_metadata_url": "https://idp.example/md", "sp_entity_id": "authx"});
+    store
+        .create_authority(NewAuthority {
+            id: "sso".into(),
+            strategy: Strategy::Saml,
+            name: "SSO".into(),
+            enabled: false,
+            details: details.clone(),
+        })
+        .await
+        .unwrap();
+    store.close().await;
+
+    let app = TestApp::spawn_on(&db).await;
+    let sso = app.state.store.get_authority("sso").await.unwrap().unwrap();
+    let key = sso.details["sp_signing_key"].as_str().unwrap().to_owned();
+    assert!(authx_strategy_saml::SpKey::from_base64(&key).is_ok());
+    assert_eq!(sso.details["sp_entity_id"], "authx");
+    let raw: serde_json::Value = serde_json::from_str(
+        &db.texts("SELECT details FROM authorities WHERE id = 'sso'")
+            .await
+            .remove(0),
+    )
+    .unwrap();
+    assert!(
+        raw["sp_signing_key"].as_str().unwrap().starts_with(PREFIX),
+        "{raw}"
+    );
+    let metadata = app.get("/login/sso/metadata").await.text().await.unwrap();
+    assert!(metadata.contains("<ds:X509Certificate>"), "{metadata}");
+    app.stop().await.unwrap();
+
+    // A second start keeps that key.
+    let app = TestApp::spawn_on(&db).await;
+    let again = app.state.store.get_authority("sso").await.unwrap().unwrap();
+    assert_eq!(again.details["sp_signing_key"], key.as_str());
+    app.stop().await.unwrap();
+}
+on_both_backends!(an_older_saml_authority_gets_its_key_at_start);

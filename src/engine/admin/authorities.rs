@@ -29,7 +29,7 @@ use crate::engine::actor::Actor;
 use crate::engine::error::CommandError;
 use crate::engine::saml_metadata::MetadataCache;
 use crate::scopes::{Scope, ScopeSet};
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
 /// Settings that let the upstream sign in as anyone whose email it asserts.
 const EVERYONE_FLAGS: [&str; 2] = ["match_users_by_email", "trust_email"];
@@ -433,6 +433,44 @@ fn settle_details(
     }
     SamlStrategy::refuse_submitted_key(submitted).map_err(details_error)?;
     SamlStrategy::with_signing_key(validate_details(strategy, merged)?).map_err(details_error)
+}
+
+/// Gives every `saml` authority stored without an SP signing key (saved by a version before
+/// they existed) its key, so that its metadata publishes a certificate and requests an IdP wants
+/// signed are signed, without an administrator saving it again. Run at start-up. Nodes starting
+/// at once may each write a key; the last write stands, and every node reads it from the store.
+/// Returns how many authorities got one.
+pub async fn give_saml_authorities_keys(store: &dyn Store) -> Result<usize, StoreError> {
+    let mut given = 0;
+    for authority in store.list_authorities().await? {
+        if authority.strategy != Strategy::Saml
+            || authority
+                .details
+                .get(authx_strategy_saml::details::SP_SIGNING_KEY)
+                .is_some()
+        {
+            continue;
+        }
+        let details = match SamlStrategy::with_signing_key(authority.details) {
+            Ok(details) => details,
+            Err(error) => {
+                tracing::warn!(%error, authority = %authority.id, "no SP signing key made");
+                continue;
+            }
+        };
+        let patch = AuthorityPatch {
+            name: None,
+            enabled: None,
+            details: Some(details),
+        };
+        match store.update_authority(&authority.id, patch).await {
+            Ok(_) => given += 1,
+            // Deleted meanwhile: nothing to give a key to.
+            Err(StoreError::NotFound) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(given)
 }
 
 /// A strategy's refusal of details, as the command's error.
