@@ -5,9 +5,11 @@
 //!   account all come back as [`PasswordOutcome::Failed`], after the same bcrypt work (an unknown
 //!   account is checked against a dummy hash). The reason is recorded only in the audit log
 //!   (`login.failure`).
-//! - **Attempt limits.** Failed attempts count against the typed identifier and the client IP
-//!   ([`rate_limit`]); a blocked key is [`PasswordOutcome::Throttled`] before any password is
-//!   checked. A success clears the identifier's count.
+//! - **Attempt limits.** Attempts count against the typed identifier and the client IP
+//!   ([`rate_limit::begin_attempt`]) before the password is checked, so parallel guesses get no
+//!   more tries than serial ones; a blocked key, or an attempt beyond a limit, is
+//!   [`PasswordOutcome::Throttled`] unchecked. A success clears the identifier's count and takes
+//!   the attempt back from the IP's.
 //! - **A new session per login** ([`crate::engine::session::start`]: the one presented is ended
 //!   first, so no session fixation).
 
@@ -64,7 +66,7 @@ pub async fn password(
         Limit::LoginAccount(identifier.clone()),
         Limit::LoginIp(attempt.ip.to_owned()),
     ];
-    if let Err(RetryAfter(secs)) = rate_limit::check(engine, &limits).await {
+    if let Err(RetryAfter(secs)) = rate_limit::begin_attempt(engine, &limits).await {
         let mut event = ctx.event("anonymous", None, "login.failure");
         event.outcome = Outcome::Denied;
         event.details = json!({ "authority": authority.id, "reason": "throttled" });
@@ -98,10 +100,8 @@ pub async fn password(
         Some(user) if user.status != UserStatus::Active => Some("disabled"),
         Some(_) => None,
     };
+    // The attempt was counted as a failure before the hash was checked (`begin_attempt`).
     let (Some(user), Some(credential), None) = (user.clone(), &credential, failure) else {
-        if let Err(error) = rate_limit::record_failure(engine, &limits).await {
-            tracing::error!(%error, "could not record a failed login");
-        }
         let mut event = ctx.event("anonymous", None, "login.failure");
         if let Some(user) = &user {
             event = event.target("user", &user.id);
@@ -114,9 +114,7 @@ pub async fn password(
         audit::record(engine, event).await;
         return Ok(PasswordOutcome::Failed);
     };
-    if let Err(error) = rate_limit::reset(engine, &limits[..1]).await {
-        tracing::warn!(%error, "could not reset the login limit of an account");
-    }
+    rate_limit::attempt_succeeded(engine, &limits[..1], &limits[1..]).await;
     let session_id = crate::engine::session::sign_in(
         engine,
         ctx,

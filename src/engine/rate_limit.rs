@@ -1,11 +1,16 @@
 //! Login and email throttling (reference §3), shared by every node through the `rate_limits` table.
 //!
 //! Two kinds of limit:
-//! - failures ([`Limit::LoginAccount`], [`Limit::LoginIp`]): [`record_failure`] counts failed logins
-//!   within `login.failure_window_secs`; when the count reaches the threshold the key is blocked
-//!   for 30 s, and each further failure doubles the block, up to 1 h. [`check`] before verifying a
-//!   password refuses blocked keys; [`reset`] after a successful login forgets the account key
-//!   (not the IP key: one success must not wash away a spraying attack from that address).
+//! - failures ([`Limit::LoginAccount`], [`Limit::LoginIp`]): failed password checks within
+//!   `login.failure_window_secs`; when the count reaches the threshold the key is blocked for
+//!   30 s, and each further failure doubles the block, up to 1 h. [`begin_attempt`] counts an
+//!   attempt as a failure **before** the password is verified, in the same atomic statement that
+//!   reads the count: checking first and counting after the (slow) hash would let concurrent
+//!   attempts all pass the check before any was counted, so an attacker sending them in parallel
+//!   would get as many guesses as requests. An attempt the count puts beyond the threshold is
+//!   refused unverified. [`attempt_succeeded`] then forgets the account key and takes the
+//!   attempt back from the IP key (not forgetting it: one success must not wash away a spraying
+//!   attack from that address, nor count as a failure of its own).
 //! - sends ([`Limit::EmailAddress`], [`Limit::EmailIp`]): [`hit`] counts every request within
 //!   `login.email_window_secs` and refuses those beyond the threshold until the window ends.
 //!
@@ -115,12 +120,17 @@ pub async fn check(state: &Engine, limits: &[Limit]) -> Result<(), RetryAfter> {
     }
 }
 
-/// Counts a failed attempt against each of `limits` (blocking those that reach their threshold).
-pub async fn record_failure(state: &Engine, limits: &[Limit]) -> Result<(), StoreError> {
+/// Starts a password check against `limits`: refused while a key is blocked (not counted, as
+/// with [`check`]); otherwise counted as a failure now, and refused unverified if that count is
+/// beyond a threshold (concurrent attempts used it up). The caller verifies only after `Ok`, and
+/// calls [`attempt_succeeded`] if the password was right.
+pub async fn begin_attempt(state: &Engine, limits: &[Limit]) -> Result<(), RetryAfter> {
+    check(state, limits).await?;
     let at = now();
+    let mut wait = 0u64;
     for limit in limits {
         let (threshold, window_secs) = limit.threshold_and_window(state);
-        state
+        let row = state
             .store
             .record_rate_limit_failure(
                 &limit.key(),
@@ -132,17 +142,39 @@ pub async fn record_failure(state: &Engine, limits: &[Limit]) -> Result<(), Stor
                     max_backoff_secs: MAX_BACKOFF_SECS,
                 },
             )
-            .await?;
+            .await
+            .map_err(|error| unavailable(&error))?;
+        if row.count > threshold.max(1) {
+            let until = row.blocked_until.unwrap_or(at + BASE_BACKOFF_SECS);
+            wait = wait.max(remaining(until, at).max(1));
+        }
     }
-    Ok(())
+    if wait > 0 {
+        Err(RetryAfter(wait))
+    } else {
+        Ok(())
+    }
 }
 
-/// Forgets `limits` (after a successful login: the account key).
-pub async fn reset(state: &Engine, limits: &[Limit]) -> Result<(), StoreError> {
-    for limit in limits {
-        state.store.reset_rate_limit(&limit.key()).await?;
+/// The password of an attempt [`begin_attempt`] counted was right: `forget` are forgotten (the
+/// account key), and the attempt is taken back from `take_back` (the IP key), lifting a block
+/// only if this very attempt had set it.
+pub async fn attempt_succeeded(state: &Engine, forget: &[Limit], take_back: &[Limit]) {
+    for limit in forget {
+        if let Err(error) = state.store.reset_rate_limit(&limit.key()).await {
+            tracing::warn!(%error, "could not reset a login limit");
+        }
     }
-    Ok(())
+    for limit in take_back {
+        let (threshold, _) = limit.threshold_and_window(state);
+        if let Err(error) = state
+            .store
+            .take_back_rate_limit_failure(&limit.key(), threshold)
+            .await
+        {
+            tracing::warn!(%error, "could not take back a counted login attempt");
+        }
+    }
 }
 
 /// Counts one event (an email send) against each of `limits`; refused when any count is beyond

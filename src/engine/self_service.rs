@@ -131,7 +131,7 @@ pub async fn change_password(
         return Ok(PasswordChanged::NoPassword);
     };
     let limits = [Limit::LoginAccount(user.id.clone())];
-    if let Err(RetryAfter(secs)) = rate_limit::check(engine, &limits).await {
+    if let Err(RetryAfter(secs)) = rate_limit::begin_attempt(engine, &limits).await {
         return Ok(PasswordChanged::Throttled(secs));
     }
     let stored = credential
@@ -139,10 +139,8 @@ pub async fn change_password(
         .get("hash")
         .and_then(Value::as_str)
         .map(str::to_owned);
+    // Counted as a failure before the check (`begin_attempt`), forgotten once it passed.
     if !verify_password(change.current, stored).await {
-        if let Err(error) = rate_limit::record_failure(engine, &limits).await {
-            tracing::error!(%error, "could not record a failed password check");
-        }
         let mut event = ctx
             .event("user", Some(&user.id), "password.change")
             .target("credential", &credential.id);
@@ -151,6 +149,7 @@ pub async fn change_password(
         audit::record(engine, event).await;
         return Ok(PasswordChanged::WrongCurrent);
     }
+    rate_limit::attempt_succeeded(engine, &limits, &[]).await;
     let hash = match crate::engine::admin::credentials::new_password_hash(
         engine, authority, user, change.new,
     )
@@ -172,9 +171,6 @@ pub async fn change_password(
         now,
     )
     .await?;
-    if let Err(error) = rate_limit::reset(engine, &limits).await {
-        tracing::warn!(%error, "could not reset a password-check limit");
-    }
     let mut event = ctx
         .event("user", Some(&user.id), "password.change")
         .target("credential", &credential.id);

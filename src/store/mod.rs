@@ -675,6 +675,14 @@ pub trait RateLimitStore: Send + Sync {
     ) -> Result<RateLimit, StoreError>;
     /// Forgets the key (after a successful login); idempotent, no `NotFound`.
     async fn reset_rate_limit(&self, key: &str) -> Result<(), StoreError>;
+    /// Takes one counted failure back (an attempt counted before it was checked turned out
+    /// right), in one atomic statement; the block goes too if the count falls below
+    /// `threshold`, i.e. if the failure taken back had set it. Idempotent on a missing key.
+    async fn take_back_rate_limit_failure(
+        &self,
+        key: &str,
+        threshold: i64,
+    ) -> Result<(), StoreError>;
     /// Sweeps rows whose window started before `before` and that are not blocked at `now`.
     async fn delete_stale_rate_limits(&self, before: i64, now: i64) -> Result<u64, StoreError>;
 }

@@ -648,10 +648,12 @@ async fn rate_limits(db: TestDb) {
     let ip = Limit::LoginIp("192.0.2.1".to_owned());
     let both = [account.clone(), ip.clone()];
     assert_eq!(rate_limit::check(state, &both).await, Ok(()));
-    rate_limit::record_failure(state, &both).await.unwrap();
+    // Each attempt is counted as it begins, before any password is checked.
+    assert_eq!(rate_limit::begin_attempt(state, &both).await, Ok(()));
     assert_eq!(rate_limit::check(state, &both).await, Ok(()));
-    rate_limit::record_failure(state, &both).await.unwrap();
-    // The account reached 2: blocked about 30 s; the IP (2 of 4) alone is not.
+    // The second reaches the account's 2: it is still checked, and blocks what follows for
+    // about 30 s; the IP (2 of 4) alone is not blocked.
+    assert_eq!(rate_limit::begin_attempt(state, &both).await, Ok(()));
     let RetryAfter(wait) = rate_limit::check(state, &both).await.unwrap_err();
     assert!((29..=30).contains(&wait), "{wait}");
     assert_eq!(
@@ -661,8 +663,37 @@ async fn rate_limits(db: TestDb) {
     // The same account typed differently is the same key.
     let shouted = Limit::LoginAccount("ALICE@example.com ".to_owned());
     assert!(rate_limit::check(state, &[shouted]).await.is_err());
-    // A further failure doubles the block.
-    rate_limit::record_failure(state, &both).await.unwrap();
+    // An attempt while blocked is refused and not counted.
+    let RetryAfter(wait) = rate_limit::begin_attempt(state, &both).await.unwrap_err();
+    assert!((29..=30).contains(&wait), "{wait}");
+    let count = |limit: &Limit| {
+        let key = limit.key();
+        async move {
+            state
+                .store
+                .get_rate_limit(&key)
+                .await
+                .unwrap()
+                .map_or(0, |row| row.count)
+        }
+    };
+    assert_eq!(count(&account).await, 2);
+    assert_eq!(count(&ip).await, 2);
+    // A further failure (counted by a concurrent attempt) doubles the block.
+    state
+        .store
+        .record_rate_limit_failure(
+            &account.key(),
+            authx::domain::now(),
+            authx::store::FailureRule {
+                threshold: 2,
+                window_secs: 900,
+                base_backoff_secs: rate_limit::BASE_BACKOFF_SECS,
+                max_backoff_secs: rate_limit::MAX_BACKOFF_SECS,
+            },
+        )
+        .await
+        .unwrap();
     let RetryAfter(wait) = rate_limit::check(state, &both).await.unwrap_err();
     assert!((59..=60).contains(&wait), "{wait}");
     // The plain address is not stored.
@@ -673,14 +704,19 @@ async fn rate_limits(db: TestDb) {
         .unwrap()
         .unwrap();
     assert!(!row.key.contains("alice"));
-    // A successful login resets the account.
-    rate_limit::reset(state, std::slice::from_ref(&account))
-        .await
-        .unwrap();
+    // A successful login forgets the account and takes its attempt back from the IP.
+    rate_limit::attempt_succeeded(
+        state,
+        std::slice::from_ref(&account),
+        std::slice::from_ref(&ip),
+    )
+    .await;
     assert_eq!(
         rate_limit::check(state, std::slice::from_ref(&account)).await,
         Ok(())
     );
+    assert_eq!(count(&account).await, 0);
+    assert_eq!(count(&ip).await, 1);
 
     // Email sends: every call counts; beyond the limit, refused until the window ends.
     let sends = [

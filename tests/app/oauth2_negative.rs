@@ -12,6 +12,7 @@ use authx::domain::user::{UserPatch, UserStatus};
 use serde_json::{Value, json};
 
 use crate::support::app::TestApp;
+use crate::support::concurrency::join_all;
 use crate::support::db::TestDb;
 use crate::support::oauth::{
     ClientOptions, REDIRECT_URI, TestClient, authorize_path, authorize_with, client, grant_role,
@@ -585,7 +586,7 @@ async fn concurrent_refreshes_have_exactly_one_winner(db: TestDb) {
     let (_, first) = fx.exchange(&fx.shop, &code, None).await;
     let refresh = first["refresh_token"].as_str().unwrap().to_owned();
     let attempts = (0..8).map(|_| fx.refresh(&fx.shop, &refresh));
-    let results = futures_join_all(attempts).await;
+    let results = join_all(attempts).await;
     // One rotation wins; the others are retries within the default grace window and get its
     // successor: one refresh token lives on, whoever answers.
     let successors: std::collections::BTreeSet<&str> = results
@@ -604,7 +605,7 @@ async fn concurrent_refreshes_have_exactly_one_winner(db: TestDb) {
     let code = fx
         .code(&fx.shop, "offline_access Shop:orders:read", None)
         .await;
-    let results = futures_join_all((0..6).map(|_| fx.exchange(&fx.shop, &code, None))).await;
+    let results = join_all((0..6).map(|_| fx.exchange(&fx.shop, &code, None))).await;
     let winners: Vec<&Value> = results
         .iter()
         .filter(|(s, _)| *s == 200)
@@ -615,33 +616,6 @@ async fn concurrent_refreshes_have_exactly_one_winner(db: TestDb) {
     assert_eq!(introspect(&fx.app, &fx.shop, access).await["active"], false);
 }
 on_both_backends!(concurrent_refreshes_have_exactly_one_winner);
-
-/// Runs the futures concurrently and collects their outputs in order.
-async fn futures_join_all<F, T>(futures: impl Iterator<Item = F>) -> Vec<T>
-where
-    F: std::future::Future<Output = T>,
-{
-    let pinned: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
-    let mut slots: Vec<Option<T>> = pinned.iter().map(|_| None).collect();
-    let mut pending = pinned;
-    std::future::poll_fn(move |cx| {
-        let mut done = true;
-        for (i, future) in pending.iter_mut().enumerate() {
-            if slots[i].is_none() {
-                match future.as_mut().poll(cx) {
-                    std::task::Poll::Ready(value) => slots[i] = Some(value),
-                    std::task::Poll::Pending => done = false,
-                }
-            }
-        }
-        if done {
-            std::task::Poll::Ready(slots.iter_mut().map(|s| s.take().unwrap()).collect())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await
-}
 
 async fn disabled_users_and_clients_get_nothing(db: TestDb) {
     let fx = fixture(db, |_| {}).await;
@@ -876,7 +850,7 @@ async fn two_nodes_share_revocation_and_refresh_races(db: TestDb) {
             .await
         }
     });
-    let results = futures_join_all(race).await;
+    let results = join_all(race).await;
     let successors: std::collections::BTreeSet<&str> = results
         .iter()
         .map(|(s, b)| {

@@ -9,6 +9,7 @@ use authx::store::StoreError;
 use serde_json::{Value, json};
 
 use crate::support::app::TestApp;
+use crate::support::concurrency::join_all;
 use crate::support::db::TestDb;
 
 /// The one failure message of the login page.
@@ -484,6 +485,78 @@ async fn failures_look_alike_and_lock_out(db: TestDb) {
     app.stop().await.unwrap();
 }
 on_both_backends!(failures_look_alike_and_lock_out);
+
+/// An attacker who sends guesses in parallel gets no more of them checked than one who sends
+/// them one by one: each attempt is counted before its password is, so only the first
+/// `max_failures_per_account` are checked and the rest are refused unchecked. Successes do not
+/// count against the IP.
+async fn parallel_guesses_get_no_more_tries_than_serial_ones(db: TestDb) {
+    let app = TestApp::spawn_with(
+        db,
+        |c| {
+            c.login.max_failures_per_account = 3;
+            c.login.max_failures_per_ip = 2;
+            c.server.trusted_proxies = serde_json::from_value(json!(["127.0.0.0/8"])).unwrap();
+        },
+        Vec::new(),
+    )
+    .await;
+    let ada = person(&app, "ada").await;
+    // Successes from one address: the IP limit of 2 failures never trips.
+    for _ in 0..3 {
+        let b = Browser::new(&app);
+        assert_eq!(b.login("ada", &ada.password).await.status(), 303);
+    }
+
+    // Twelve wrong guesses for grace at once, from twelve addresses.
+    let grace = person(&app, "grace").await;
+    let browsers: Vec<Browser> = (0..12)
+        .map(|i| Browser::forwarded_for(&app, &format!("203.0.113.{i}")))
+        .collect();
+    let mut tokens = Vec::new();
+    for b in &browsers {
+        tokens.push(b.csrf("/login").await);
+    }
+    let guesses: Vec<String> = (0..12).map(|i| format!("guess {i}")).collect();
+    let statuses = join_all(browsers.iter().zip(&tokens).zip(&guesses).map(
+        |((b, token), guess)| async move {
+            b.post_raw(
+                "/login/password",
+                &[
+                    ("identifier", "grace"),
+                    ("password", guess.as_str()),
+                    ("csrf_token", token.as_str()),
+                ],
+            )
+            .await
+            .status()
+            .as_u16()
+        },
+    ))
+    .await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(checked + refused, 12, "{statuses:?}");
+    assert_eq!(checked, 3, "{checked} guesses were checked: {statuses:?}");
+    let bad_password = audit_actions(&app)
+        .await
+        .into_iter()
+        .filter(|(a, _, d)| a == "login.failure" && d["reason"] == "bad_password")
+        .count();
+    assert_eq!(bad_password, 3);
+    // What the attacker holds after them: the right password is refused too, and no session.
+    let b = Browser::forwarded_for(&app, "203.0.113.99");
+    assert_eq!(b.login("grace", &grace.password).await.status(), 429);
+    let sessions = app
+        .state
+        .store
+        .list_user_sessions(&grace.user_id)
+        .await
+        .unwrap();
+    assert!(sessions.is_empty(), "{sessions:?}");
+    app.stop().await.unwrap();
+}
+on_both_backends!(parallel_guesses_get_no_more_tries_than_serial_ones);
 
 async fn csrf_is_required(db: TestDb) {
     let app = TestApp::spawn(db).await;

@@ -146,6 +146,25 @@ impl RateLimitStore for Backend {
         .map(RateLimit::from)
     }
 
+    async fn take_back_rate_limit_failure(
+        &self,
+        key: &str,
+        threshold: i64,
+    ) -> Result<(), StoreError> {
+        // In both dialects SET expressions read the row as it was before the statement.
+        sqlx::query(
+            "UPDATE rate_limits SET count = count - 1, \
+             blocked_until = CASE WHEN count - 1 < $2 THEN NULL ELSE blocked_until END \
+             WHERE key = $1 AND count > 0",
+        )
+        .bind(key)
+        .bind(threshold.max(1))
+        .execute(&mut *self.conn().await?)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
     async fn reset_rate_limit(&self, key: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM rate_limits WHERE key = $1")
             .bind(key)

@@ -22,6 +22,7 @@ macro_rules! on_both_backends {
 pub mod app;
 pub mod binary;
 pub mod chromium;
+pub mod concurrency;
 pub mod db;
 pub mod oauth;
 pub mod oidc_provider;
