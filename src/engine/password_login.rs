@@ -66,13 +66,16 @@ pub async fn password(
         Limit::LoginAccount(identifier.clone()),
         Limit::LoginIp(attempt.ip.to_owned()),
     ];
-    if let Err(RetryAfter(secs)) = rate_limit::begin_attempt(engine, &limits).await {
-        let mut event = ctx.event("anonymous", None, "login.failure");
-        event.outcome = Outcome::Denied;
-        event.details = json!({ "authority": authority.id, "reason": "throttled" });
-        audit::record(engine, event).await;
-        return Ok(PasswordOutcome::Throttled(secs));
-    }
+    let counted = match rate_limit::begin_attempt(engine, &limits).await {
+        Ok(counted) => counted,
+        Err(RetryAfter(secs)) => {
+            let mut event = ctx.event("anonymous", None, "login.failure");
+            event.outcome = Outcome::Denied;
+            event.details = json!({ "authority": authority.id, "reason": "throttled" });
+            audit::record(engine, event).await;
+            return Ok(PasswordOutcome::Throttled(secs));
+        }
+    };
     let user = if identifier.is_empty() {
         None
     } else {
@@ -114,7 +117,8 @@ pub async fn password(
         audit::record(engine, event).await;
         return Ok(PasswordOutcome::Failed);
     };
-    rate_limit::attempt_succeeded(engine, &limits[..1], &limits[1..]).await;
+    // The account's count is forgotten; the IP's keeps its other failures.
+    counted.succeeded(engine, 1).await;
     let session_id = crate::engine::session::sign_in(
         engine,
         ctx,

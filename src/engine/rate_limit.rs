@@ -1,16 +1,18 @@
 //! Login and email throttling (reference §3), shared by every node through the `rate_limits` table.
 //!
 //! Two kinds of limit:
-//! - failures ([`Limit::LoginAccount`], [`Limit::LoginIp`]): failed password checks within
-//!   `login.failure_window_secs`; when the count reaches the threshold the key is blocked for
-//!   30 s, and each further failure doubles the block, up to 1 h. [`begin_attempt`] counts an
-//!   attempt as a failure **before** the password is verified, in the same atomic statement that
-//!   reads the count: checking first and counting after the (slow) hash would let concurrent
-//!   attempts all pass the check before any was counted, so an attacker sending them in parallel
-//!   would get as many guesses as requests. An attempt the count puts beyond the threshold is
-//!   refused unverified. [`attempt_succeeded`] then forgets the account key and takes the
-//!   attempt back from the IP key (not forgetting it: one success must not wash away a spraying
-//!   attack from that address, nor count as a failure of its own).
+//! - failures ([`Limit::LoginAccount`], [`Limit::LoginIp`], [`Limit::PasswordChange`]): failed
+//!   password checks within `login.failure_window_secs`; when the count reaches the threshold
+//!   the key is blocked for 30 s, and each further failure doubles the block, up to 1 h.
+//!   [`begin_attempt`] counts an attempt as a failure **before** the password is verified, and
+//!   only while the key is not blocked, in one atomic statement: checking first and counting
+//!   after the (slow) hash would let concurrent attempts all pass the check before any was
+//!   counted, so an attacker sending them in parallel would get as many guesses as requests.
+//!   Attempts refused while blocked are not counted, so a burst does not lengthen the block: as
+//!   with attempts one at a time, exactly one attempt is checked after each block ends.
+//!   [`Attempt::succeeded`] then forgets the account key and takes the attempt back from the IP
+//!   key (not forgetting it: one success must not wash away a spraying attack from that address,
+//!   nor count as a failure of its own).
 //! - sends ([`Limit::EmailAddress`], [`Limit::EmailIp`]): [`hit`] counts every request within
 //!   `login.email_window_secs` and refuses those beyond the threshold until the window ends.
 //!
@@ -37,6 +39,9 @@ pub enum Limit {
     LoginAccount(String),
     /// Failed logins from one IP address.
     LoginIp(String),
+    /// Wrong current passwords given to change one user's password (the user id). Its own
+    /// kind, so that nobody can use it up by typing the user's id at the login form.
+    PasswordChange(String),
     /// Emails sent to one address.
     EmailAddress(String),
     /// Emails requested from one IP address.
@@ -48,6 +53,7 @@ impl Limit {
         match self {
             Self::LoginAccount(_) => "login_account",
             Self::LoginIp(_) => "login_ip",
+            Self::PasswordChange(_) => "password_change",
             Self::EmailAddress(_) => "email_address",
             Self::EmailIp(_) => "email_ip",
         }
@@ -55,9 +61,11 @@ impl Limit {
 
     fn value(&self) -> &str {
         match self {
-            Self::LoginAccount(v) | Self::LoginIp(v) | Self::EmailAddress(v) | Self::EmailIp(v) => {
-                v
-            }
+            Self::LoginAccount(v)
+            | Self::LoginIp(v)
+            | Self::PasswordChange(v)
+            | Self::EmailAddress(v)
+            | Self::EmailIp(v) => v,
         }
     }
 
@@ -74,7 +82,9 @@ impl Limit {
     fn threshold_and_window(&self, state: &Engine) -> (i64, i64) {
         let login = &state.config.login;
         let (threshold, window) = match self {
-            Self::LoginAccount(_) => (login.max_failures_per_account, login.failure_window_secs),
+            Self::LoginAccount(_) | Self::PasswordChange(_) => {
+                (login.max_failures_per_account, login.failure_window_secs)
+            }
             Self::LoginIp(_) => (login.max_failures_per_ip, login.failure_window_secs),
             Self::EmailAddress(_) => (login.max_emails_per_address, login.email_window_secs),
             Self::EmailIp(_) => (login.max_emails_per_ip, login.email_window_secs),
@@ -120,19 +130,53 @@ pub async fn check(state: &Engine, limits: &[Limit]) -> Result<(), RetryAfter> {
     }
 }
 
-/// Starts a password check against `limits`: refused while a key is blocked (not counted, as
-/// with [`check`]); otherwise counted as a failure now, and refused unverified if that count is
-/// beyond a threshold (concurrent attempts used it up). The caller verifies only after `Ok`, and
-/// calls [`attempt_succeeded`] if the password was right.
-pub async fn begin_attempt(state: &Engine, limits: &[Limit]) -> Result<(), RetryAfter> {
+/// A password check [`begin_attempt`] counted, not yet known to be a failure.
+#[must_use = "an attempt whose password was right is passed to `succeeded`"]
+pub struct Attempt<'a> {
+    limits: &'a [Limit],
+    /// Per limit: whether counting this attempt set the key's block (its count reached the
+    /// threshold), which taking it back must then lift.
+    set_block: Vec<bool>,
+}
+
+impl Attempt<'_> {
+    /// The password was right: the first `forget` limits (the account's) are forgotten, and the
+    /// attempt is taken back from the others (the IP's), with the block it set, if any.
+    pub async fn succeeded(self, state: &Engine, forget: usize) {
+        for (i, limit) in self.limits.iter().enumerate() {
+            let done = if i < forget {
+                state.store.reset_rate_limit(&limit.key()).await
+            } else {
+                let lift = self.set_block.get(i).copied().unwrap_or(false);
+                state
+                    .store
+                    .take_back_rate_limit_failure(&limit.key(), lift)
+                    .await
+            };
+            if let Err(error) = done {
+                tracing::warn!(%error, "could not take back a counted login attempt");
+            }
+        }
+    }
+}
+
+/// Starts a password check against `limits`: counted as a failure now, before the password is
+/// checked, and only while no key is blocked, in one atomic statement per key. Refused (and not
+/// counted) while a key is blocked, whether by earlier failures or by a concurrent attempt that
+/// was counted first. The caller verifies only after `Ok`, and calls [`Attempt::succeeded`] if
+/// the password was right.
+pub async fn begin_attempt<'a>(
+    state: &Engine,
+    limits: &'a [Limit],
+) -> Result<Attempt<'a>, RetryAfter> {
     check(state, limits).await?;
     let at = now();
-    let mut wait = 0u64;
+    let mut set_block = Vec::with_capacity(limits.len());
     for limit in limits {
         let (threshold, window_secs) = limit.threshold_and_window(state);
-        let row = state
+        let counted = state
             .store
-            .record_rate_limit_failure(
+            .count_rate_limit_attempt(
                 &limit.key(),
                 at,
                 FailureRule {
@@ -142,39 +186,28 @@ pub async fn begin_attempt(state: &Engine, limits: &[Limit]) -> Result<(), Retry
                     max_backoff_secs: MAX_BACKOFF_SECS,
                 },
             )
-            .await
-            .map_err(|error| unavailable(&error))?;
-        if row.count > threshold.max(1) {
-            let until = row.blocked_until.unwrap_or(at + BASE_BACKOFF_SECS);
-            wait = wait.max(remaining(until, at).max(1));
+            .await;
+        match counted {
+            Ok(Some(row)) => set_block.push(row.count >= threshold.max(1)),
+            // Blocked meanwhile: the keys already counted take the attempt back, as it is
+            // never checked.
+            Ok(None) => {
+                let counted = set_block.len();
+                Attempt {
+                    limits: &limits[..counted],
+                    set_block,
+                }
+                .succeeded(state, 0)
+                .await;
+                return Err(check(state, std::slice::from_ref(limit))
+                    .await
+                    .err()
+                    .unwrap_or(RetryAfter(1)));
+            }
+            Err(error) => return Err(unavailable(&error)),
         }
     }
-    if wait > 0 {
-        Err(RetryAfter(wait))
-    } else {
-        Ok(())
-    }
-}
-
-/// The password of an attempt [`begin_attempt`] counted was right: `forget` are forgotten (the
-/// account key), and the attempt is taken back from `take_back` (the IP key), lifting a block
-/// only if this very attempt had set it.
-pub async fn attempt_succeeded(state: &Engine, forget: &[Limit], take_back: &[Limit]) {
-    for limit in forget {
-        if let Err(error) = state.store.reset_rate_limit(&limit.key()).await {
-            tracing::warn!(%error, "could not reset a login limit");
-        }
-    }
-    for limit in take_back {
-        let (threshold, _) = limit.threshold_and_window(state);
-        if let Err(error) = state
-            .store
-            .take_back_rate_limit_failure(&limit.key(), threshold)
-            .await
-        {
-            tracing::warn!(%error, "could not take back a counted login attempt");
-        }
-    }
+    Ok(Attempt { limits, set_block })
 }
 
 /// Counts one event (an email send) against each of `limits`; refused when any count is beyond

@@ -130,10 +130,11 @@ pub async fn change_password(
     let Some(credential) = password_credential(engine, authority, &user.id).await? else {
         return Ok(PasswordChanged::NoPassword);
     };
-    let limits = [Limit::LoginAccount(user.id.clone())];
-    if let Err(RetryAfter(secs)) = rate_limit::begin_attempt(engine, &limits).await {
-        return Ok(PasswordChanged::Throttled(secs));
-    }
+    let limits = [Limit::PasswordChange(user.id.clone())];
+    let attempt = match rate_limit::begin_attempt(engine, &limits).await {
+        Ok(attempt) => attempt,
+        Err(RetryAfter(secs)) => return Ok(PasswordChanged::Throttled(secs)),
+    };
     let stored = credential
         .details
         .get("hash")
@@ -149,7 +150,7 @@ pub async fn change_password(
         audit::record(engine, event).await;
         return Ok(PasswordChanged::WrongCurrent);
     }
-    rate_limit::attempt_succeeded(engine, &limits, &[]).await;
+    attempt.succeeded(engine, limits.len()).await;
     let hash = match crate::engine::admin::credentials::new_password_hash(
         engine, authority, user, change.new,
     )

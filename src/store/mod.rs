@@ -664,6 +664,15 @@ pub trait RateLimitStore: Send + Sync {
         now: i64,
         rule: FailureRule,
     ) -> Result<RateLimit, StoreError>;
+    /// Counts an attempt as a failure like [`Self::record_rate_limit_failure`], but only if the
+    /// key is not blocked at `now`, in the same atomic statement; `None` (nothing counted) if it
+    /// is.
+    async fn count_rate_limit_attempt(
+        &self,
+        key: &str,
+        now: i64,
+        rule: FailureRule,
+    ) -> Result<Option<RateLimit>, StoreError>;
     /// Counts an event at `now` in one atomic statement (a new window if the old one ended); when
     /// the count exceeds `threshold`, the key is blocked until the window ends.
     async fn hit_rate_limit(
@@ -676,12 +685,12 @@ pub trait RateLimitStore: Send + Sync {
     /// Forgets the key (after a successful login); idempotent, no `NotFound`.
     async fn reset_rate_limit(&self, key: &str) -> Result<(), StoreError>;
     /// Takes one counted failure back (an attempt counted before it was checked turned out
-    /// right), in one atomic statement; the block goes too if the count falls below
-    /// `threshold`, i.e. if the failure taken back had set it. Idempotent on a missing key.
+    /// right, or was never checked), in one atomic statement, and the key's block with it when
+    /// `lift_block` (that failure had set it). Nothing happens to a missing key.
     async fn take_back_rate_limit_failure(
         &self,
         key: &str,
-        threshold: i64,
+        lift_block: bool,
     ) -> Result<(), StoreError>;
     /// Sweeps rows whose window started before `before` and that are not blocked at `now`.
     async fn delete_stale_rate_limits(&self, before: i64, now: i64) -> Result<u64, StoreError>;

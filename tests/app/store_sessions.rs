@@ -296,6 +296,58 @@ both_backends!(
 // rate limits
 
 both_backends!(
+    async fn attempts_are_counted_only_while_not_blocked(store: Arc<dyn Store>) {
+        let t = 2_000_000;
+        let key = "login_account:attempts";
+        // Up to the threshold (3): each counted; the third blocks for 30 s.
+        for n in 1..=3 {
+            let row = store.count_rate_limit_attempt(key, t, RULE).await.unwrap();
+            assert_eq!(row.map(|r| r.count), Some(n));
+        }
+        let blocked = store.get_rate_limit(key).await.unwrap().unwrap();
+        assert_eq!(blocked.blocked_until, Some(t + 30));
+        // While blocked: nothing counted, the block not lengthened.
+        for offset in [0, 1, 29] {
+            let row = store.count_rate_limit_attempt(key, t + offset, RULE).await;
+            assert_eq!(row.unwrap(), None);
+        }
+        assert_eq!(store.get_rate_limit(key).await.unwrap().unwrap(), blocked);
+        // Once it ends, one attempt is counted and blocks again (doubled); the next is not.
+        let row = store
+            .count_rate_limit_attempt(key, t + 30, RULE)
+            .await
+            .unwrap();
+        assert_eq!(
+            row.map(|r| (r.count, r.blocked_until)),
+            Some((4, Some(t + 90)))
+        );
+        assert_eq!(
+            store
+                .count_rate_limit_attempt(key, t + 31, RULE)
+                .await
+                .unwrap(),
+            None
+        );
+        // Taking an attempt back: the count, and the block only when asked (the attempt set it).
+        store
+            .take_back_rate_limit_failure(key, false)
+            .await
+            .unwrap();
+        let row = store.get_rate_limit(key).await.unwrap().unwrap();
+        assert_eq!((row.count, row.blocked_until), (3, Some(t + 90)));
+        store.take_back_rate_limit_failure(key, true).await.unwrap();
+        let row = store.get_rate_limit(key).await.unwrap().unwrap();
+        assert_eq!((row.count, row.blocked_until), (2, None));
+        let none = "login_account:none";
+        store
+            .take_back_rate_limit_failure(none, true)
+            .await
+            .unwrap();
+        assert!(store.get_rate_limit(none).await.unwrap().is_none());
+    }
+);
+
+both_backends!(
     async fn failures_block_with_growing_backoff(store: Arc<dyn Store>) {
         let t = 1_000_000;
         let key = "login_account:abc";

@@ -51,6 +51,64 @@ fn cap_shift(base: i64, max: i64) -> i64 {
     shift
 }
 
+/// The statement that counts a failure at `$2` (see `RateLimitStore::record_rate_limit_failure`),
+/// with `$guard` (empty, or a `WHERE` on the existing row) before its `RETURNING`.
+macro_rules! failure_upsert {
+    ($guard:literal) => {
+        concat!(
+            "INSERT INTO rate_limits (key, count, window_start, blocked_until) \
+             VALUES ($1, 1, $2, $7) \
+             ON CONFLICT (key) DO UPDATE SET \
+             count = ",
+            new_count!(),
+            ", window_start = CASE WHEN rate_limits.window_start + $3 <= $2 THEN $2 \
+             ELSE rate_limits.window_start END, \
+             blocked_until = CASE WHEN ",
+            new_count!(),
+            " >= $4 THEN (CASE WHEN ",
+            new_count!(),
+            " - $4 >= $6 THEN $2 + $8 ELSE $2 + ($5 << CAST(",
+            new_count!(),
+            " - $4 AS INTEGER)) END) \
+             WHEN rate_limits.blocked_until > $2 THEN rate_limits.blocked_until \
+             ELSE NULL END",
+            $guard,
+            " RETURNING ",
+            rate_limit_columns!()
+        )
+    };
+}
+
+/// Runs a [`failure_upsert!`] statement for `key` at `now` under `rule`; `None` when its guard
+/// left the row as it was.
+async fn upsert_failure(
+    store: &Backend,
+    sql: &'static str,
+    key: &str,
+    now: i64,
+    rule: FailureRule,
+) -> Result<Option<RateLimit>, StoreError> {
+    let threshold = rule.threshold.max(1);
+    let base = rule.base_backoff_secs.max(1);
+    let max = rule.max_backoff_secs.max(base);
+    let window = rule.window_secs.max(1);
+    // A first failure blocks only when the threshold is 1.
+    let first_block = (threshold <= 1).then_some(now + base);
+    Ok(sqlx::query_as::<Db, RateLimitRow>(sql)
+        .bind(key)
+        .bind(now)
+        .bind(window)
+        .bind(threshold)
+        .bind(base)
+        .bind(cap_shift(base, max))
+        .bind(first_block)
+        .bind(max)
+        .fetch_optional(&mut *store.conn().await?)
+        .await
+        .map_err(map_err)?
+        .map(RateLimit::from))
+}
+
 #[async_trait]
 impl RateLimitStore for Backend {
     async fn get_rate_limit(&self, key: &str) -> Result<Option<RateLimit>, StoreError> {
@@ -72,44 +130,29 @@ impl RateLimitStore for Backend {
         now: i64,
         rule: FailureRule,
     ) -> Result<RateLimit, StoreError> {
-        let threshold = rule.threshold.max(1);
-        let base = rule.base_backoff_secs.max(1);
-        let max = rule.max_backoff_secs.max(base);
-        let window = rule.window_secs.max(1);
-        // A first failure blocks only when the threshold is 1.
-        let first_block = (threshold <= 1).then_some(now + base);
-        sqlx::query_as::<Db, RateLimitRow>(concat!(
-            "INSERT INTO rate_limits (key, count, window_start, blocked_until) \
-             VALUES ($1, 1, $2, $7) \
-             ON CONFLICT (key) DO UPDATE SET \
-             count = ",
-            new_count!(),
-            ", window_start = CASE WHEN rate_limits.window_start + $3 <= $2 THEN $2 \
-             ELSE rate_limits.window_start END, \
-             blocked_until = CASE WHEN ",
-            new_count!(),
-            " >= $4 THEN (CASE WHEN ",
-            new_count!(),
-            " - $4 >= $6 THEN $2 + $8 ELSE $2 + ($5 << CAST(",
-            new_count!(),
-            " - $4 AS INTEGER)) END) \
-             WHEN rate_limits.blocked_until > $2 THEN rate_limits.blocked_until \
-             ELSE NULL END \
-             RETURNING ",
-            rate_limit_columns!()
-        ))
-        .bind(key)
-        .bind(now)
-        .bind(window)
-        .bind(threshold)
-        .bind(base)
-        .bind(cap_shift(base, max))
-        .bind(first_block)
-        .bind(max)
-        .fetch_one(&mut *self.conn().await?)
+        upsert_failure(self, failure_upsert!(""), key, now, rule)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("a counted failure returned no row".into()))
+    }
+
+    async fn count_rate_limit_attempt(
+        &self,
+        key: &str,
+        now: i64,
+        rule: FailureRule,
+    ) -> Result<Option<RateLimit>, StoreError> {
+        // The guard makes "not blocked" and "counted" one atomic step: of concurrent attempts
+        // after a block ends, the first is counted (and blocks again), the others see its block.
+        upsert_failure(
+            self,
+            failure_upsert!(
+                " WHERE rate_limits.blocked_until IS NULL OR rate_limits.blocked_until <= $2"
+            ),
+            key,
+            now,
+            rule,
+        )
         .await
-        .map_err(map_err)
-        .map(RateLimit::from)
     }
 
     async fn hit_rate_limit(
@@ -149,16 +192,15 @@ impl RateLimitStore for Backend {
     async fn take_back_rate_limit_failure(
         &self,
         key: &str,
-        threshold: i64,
+        lift_block: bool,
     ) -> Result<(), StoreError> {
-        // In both dialects SET expressions read the row as it was before the statement.
         sqlx::query(
             "UPDATE rate_limits SET count = count - 1, \
-             blocked_until = CASE WHEN count - 1 < $2 THEN NULL ELSE blocked_until END \
+             blocked_until = CASE WHEN $2 THEN NULL ELSE blocked_until END \
              WHERE key = $1 AND count > 0",
         )
         .bind(key)
-        .bind(threshold.max(1))
+        .bind(lift_block)
         .execute(&mut *self.conn().await?)
         .await
         .map_err(map_err)?;
