@@ -256,7 +256,7 @@ pub async fn create(
     let details = input
         .details
         .unwrap_or_else(|| Value::Object(serde_json::Map::new()));
-    let details = settle_details(strategy, &details, &details)?;
+    let details = settle_details(strategy, &details, &details).await?;
     require_may_configure(
         engine,
         actor,
@@ -329,7 +329,7 @@ pub async fn update(
             } else {
                 authx_strategy_core::details::merge_patch(&current.details, &patch)
             };
-            Some(settle_details(current.strategy, &patch, &merged)?)
+            Some(settle_details(current.strategy, &patch, &merged).await?)
         }
         None => None,
     };
@@ -423,7 +423,7 @@ pub fn validate_details(strategy: Strategy, details: &Value) -> Result<Value, Co
 /// whole object, or a merge patch) and `merged` into what is stored, validated into their normal
 /// form. A `saml` authority's SP signing key is never taken from the administrator (anyone who
 /// knew it could sign requests as our SP), and is generated here when none is stored yet.
-fn settle_details(
+async fn settle_details(
     strategy: Strategy,
     submitted: &Value,
     merged: &Value,
@@ -432,7 +432,17 @@ fn settle_details(
         return validate_details(strategy, merged);
     }
     SamlStrategy::refuse_submitted_key(submitted).map_err(details_error)?;
-    SamlStrategy::with_signing_key(validate_details(strategy, merged)?).map_err(details_error)
+    with_signing_key(validate_details(strategy, merged)?)
+        .await
+        .map_err(details_error)
+}
+
+/// [`SamlStrategy::with_signing_key`] on a blocking thread: generating an RSA key takes long
+/// enough to stall the other requests of an async worker.
+async fn with_signing_key(details: Value) -> Result<Value, authx_strategy_core::StrategyError> {
+    tokio::task::spawn_blocking(move || SamlStrategy::with_signing_key(details))
+        .await
+        .map_err(|e| authx_strategy_core::StrategyError::Internal(format!("key generation: {e}")))?
 }
 
 /// Gives every `saml` authority stored without an SP signing key (saved by a version before
@@ -451,13 +461,21 @@ pub async fn give_saml_authorities_keys(store: &dyn Store) -> Result<usize, Stor
         {
             continue;
         }
-        let details = match SamlStrategy::with_signing_key(authority.details) {
+        let details = match with_signing_key(authority.details.clone()).await {
             Ok(details) => details,
             Err(error) => {
                 tracing::warn!(%error, authority = %authority.id, "no SP signing key made");
                 continue;
             }
         };
+        // An administrator's save through another node meanwhile wins (it made a key of its
+        // own): write only over what was read, as far as a read just before can tell.
+        match store.get_authority(&authority.id).await? {
+            Some(current)
+                if current.details == authority.details
+                    && current.updated_at == authority.updated_at => {}
+            _ => continue,
+        }
         let patch = AuthorityPatch {
             name: None,
             enabled: None,

@@ -142,8 +142,12 @@ fn children<'a, 'i>(node: Node<'a, 'i>, name: &'static str) -> impl Iterator<Ite
     node.children().filter(move |c| is(*c, NS_ASSERTION, name))
 }
 
-/// An element's text, trimmed (the pre-check allows no markup inside these elements' text).
+/// An element's text, trimmed. The pre-check refuses markup inside NameID, Issuer and Audience;
+/// an AttributeValue holding elements has no text value (never the part before the markup).
 fn text(node: Node<'_, '_>) -> String {
+    if node.children().any(|c| c.is_element()) {
+        return String::new();
+    }
     node.text().unwrap_or_default().trim().to_owned()
 }
 

@@ -99,6 +99,20 @@ pub(crate) fn precheck(text: &str) -> Result<Prechecked, SamlError> {
     {
         return Err(structure("XInclude elements"));
     }
+    // Values read as text must be text only: `<NameID>alice<x/>.evil</NameID>` must not read as
+    // `alice` (nor as anything else). AttributeValue may hold XML (a NameID inside
+    // eduPersonTargetedID, say); only its text is read, and an element there is simply not text.
+    if let Some(node) = document.descendants().find(|n| {
+        ["NameID", "Issuer", "Audience"]
+            .iter()
+            .any(|name| is(*n, NS_ASSERTION, name))
+            && n.children().any(|c| c.is_element())
+    }) {
+        return Err(structure(format!(
+            "markup inside {}",
+            node.tag_name().name()
+        )));
+    }
 
     let response_id = required_id(response, "Response")?;
     check_version(response, "Response")?;

@@ -454,3 +454,28 @@ fn refuses_odd_assertion_content() {
         Err(SamlError::Structure(_))
     ));
 }
+
+#[test]
+fn values_read_as_text_hold_no_markup() {
+    for (from, to) in [
+        (
+            ">user-1</saml:NameID>",
+            ">user-1<saml:X/>.evil</saml:NameID>",
+        ),
+        (
+            "<saml:Issuer>https://idp.example</saml:Issuer>",
+            "<saml:Issuer>https://idp.example<saml:X/></saml:Issuer>",
+        ),
+        (
+            ">https://sp.example</saml:Audience>",
+            ">https://sp.example<saml:X/></saml:Audience>",
+        ),
+    ] {
+        let xml = with(from, to);
+        assert!(
+            matches!(precheck(&xml), Err(SamlError::Structure(ref m)) if m.starts_with("markup inside")),
+            "{to}: {:?}",
+            precheck(&xml)
+        );
+    }
+}
