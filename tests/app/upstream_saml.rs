@@ -115,6 +115,19 @@ async fn patch_corp(app: &TestApp, admin: &Caller, patch: Value) {
     assert_eq!(s, 200, "{a}");
 }
 
+/// Points `corp` at `idp` (its metadata pasted, users created), as `admin`.
+async fn switch_idp(app: &TestApp, admin: &Caller, idp: &Idp) {
+    patch_corp(
+        app,
+        admin,
+        details(
+            json!({"idp_metadata_xml": idp.metadata_xml}),
+            json!({"creates_users": true}),
+        ),
+    )
+    .await;
+}
+
 async fn start(idp: &Idp, b: &Browser, start: &str) -> String {
     let r = b.get(start).await;
     assert_eq!(r.status(), 303, "GET {start}: {}", r.text().await.unwrap());
@@ -398,15 +411,7 @@ async fn sign_in_creates_then_reuses_the_user(db: TestDb) {
     let idp2 = Idp::start(json!({"sp_metadata": sp_metadata, "user": idp_user()}))
         .await
         .unwrap();
-    patch_corp(
-        &app,
-        &admin,
-        details(
-            json!({"idp_metadata_xml": idp2.metadata_xml}),
-            json!({"creates_users": true}),
-        ),
-    )
-    .await;
+    switch_idp(&app, &admin, &idp2).await;
     let b3 = Browser::new(&app);
     let r = sign_in(&app, &idp2, &b3, "/login/corp").await;
     assert_eq!(r.status(), 303, "{}", idp2.stderr());
@@ -539,15 +544,7 @@ async fn an_idp_that_wants_signed_requests_gets_them(db: TestDb) {
         "{}",
         strict.metadata_xml
     );
-    patch_corp(
-        &app,
-        &admin,
-        details(
-            json!({"idp_metadata_xml": strict.metadata_xml}),
-            json!({"creates_users": true}),
-        ),
-    )
-    .await;
+    switch_idp(&app, &admin, &strict).await;
     // A change keeps the key, and so the certificate the IdP holds.
     assert_eq!(sp_certificate(&sp_metadata(&app).await), certificate);
     let b = Browser::new(&app);
