@@ -3,7 +3,7 @@
 //! [`authn_request`] writes the request (Issuer = our entity id, Destination = the IdP's SSO URL,
 //! AssertionConsumerServiceURL = our ACS URL, ProtocolBinding = HTTP-POST, a NameIDPolicy with
 //! the configured format) and encodes it for the redirect binding (raw DEFLATE, base64, URL
-//! query, SAML bindings §3.4.4.1). Its id carries 128 random bits from the operating system.
+//! query, SAML bindings §3.4.4.1). Its id carries 128 random bits.
 //!
 //! The request is signed when the IdP's metadata says `WantAuthnRequestsSigned` or the authority
 //! has `sign_requests`: on this binding the signature is not inside the XML but over the query
@@ -54,7 +54,7 @@ pub fn authn_request(
             "RelayState longer than {MAX_RELAY_STATE_BYTES} bytes"
         )));
     }
-    let request_id = new_request_id()?;
+    let request_id = new_request_id();
     let xml = request_xml(sp, idp, &request_id, Utc::now());
     let mut deflated = DeflateEncoder::new(Vec::new(), Compression::default());
     deflated
@@ -130,18 +130,16 @@ fn request_xml(
     )
 }
 
-/// `_` + 32 hex digits (128 random bits from the operating system): an NCName, as SAML IDs
-/// must be.
-fn new_request_id() -> Result<String, SamlError> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| SamlError::Internal(format!("random request id: {e}")))?;
+/// `_` + 32 hex digits (128 random bits, drawn as the other strategies draw theirs): an NCName,
+/// as SAML IDs must be.
+fn new_request_id() -> String {
+    let bytes: [u8; 16] = rand::random();
     let mut id = String::with_capacity(33);
     id.push('_');
     for byte in bytes {
         id.push_str(&format!("{byte:02x}"));
     }
-    Ok(id)
+    id
 }
 
 #[cfg(test)]
@@ -274,8 +272,8 @@ mod tests {
 
     #[test]
     fn request_ids_are_random_ncnames() {
-        let a = new_request_id().unwrap();
-        let b = new_request_id().unwrap();
+        let a = new_request_id();
+        let b = new_request_id();
         assert_ne!(a, b);
         assert_eq!(a.len(), 33);
         assert!(a.starts_with('_'));
